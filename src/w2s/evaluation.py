@@ -1,0 +1,103 @@
+"""`w2s eval`: a student's accuracy on a task split, with intervals, throughput and every answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from w2s.cache import ResponseCache
+from w2s.config import to_dict
+from w2s.jsonl import write_jsonl
+from w2s.paths import default_cache_path
+from w2s.stats import Estimate, bootstrap_ci
+from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.students.base import prompt_text
+from w2s.tasks import Example, Task, get_task
+
+
+@dataclass
+class EvalConfig:
+    """Everything that determines an evaluation run (saved beside its results)."""
+
+    task: str = "gsm8k"
+    split: str = "test"
+    data: str | None = None  # JSONL file, folder, or hub id; default: shared data, then the hub
+    limit: int | None = None
+    seed: int | None = None  # shuffle before limit (None = file order)
+    max_tokens: int = 512
+    temperature: float = 0.0
+    output: str | None = None  # run folder; default runs/eval/<task>-<split>-<model>
+    cache: str | None = None  # response cache file; default $W2S_HOME/responses.sqlite
+    student: StudentConfig = field(default_factory=StudentConfig)
+
+
+@dataclass
+class EvalResult:
+    accuracy: Estimate
+    strict_accuracy: Estimate
+    rows: list[dict]
+    summary: dict
+
+
+def grade_responses(task: Task, examples: list[Example], responses: list[str]) -> list[dict]:
+    """One row per example: the task's grader applied to its response (shared by every caller)."""
+    rows = []
+    for example, response in zip(examples, responses, strict=True):
+        grade = task.grader.grade(response, example.answer)
+        rows.append({"id": example.id, "gold": example.answer, "pred": grade.pred, "correct": grade.correct,
+                     "strict_pred": grade.strict_pred, "strict_correct": grade.strict_correct})
+    return rows
+
+
+def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
+    """Generate (through the cache), grade, summarize, and write responses.jsonl + summary.json."""
+    task = get_task(config.task)
+    examples = task.load(config.split, config.data, config.limit, config.seed)
+    out_dir = Path(config.output or default_output(config))
+    cache = ResponseCache(config.cache or default_cache_path())
+    if student is None:
+        student = make_student(config.student, cache)
+    prompts = [task.messages(e.question) for e in examples]
+    params = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed or 0)
+    start = time.perf_counter()
+    completions = [c[0] for c in student.generate(prompts, params, desc=f"{task.name} {config.split}")]
+    graded = grade_responses(task, examples, [c.text for c in completions])
+    rows = [{**row, "question": e.question, "prompt": prompt_text(p), "response": c.text,
+             "n_tokens": c.n_tokens, "finish_reason": c.finish_reason}
+            for row, e, p, c in zip(graded, examples, prompts, completions, strict=True)]
+    accuracy = bootstrap_ci([r["correct"] for r in rows])
+    strict = bootstrap_ci([r["strict_correct"] for r in rows])
+    summary = {
+        "task": task.name, "split": config.split, "model": student.name, "fingerprint": student.fingerprint,
+        "n": len(rows), "accuracy": accuracy.__dict__, "strict_accuracy": strict.__dict__,
+        "generated": student.stats.generated, "cached": student.stats.cached,
+        "generated_tokens": student.stats.tokens, "generation_seconds": round(student.stats.seconds, 2),
+        "tokens_per_s": round(student.stats.tokens_per_s, 2),
+        "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        "wall_seconds": round(time.perf_counter() - start, 2), "config": to_dict(config),
+    }
+    write_jsonl(out_dir / "responses.jsonl", rows)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary["output"] = str(out_dir)
+    return EvalResult(accuracy, strict, rows, summary)
+
+
+def default_output(config: EvalConfig) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", config.student.model.strip("/"))[-60:]
+    return f"runs/eval/{config.task}-{config.split}-{slug}"
+
+
+def format_summary(result: EvalResult) -> str:
+    s = result.summary
+    lines = [
+        f"task {s['task']} ({s['split']}), model {s['model']}, n={s['n']}",
+        f"  accuracy (flexible): {result.accuracy}",
+        f"  accuracy (strict):   {result.strict_accuracy}",
+        f"  generated {s['generated']} (cached {s['cached']}), {s['generated_tokens']} tokens in "
+        f"{s['generation_seconds']} s = {s['tokens_per_s']} tokens/s; {s['truncated']} hit max_tokens",
+        f"  wrote {s['output']}/responses.jsonl and summary.json",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,257 @@
+"""Graders: extract a final answer from a response and decide if it matches the gold answer.
+
+One grader per task, used by evaluation, RL rewards and data filters alike, so a score means the
+same thing everywhere. As in lm-evaluation-harness, each grade carries two extractions because
+the choice moves scores a lot:
+
+- strict: only an explicitly marked answer counts (`#### N`, `The answer is N`, `\\boxed{N}`);
+- flexible: strict, else a fallback (GSM8K: the last number; MATH: the last `$...$` expression).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import re
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The verdicts for one response: flexible (the headline) and strict."""
+
+    pred: str | None
+    correct: bool
+    strict_pred: str | None
+    strict_correct: bool
+
+
+class Grader(ABC):
+    """Extraction + equivalence for one kind of answer."""
+
+    name: str
+
+    @abstractmethod
+    def extract(self, response: str, strict: bool = False) -> str | None:
+        """The final answer in `response`, or None when there is none."""
+
+    @abstractmethod
+    def equivalent(self, pred: str | None, gold: str) -> bool:
+        """Whether an extracted answer means the same as the gold answer."""
+
+    def grade(self, response: str, gold: str) -> Grade:
+        strict_pred = self.extract(response, strict=True)
+        pred = strict_pred if strict_pred is not None else self.extract(response, strict=False)
+        strict_correct = self.equivalent(strict_pred, gold)
+        correct = strict_correct if pred == strict_pred else self.equivalent(pred, gold)
+        return Grade(pred, correct, strict_pred, strict_correct)
+
+    def same_answer(self, response_a: str, response_b: str) -> bool:
+        """Both responses have a non-empty final answer and the answers agree (Stage I filter)."""
+        a, b = self.extract(response_a), self.extract(response_b)
+        return a is not None and b is not None and self.equivalent(a, b)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared extraction helpers
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` / `\\fbox{...}` with balanced braces (or `\\boxed 5`)."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    rest = text[start:]
+    brace = rest.find("{")
+    head = rest[: brace if brace >= 0 else len(rest)]
+    if brace < 0 or head.strip() not in ("\\boxed", "\\fbox"):
+        match = re.match(r"\\boxed\s+([^\s$]+)", rest)
+        return match.group(1) if match else None
+    depth = 0
+    for i in range(brace, len(rest)):
+        if rest[i] == "{":
+            depth += 1
+        elif rest[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return rest[brace + 1 : i].strip()
+    return None
+
+
+_ANSWER_IS = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s+is\s*[:：]?\s*(.+)", re.IGNORECASE)
+
+
+def answer_is(text: str) -> str | None:
+    """What follows the last 'The answer is' up to the end of its line, markdown stripped."""
+    matches = list(_ANSWER_IS.finditer(text))
+    if not matches:
+        return None
+    tail = matches[-1].group(1).strip().splitlines()[0]
+    tail = tail.strip().strip("*").strip()
+    tail = re.sub(r"[.。]\s*$", "", tail).strip()
+    return tail or None
+
+
+# --------------------------------------------------------------------------------------------
+# GSM8K: numbers
+
+_NUMBER = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
+
+
+def parse_number(text: str | None) -> Decimal | None:
+    """The first number in `text`, tolerant of $, commas, units, %, LaTeX wrappers and a final '.'."""
+    if text is None:
+        return None
+    cleaned = re.sub(r"\\(?:text|mathrm|textbf)\{([^}]*)\}", r"\1", text)
+    cleaned = cleaned.replace("\\$", "$").replace("\\!", "").replace("{,}", ",").replace("\\,", "")
+    frac = re.search(r"-?\\d?frac\{(-?\d+)\}\{(-?\d+)\}", cleaned)
+    if frac and int(frac.group(2)) != 0:
+        value = Decimal(frac.group(1)) / Decimal(frac.group(2))
+        return -value if cleaned.lstrip().startswith("-") and value > 0 else value
+    match = _NUMBER.search(cleaned)
+    if match is None:
+        return None
+    token = match.group(0).replace("$", "").replace(",", "").replace(" ", "")
+    try:
+        return Decimal(token)
+    except InvalidOperation:
+        return None
+
+
+class NumericGrader(Grader):
+    """GSM8K-style answers: one number, compared numerically (so `$18.00` equals `18`)."""
+
+    name = "numeric"
+
+    def extract(self, response: str, strict: bool = False) -> str | None:
+        candidates: list[tuple[int, str]] = []
+        for match in re.finditer(r"####\s*([^\n]+)", response):
+            candidates.append((match.start(), match.group(1)))
+        boxed = last_boxed(response)
+        if boxed is not None:
+            candidates.append((max(response.rfind("\\boxed"), response.rfind("\\fbox")), boxed))
+        for match in _ANSWER_IS.finditer(response):
+            candidates.append((match.start(), match.group(1).splitlines()[0]))
+        for _, text in sorted(candidates, reverse=True):
+            number = parse_number(text)
+            if number is not None:
+                return _format_number(number)
+        if strict:
+            return None
+        numbers = [m.group(0) for m in _NUMBER.finditer(response.replace("\\$", "$"))]
+        for token in reversed(numbers):
+            number = parse_number(token)
+            if number is not None:
+                return _format_number(number)
+        return None
+
+    def equivalent(self, pred: str | None, gold: str) -> bool:
+        a, b = parse_number(pred), parse_number(gold)
+        if a is None or b is None:
+            return False
+        return abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
+
+
+def _format_number(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# --------------------------------------------------------------------------------------------
+# MATH: LaTeX expressions, equivalence by math-verify in a worker process
+
+_VERIFY_TIMEOUT_S = 5.0
+
+
+class MathGrader(Grader):
+    """MATH-style answers: `\\boxed{}` extraction, equivalence through math-verify.
+
+    math-verify's own timeouts use signals, which only work in the main thread; we disable them
+    and instead run every check in one long-lived worker process that is killed and restarted if
+    a check exceeds `_VERIFY_TIMEOUT_S`. So grading is bounded in time and safe from any thread.
+    """
+
+    name = "math"
+
+    def extract(self, response: str, strict: bool = False) -> str | None:
+        boxed = last_boxed(response)
+        if boxed is not None or strict:
+            return boxed or None
+        stated = answer_is(response)
+        if stated is not None:
+            inner = re.fullmatch(r"\$+(.+?)\$+", stated)
+            return inner.group(1).strip() if inner else stated
+        maths = re.findall(r"\$([^$]+)\$", response)
+        return maths[-1].strip() if maths else None
+
+    def equivalent(self, pred: str | None, gold: str) -> bool:
+        if pred is None or not pred.strip():
+            return False
+        if _normalize_latex(pred) == _normalize_latex(gold):
+            return True
+        return _verify_cached(gold, pred)
+
+
+def _normalize_latex(text: str) -> str:
+    text = re.sub(r"\\(?:left|right|displaystyle|!|,|;|\s)", "", text)
+    text = text.replace("dfrac", "frac").replace("tfrac", "frac").replace("$", "")
+    return re.sub(r"\s+", "", text).rstrip(".")
+
+
+@lru_cache(maxsize=65536)
+def _verify_cached(gold: str, pred: str) -> bool:
+    return _VERIFIER.verify(gold, pred)
+
+
+def _verify_in_worker(gold: str, pred: str) -> bool:
+    from math_verify import parse, verify
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=None)
+    parsed_pred = parse(f"\\boxed{{{pred}}}", parsing_timeout=None)
+    if not parsed_gold or not parsed_pred:
+        return False
+    return bool(verify(parsed_gold, parsed_pred, timeout_seconds=None))
+
+
+class _Verifier:
+    """One spawned worker process; restarted after a timeout or crash."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def _executor(self) -> cf.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def _restart(self, pool: cf.ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def verify(self, gold: str, pred: str) -> bool:
+        pool = self._executor()
+        try:
+            return pool.submit(_verify_in_worker, gold, pred).result(timeout=_VERIFY_TIMEOUT_S)
+        except cf.TimeoutError:
+            self._restart(pool)
+            return False
+        except cf.process.BrokenProcessPool:
+            self._restart(pool)
+            return False
+        except Exception:  # noqa: BLE001 - an unparsable answer is simply not equivalent
+            return False
+
+
+_VERIFIER = _Verifier()

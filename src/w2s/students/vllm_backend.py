@@ -1,0 +1,44 @@
+"""In-process vLLM for GPU machines (optional extra: `pip install 'w2s[vllm]'`).
+
+Imported lazily: nothing else in w2s needs vllm, and it only runs on CUDA machines.
+vLLM batches and schedules internally, so all requests go in one call.
+"""
+
+from __future__ import annotations
+
+from w2s.errors import W2SError
+from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student
+
+
+class VLLMStudent(Student):
+    def __init__(self, model: str, *, dtype: str = "auto", cache=None, **engine_kwargs) -> None:
+        super().__init__(cache)
+        try:
+            import vllm
+        except ImportError:
+            raise W2SError("backend 'vllm' needs vLLM on a CUDA machine: pip install 'w2s[vllm]'; "
+                           "on CPU use backend 'hf', or 'openai' with any running server") from None
+        from w2s.models import resolve_model
+
+        source = resolve_model(model)
+        self.name, self.fingerprint = model, source.fingerprint
+        self._vllm = vllm
+        self.llm = vllm.LLM(model=str(source.path), dtype=dtype, **engine_kwargs)
+
+    def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        def sampling(index: int):
+            return self._vllm.SamplingParams(
+                temperature=params.temperature, top_p=params.top_p if params.temperature > 0 else 1.0,
+                max_tokens=params.max_tokens, seed=params.seed * 1_000_003 + index if params.temperature > 0 else None)
+
+        chats = [i for i, r in enumerate(requests) if not isinstance(r.prompt, str)]
+        texts = [i for i, r in enumerate(requests) if isinstance(r.prompt, str)]
+        for group, call in ((chats, self.llm.chat), (texts, self.llm.generate)):
+            if not group:
+                continue
+            outputs = call([requests[i].prompt for i in group], [sampling(requests[i].index) for i in group],
+                           use_tqdm=False)
+            for i, output in zip(group, outputs, strict=True):
+                best = output.outputs[0]
+                on_result(i, Completion(best.text, len(best.token_ids),
+                                        "length" if best.finish_reason == "length" else "stop"))

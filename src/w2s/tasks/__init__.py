@@ -1,0 +1,22 @@
+"""Task registry: `get_task("gsm8k")`."""
+
+from __future__ import annotations
+
+from w2s.errors import W2SError
+from w2s.tasks.base import Example, Message, Task
+from w2s.tasks.gsm8k import GSM8K
+from w2s.tasks.gsm_symbolic import GSMSymbolic
+from w2s.tasks.math500 import Math500
+
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (GSM8K, Math500, GSMSymbolic)}
+
+
+def get_task(name: str) -> Task:
+    """A task instance by registry name; unknown names list the known ones."""
+    try:
+        return TASKS[name.lower()]()
+    except KeyError:
+        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)})") from None
+
+
+__all__ = ["TASKS", "Example", "Message", "Task", "get_task"]

@@ -1,0 +1,27 @@
+"""GSM8K grade-school maths: numeric answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from w2s.graders import NumericGrader
+from w2s.tasks.base import Example, Task, text_field
+
+
+class GSM8K(Task):
+    name = "gsm8k"
+    grader = NumericGrader()
+    hub_id = "openai/gsm8k"
+    hub_config = "main"
+    local_dir = "gsm8k"
+
+    def gold_from_text(self, text: str) -> str:
+        return text.rsplit("####", 1)[-1].replace(",", "").strip()
+
+    def example_from_row(self, row: dict[str, Any], where: str, index: int) -> Example:
+        question = text_field(row, ("question",), where)
+        answer = text_field(row, ("answer",), where)
+        solution = row.get("solution")
+        if "####" in answer:  # hub/train format: the full solution ends with '#### N'
+            solution = answer
+        return Example(str(row.get("id", index)), question, self.gold_from_text(answer), solution)
