@@ -92,17 +92,17 @@ def _coerce(hint: Any, value: Any, source: str, dotted: str) -> Any:
         args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
-        errors = []
+        errors: list[W2SError] = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(arg, value, source, dotted)
             except W2SError as err:
-                errors.append(str(err))
-        raise errors[0] if len(errors) == 1 else W2SError(
-            f"{source}: '{dotted}' = {value!r} has the wrong type (expected {_name(hint)})"
-        )
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        raise W2SError(f"{source}: '{dotted}' = {value!r} has the wrong type (expected {_name(hint)})")
     if origin is typing.Literal:
         choices = typing.get_args(hint)
         if value not in choices:

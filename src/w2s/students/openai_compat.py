@@ -44,7 +44,14 @@ class OpenAIStudent(Student):
 
         # Local servers accept any key; hosted APIs need the variable set.
         key = os.environ.get(self.api_key_env) or "EMPTY"
-        return AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout_s)
+        kwargs = {}
+        try:  # aiohttp's connection pool costs far less CPU per request than httpx's at 64-way load
+            from openai import DefaultAioHttpClient
+
+            kwargs["http_client"] = DefaultAioHttpClient(timeout=self.timeout_s)
+        except (ImportError, RuntimeError):
+            pass
+        return AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout_s, **kwargs)
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         try:

@@ -1,0 +1,115 @@
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat/completions protocol, with faults.
+
+Used only by tests. Each request's fate is decided by `plan(body, attempt)` where `attempt`
+counts how often the server has seen that exact prompt: it can answer, sleep, send 429 with
+Retry-After, 500, or a malformed body. Answers are derived from the prompt so the client can be
+checked for mix-ups; the server counts successful answers per prompt to catch duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Fault = tuple[str, float]  # ("ok" | "sleep" | "429" | "400" | "500" | "garbage", seconds)
+
+
+def answer_for(prompt: str) -> str:
+    return f"echo:{prompt[::-1]}"
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # the default backlog (5) resets connections under 64-way load
+
+
+class FakeOpenAIServer:
+    def __init__(self, plan: Callable[[str, int], Fault] = lambda prompt, attempt: ("ok", 0.0),
+                 latency_s: float = 0.0) -> None:
+        self.plan = plan
+        self.latency_s = latency_s
+        self.attempts: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.auth_headers: list[str] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):  # noqa: N802 - http.server naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
+                with server._lock:
+                    attempt = server.attempts[prompt]
+                    server.attempts[prompt] += 1
+                    server.auth_headers.append(self.headers.get("Authorization", ""))
+                kind, seconds = server.plan(prompt, attempt)
+                time.sleep(server.latency_s)
+                if kind == "sleep":
+                    time.sleep(seconds)
+                    kind = "ok"
+                if kind == "429":
+                    self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": str(seconds)})
+                elif kind == "400":
+                    self._send(400, {"error": {"message": "bad request: unknown parameter"}})
+                elif kind == "500":
+                    self._send(500, {"error": {"message": "boom"}})
+                elif kind == "garbage":
+                    self._send_raw(200, b"{this is not json")
+                else:
+                    text = answer_for(prompt)
+                    if "messages" in body:
+                        choice = {"index": 0, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop"}
+                        obj = "chat.completion"
+                    else:
+                        choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+                        obj = "text_completion"
+                    with server._lock:
+                        server.answered[prompt] += 1
+                    self._send(200, {"id": "x", "object": obj, "created": 0, "model": body["model"],
+                                     "choices": [choice],
+                                     "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}})
+
+            def _send(self, status, payload, headers=None):
+                self._send_raw(status, json.dumps(payload).encode(), headers)
+
+            def _send_raw(self, status, data, headers=None):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":  # serve from its own process (no GIL shared with the client under test)
+    import sys
+
+    latency, seconds = float(sys.argv[1]), float(sys.argv[2])
+    with FakeOpenAIServer(latency_s=latency) as server:
+        print(server.url, flush=True)
+        time.sleep(seconds)  # bounded: stops by itself

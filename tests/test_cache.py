@@ -1,0 +1,41 @@
+import multiprocessing
+
+from w2s.cache import ResponseCache, request_key
+from w2s.students import Completion, SamplingParams
+
+
+def test_keys_separate_what_matters():
+    greedy, sampled = SamplingParams(max_tokens=5), SamplingParams(temperature=0.7, max_tokens=5, seed=1)
+    prompt = [{"role": "user", "content": "hi"}]
+    assert request_key("m", prompt, greedy, 0) == request_key("m", prompt, greedy, 3)  # greedy: index irrelevant
+    assert request_key("m", prompt, SamplingParams(max_tokens=5, seed=9), 0) == request_key("m", prompt, greedy, 0)
+    assert request_key("m", prompt, sampled, 0) != request_key("m", prompt, sampled, 1)
+    assert request_key("m", prompt, sampled, 0) != request_key("m", prompt, SamplingParams(0.7, 5, seed=2), 0)
+    assert request_key("m", prompt, greedy, 0) != request_key("m2", prompt, greedy, 0)
+    assert request_key("m", prompt, greedy, 0) != request_key("m", "hi", greedy, 0)
+
+
+def test_roundtrip(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put_many("m", [("k1", Completion("text", 3, "length"))])
+    assert cache.get_many(["k1", "k2"]) == {"k1": Completion("text", 3, "length", cached=True)}
+    assert ResponseCache(tmp_path / "c.sqlite").count("m") == 1
+
+
+def _writer(path: str, worker: int) -> None:
+    cache = ResponseCache(path)
+    for i in range(50):
+        cache.put_many("m", [(f"{worker}-{i}", Completion(f"w{worker} {i}", 1))])
+
+
+def test_concurrent_writer_processes(tmp_path):
+    path = str(tmp_path / "shared.sqlite")
+    ResponseCache(path)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert ResponseCache(path).count() == 200

@@ -1,0 +1,40 @@
+import pytest
+
+from w2s.config import apply_overrides, build, load_yaml
+from w2s.errors import W2SError
+from w2s.evaluation import EvalConfig
+
+
+def test_yaml_plus_overrides_builds_nested_config(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: math500\nstudent:\n  model: some/model\n  batch_size: 4\n")
+    data = apply_overrides(load_yaml(path), ["student.batch_size=8", "limit=10", "temperature=1"])
+    config = build(EvalConfig, data, str(path))
+    assert (config.task, config.limit, config.student.model, config.student.batch_size) == \
+        ("math500", 10, "some/model", 8)
+    assert isinstance(config.temperature, float) and config.temperature == 1.0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["student.bogus=1"], "unknown key 'student.bogus'"),
+    (["limit=ten"], "'limit' = 'ten' (expected int)"),
+    (["student.batch_size=true"], "'student.batch_size' = True (expected int)"),
+    (["student=3"], "'student.' must be a mapping"),
+    (["noequals"], "expected key.sub=value"),
+])
+def test_bad_keys_and_values_get_one_line_errors(overrides, message):
+    with pytest.raises(W2SError) as err:
+        build(EvalConfig, apply_overrides({}, overrides), "cfg.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("task: gsm8k\nstudent: [unclosed\n")
+    with pytest.raises(W2SError, match=r"bad\.yaml:\d+: invalid YAML"):
+        load_yaml(path)
+
+
+def test_missing_config_file():
+    with pytest.raises(W2SError, match="config file not found"):
+        load_yaml("/nonexistent/config.yaml")

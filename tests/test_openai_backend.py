@@ -1,0 +1,129 @@
+"""The openai backend against a real local HTTP server that injects latency and failures."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai_server import FakeOpenAIServer, answer_for
+
+from w2s.cache import ResponseCache
+from w2s.errors import W2SError
+from w2s.students import SamplingParams
+from w2s.students.openai_compat import OpenAIStudent
+
+GREEDY = SamplingParams(max_tokens=8)
+
+
+def student(url, **kwargs):
+    defaults = dict(concurrency=16, max_retries=5, timeout_s=5.0, backoff_base_s=0.01, backoff_cap_s=0.05)
+    return OpenAIStudent("test-model", url, **{**defaults, **kwargs})
+
+
+def chat(i):
+    return [{"role": "user", "content": f"question {i}"}]
+
+
+def test_every_request_answered_once_despite_faults():
+    def plan(prompt, attempt):
+        n = int(prompt.split()[-1])
+        if attempt == 0 and n % 5 == 0:
+            return ("429", 0.05)
+        if attempt == 0 and n % 5 == 1:
+            return ("500", 0)
+        if attempt == 0 and n % 5 == 2:
+            return ("garbage", 0)
+        if attempt == 0 and n % 5 == 3:
+            return ("sleep", 1.5)  # longer than the client timeout below
+        return ("ok", 0)
+
+    with FakeOpenAIServer(plan) as server:
+        s = student(server.url, timeout_s=0.5)
+        out = s.generate([chat(i) for i in range(40)], GREEDY, progress=False)
+    assert [o[0].text for o in out] == [answer_for(f"question {i}") for i in range(40)]
+    assert s.stats.generated == 40
+    # every injected failure (8 each of 429, 500, garbage, timeout) was retried; a slow machine
+    # may add timeouts of its own, which are retried the same way
+    assert s.retries >= 32
+    assert all(server.attempts[f"question {i}"] >= 2 for i in range(40) if i % 5 != 4)
+    assert all(server.answered[f"question {i}"] >= 1 for i in range(40))
+
+
+def test_retry_after_is_honoured():
+    with FakeOpenAIServer(lambda p, a: ("429", 0.6) if a == 0 else ("ok", 0)) as server:
+        s = student(server.url)
+        start = time.perf_counter()
+        s.generate([chat(0)], GREEDY, progress=False)
+        assert time.perf_counter() - start >= 0.6
+
+
+def test_persistent_failure_is_a_clear_error_and_successes_are_kept(tmp_path):
+    plan = lambda prompt, attempt: ("500", 0) if prompt.endswith(" 3") else ("ok", 0)  # noqa: E731
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with FakeOpenAIServer(plan) as server:
+        s = student(server.url, max_retries=2, cache=cache)
+        with pytest.raises(W2SError, match=r"1 of 5 requests .* failed .*HTTP 500 .* after 3 attempt"):
+            s.generate([chat(i) for i in range(5)], GREEDY, progress=False)
+        assert server.attempts["question 3"] == 3
+        assert cache.count() == 4  # the four answers that did arrive are not lost
+        s2 = student(server.url, cache=cache)
+        with pytest.raises(W2SError):
+            s2.generate([chat(i) for i in range(5)], GREEDY, progress=False)
+        assert sum(server.answered.values()) == 4  # nothing answered twice
+
+
+def test_client_errors_are_not_retried():
+    with FakeOpenAIServer(lambda p, a: ("400", 0)) as server:
+        s = student(server.url)
+        with pytest.raises(W2SError, match="HTTP 400 .*bad request.* after 1 attempt"):
+            s.generate([chat(0)], GREEDY, progress=False)
+        assert server.attempts["question 0"] == 1
+
+
+def test_unreachable_server():
+    s = OpenAIStudent("m", "http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01, timeout_s=1)
+    with pytest.raises(W2SError, match=r"requests to http://127.0.0.1:9/v1 failed.*(cannot connect|timeout).* after 2 attempt"):
+        s.generate([chat(0)], GREEDY, progress=False)
+
+
+def test_api_key_comes_from_the_named_variable_and_is_not_in_the_fingerprint(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123")
+    with FakeOpenAIServer() as server:
+        s = student(server.url, api_key_env="MY_KEY")
+        s.generate(["raw text prompt"], GREEDY, progress=False)
+    assert server.auth_headers == ["Bearer sk-secret-123"]
+    assert "sk-secret" not in s.fingerprint
+
+
+def test_cache_prevents_repeat_requests_and_sampling_indices_are_distinct(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with FakeOpenAIServer() as server:
+        s = student(server.url, cache=cache)
+        s.generate([chat(1), chat(2), chat(1)], GREEDY, progress=False)  # duplicate in one call
+        s.generate([chat(1), chat(2)], GREEDY, progress=False)  # all cached
+        assert sum(server.attempts.values()) == 2
+        s.generate([chat(1)], SamplingParams(temperature=1.0, max_tokens=8), k=3, progress=False)
+        assert server.attempts["question 1"] == 4  # 3 new sampled requests
+
+
+def test_concurrency_gives_at_least_30x_sequential_throughput():
+    # The server runs in its own process so that it does not share the client's GIL.
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_openai_server.py")), "0.1", "120"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        sequential = student(url, concurrency=1)
+        sequential.generate([chat(-1)], GREEDY, progress=False)  # warm up imports and the connection
+        start = time.perf_counter()
+        sequential.generate([chat(i) for i in range(8)], GREEDY, progress=False)
+        per_request = (time.perf_counter() - start) / 8
+        concurrent = student(url, concurrency=64)
+        start = time.perf_counter()
+        concurrent.generate([chat(i) for i in range(1000, 1256)], GREEDY, progress=False)
+        elapsed = time.perf_counter() - start
+    finally:
+        server.kill()
+        server.wait()
+    speedup = per_request * 256 / elapsed
+    assert speedup >= 30, f"only {speedup:.1f}x sequential throughput"

@@ -1,0 +1,35 @@
+import pytest
+
+from w2s.stats import bootstrap_ci, mcnemar_exact
+
+
+def test_mcnemar_exact_on_hand_made_cases():
+    # 6 helped, 1 harmed, 3 unchanged: p = 2 * P[Bin(7, .5) <= 1] = 2 * 8/128 = 0.125
+    baseline = [False] * 6 + [True] + [True, False, True]
+    treatment = [True] * 6 + [False] + [True, False, True]
+    assert mcnemar_exact(baseline, treatment) == (6, 1, 0.125)
+    # 10 helped, 0 harmed: p = 2 / 1024
+    assert mcnemar_exact([False] * 10, [True] * 10) == (10, 0, 2 / 1024)
+    # no discordant pairs: p = 1
+    assert mcnemar_exact([True, False], [True, False]) == (0, 0, 1.0)
+    # symmetric: p capped at 1
+    assert mcnemar_exact([True, False], [False, True])[2] == 1.0
+
+
+def test_mcnemar_rejects_unpaired():
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
+
+
+def test_bootstrap_interval_brackets_mean_and_is_deterministic():
+    outcomes = [True] * 30 + [False] * 70
+    est = bootstrap_ci(outcomes)
+    assert est.value == 0.3 and est.low < 0.3 < est.high
+    assert 0.2 < est.low < 0.25 and 0.35 < est.high < 0.4  # binomial sd ≈ 0.046
+    assert bootstrap_ci(outcomes) == est
+    assert bootstrap_ci([True] * 5) == bootstrap_ci([1.0] * 5)
+
+
+def test_bootstrap_needs_data():
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
