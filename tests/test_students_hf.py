@@ -55,3 +55,14 @@ def test_weights_change_changes_fingerprint(tiny_model, tmp_path):
     assert resolve_model(str(copy)).fingerprint.split("@")[1] == resolve_model(str(tiny_model)).fingerprint.split("@")[1]
     build_tiny_model(copy, seed=1)
     assert resolve_model(str(copy)).fingerprint != resolve_model(str(tiny_model)).fingerprint
+
+
+def test_in_memory_model_is_left_trainable(tiny_model):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    s = HFStudent(model, AutoTokenizer.from_pretrained(tiny_model), fingerprint="tiny@mem")
+    s.generate(PROMPTS[:2], SamplingParams(max_tokens=4), progress=False)
+    assert any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())

@@ -44,7 +44,10 @@ class HFStudent(Student):
             self.model, self.tokenizer = model, tokenizer
             self.name, self.fingerprint = name or "in-memory", fingerprint
         self.model.eval()
-        if packed_linear and device == "cpu" and next(self.model.parameters()).dtype == torch.float32:
+        # Packing rewrites the module tree, so only for models this student loaded and owns: a
+        # model passed in (say, a teacher being trained) must stay an ordinary trainable module.
+        owns_model = isinstance(model, str)
+        if packed_linear and owns_model and device == "cpu" and next(self.model.parameters()).dtype == torch.float32:
             pack_linear_layers(self.model)
         self.device = device
         self.batch_size = batch_size
