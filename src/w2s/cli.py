@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("eval", help="accuracy of a model on a task split",
-                       description="Evaluate a student model on a task: accuracy with a 95%% bootstrap "
+                       description="Evaluate a student model on a task: accuracy with a 95% bootstrap "
                                    "interval (flexible and strict extraction), tokens/s, and every answer "
                                    "as JSONL. Generations are cached, so reruns are free.")
     p.add_argument("--task", help="gsm8k | math500 | gsm_symbolic (default gsm8k)")
