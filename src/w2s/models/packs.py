@@ -90,6 +90,7 @@ PACKS: dict[str, OfflinePack] = {
 # architecture, tokenizer and chat template, and it answers GSM8K sensibly) stands in offline.
 # The alias is announced on every resolution so no result is mislabelled.
 ALIASES: dict[str, str] = {"qwen2.5-0.5b-instruct": "qwen2.5-coder-0.5b-instruct"}
+ALIAS_HUB_IDS: dict[str, str] = {"qwen2.5-0.5b-instruct": "Qwen/Qwen2.5-0.5B-Instruct"}
 
 
 def find_pack(name: str) -> OfflinePack | None:

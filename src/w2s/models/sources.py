@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.models.packs import ALIASES, PACKS, OfflinePack, find_pack
+from w2s.models.packs import ALIAS_HUB_IDS, ALIASES, PACKS, OfflinePack, find_pack
 from w2s.paths import w2s_home
 
 _MARKER = "w2s-source.json"
@@ -40,7 +40,7 @@ def resolve_model(name: str, install: bool = True) -> ModelSource:
     if pack is not None:
         if name.lower() in ALIASES:
             print(f"w2s: '{name}' is served offline by pack '{pack.name}' ({pack.model}); "
-                  f"pass {pack.hub_id.replace('-Coder', '')} to use the hub model", file=sys.stderr)
+                  f"pass {ALIAS_HUB_IDS[name.lower()]} to use the hub model", file=sys.stderr)
         return _resolve_pack(pack, name, install)
     path = Path(name).expanduser()
     if path.is_dir():
