@@ -77,6 +77,7 @@ class Student(ABC):
     def __init__(self, cache: ResponseCache | None = None) -> None:
         self.cache = cache
         self.stats = GenerationStats()
+        self.show_progress = True  # backends may show finer-grained progress of their own
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class Student(ABC):
                  desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
         """k completions per prompt, in prompt order; only requests never seen before are run."""
         plan = _Plan(self, prompts, params, k, desc, progress)
+        self.show_progress = progress
         if plan.misses:
             start = time.perf_counter()
             try:
@@ -96,6 +98,7 @@ class Student(ABC):
                         desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
         """Async twin of `generate` (for async reward functions and servers)."""
         plan = _Plan(self, prompts, params, k, desc, progress)
+        self.show_progress = progress
         if plan.misses:
             start = time.perf_counter()
             try:

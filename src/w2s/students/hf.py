@@ -6,6 +6,8 @@ import os
 import zlib
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student
 
 
@@ -89,9 +91,14 @@ class HFStudent(Student):
                 # One seed per batch, derived from the run seed and the batch's first request,
                 # so sampled outputs are reproducible for the same requests and batch size.
                 torch.manual_seed(params.seed * 1_000_003 + zlib.crc32(repr(requests[batch[0]]).encode()))
+            # A batch of long answers takes minutes on a CPU: show its decoding steps as they go.
+            steps = tqdm(total=params.max_tokens, desc=f"  batch {start // self.batch_size + 1}/"
+                         f"{-(-len(order) // self.batch_size)}", unit="tok", leave=False, dynamic_ncols=True,
+                         disable=not self.show_progress or len(order) <= 1 and params.max_tokens < 64)
             with torch.inference_mode():
                 out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                          generation_config=config)
+                                          generation_config=config, stopping_criteria=[_StepProgress(steps)])
+            steps.close()
             for row, i in enumerate(batch):
                 on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens))
 
@@ -101,6 +108,19 @@ class HFStudent(Student):
         text = self.tokenizer.decode(new_ids[:n], skip_special_tokens=True)
         finish = "stop" if n < len(new_ids) or n < max_tokens else "length"
         return Completion(text, n, finish)
+
+
+class _StepProgress:
+    """A stopping criterion that never stops: it only advances a progress bar each decode step."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.bar.update(1)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 def pack_linear_layers(module: Any) -> None:
