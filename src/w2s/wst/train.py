@@ -1,0 +1,154 @@
+"""`w2s wst train`: GRPO on the teacher, rewarded by the student's outcomes (TRL GRPOTrainer).
+
+Simplifications, stated plainly: the reward is the one in `w2s.wst.rewards` (no format or length
+shaping); only the teacher is trained (full or LoRA); KL to the reference is off by default
+(`beta: 0`, TRL's default too), so no reference model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from w2s.cache import ResponseCache
+from w2s.config import to_dict
+from w2s.errors import W2SError
+from w2s.paths import default_cache_path
+from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.tasks import Example, get_task
+from w2s.wst.rewards import RewardConfig, StudentOutcomeReward
+
+TEACHER_TEMPLATE = (
+    "You are a teacher. A student will solve the problem below. Write one short instruction "
+    "(at most two sentences) that will help the student solve it correctly. Do not solve the "
+    "problem yourself and do not state the answer.\n\nProblem: {question}"
+)
+
+
+@dataclass
+class TeacherConfig:
+    model: str = "smollm2-135m-instruct"
+    lora: bool = True  # LoRA via PEFT; false trains every weight
+    lora_r: int = 16
+    lora_alpha: int = 32
+    template: str = TEACHER_TEMPLATE  # must contain {question}
+    max_instruction_tokens: int = 64
+    temperature: float = 1.0  # GRPO needs diverse samples per question
+
+
+@dataclass
+class WSTTrainConfig:
+    task: str = "gsm8k"
+    data: str | None = None
+    train_split: str = "train_1"
+    train_limit: int | None = 256
+    eval_split: str = "test"  # its questions are removed from training (never overlap)
+    seed: int = 0
+    steps: int = 20
+    questions_per_step: int = 2
+    num_generations: int = 4  # instructions sampled per question (the GRPO group)
+    learning_rate: float = 1e-5
+    beta: float = 0.0
+    save_steps: int = 10
+    student_max_tokens: int = 256
+    student_temperature: float = 0.0
+    output: str = "runs/wst/default"
+    cache: str | None = None
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+def training_examples(config: WSTTrainConfig) -> list[Example]:
+    """Train-split questions, shuffled by seed, minus any question that is in the eval split."""
+    task = get_task(config.task)
+    train = task.load(config.train_split, config.data, None, config.seed)
+    held_out = {e.question.strip() for e in task.load(config.eval_split, config.data)}
+    kept = [e for e in train if e.question.strip() not in held_out]
+    if not kept:
+        raise W2SError(f"every question of split '{config.train_split}' is also in eval split "
+                       f"'{config.eval_split}'; point data at a folder with one <split>.jsonl per split")
+    return kept[: config.train_limit] if config.train_limit is not None else kept
+
+
+def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student | None = None) -> Path:
+    """Run GRPO; checkpoints, metrics.jsonl, TensorBoard logs and split ids go to config.output."""
+    if "{question}" not in config.teacher.template:
+        raise W2SError("teacher.template must contain {question}")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    import torch
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOConfig, GRPOTrainer
+
+    from w2s.models import resolve_model
+
+    out = Path(config.output)
+    if out.exists() and any(out.glob("checkpoint-*")) and not resume:
+        raise W2SError(f"{out} already holds checkpoints: pass --resume to continue, or another output=")
+    out.mkdir(parents=True, exist_ok=True)
+    task = get_task(config.task)
+    examples = training_examples(config)
+    (out / "config.json").write_text(json.dumps(to_dict(config), indent=2))
+    (out / "train_ids.json").write_text(json.dumps([e.id for e in examples]))
+
+    if student is None:
+        student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
+    params = SamplingParams(temperature=config.student_temperature, max_tokens=config.student_max_tokens,
+                            seed=config.seed)
+    reward = StudentOutcomeReward(task, student, params, config.reward)
+
+    rows = [{"prompt": [{"role": "user", "content": config.teacher.template.format(question=e.question)}],
+             "question": e.question, "answer": e.answer, "id": e.id} for e in examples]
+    dataset = Dataset.from_list(rows)
+    cuda = torch.cuda.is_available()
+    batch = config.questions_per_step * config.num_generations
+    args = GRPOConfig(
+        output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
+        per_device_train_batch_size=batch, num_generations=config.num_generations,
+        max_completion_length=config.teacher.max_instruction_tokens, temperature=config.teacher.temperature,
+        logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
+        # On CPU, bf16 and gradient checkpointing made a GRPO step ~5x slower (see NOTES).
+        bf16=cuda, gradient_checkpointing=False, use_cpu=not cuda, dataloader_num_workers=0,
+    )
+    peft_config = None
+    if config.teacher.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=config.teacher.lora_r, lora_alpha=config.teacher.lora_alpha,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = GRPOTrainer(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward], args=args,
+                          train_dataset=dataset, peft_config=peft_config)
+    trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student))
+    last = get_last_checkpoint(str(out)) if resume else None
+    trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(out / "final"))
+    return out
+
+
+class _JsonlMetrics(TrainerCallback):
+    """Appends every logged step (TRL's metrics plus the student's outcomes) to metrics.jsonl."""
+
+    def __init__(self, path: Path, reward: StudentOutcomeReward, student: Student) -> None:
+        self.path, self.reward, self.student = path, reward, student
+        self._student_seconds = student.stats.seconds
+        self._t = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs and "reward" not in logs:
+            return
+        now = time.perf_counter()
+        outcomes = self.reward.last_outcomes
+        row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
+               "helped": sum(o.helped for o in outcomes), "harmed": sum(o.harmed for o in outcomes),
+               "unchanged": sum(not o.helped and not o.harmed for o in outcomes),
+               "time/student_s": round(self.student.stats.seconds - self._student_seconds, 3),
+               "time/step_s": round(now - self._t, 3)}
+        self._student_seconds, self._t = self.student.stats.seconds, now
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")

@@ -1,0 +1,78 @@
+"""WST training end to end on a tiny teacher: it runs through TRL's GRPOTrainer, logs, resumes."""
+
+import json
+import re
+
+import pytest
+from scripted_students import ScriptedStudent
+
+from w2s.errors import W2SError
+from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher, training_examples
+
+
+def student():
+    def respond(prompt, _):
+        n = int(re.search(r"What is (\d+)", prompt).group(1))
+        return f"The answer is {2 * n}." if n % 3 == 0 else "The answer is 0."
+    return ScriptedStudent(respond)
+
+
+def data_folder(gsm_file, tmp_path, n_test=4):
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    lines = gsm_file.read_text().splitlines()
+    (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "test.jsonl").write_text("\n".join(lines[:n_test]) + "\n")
+    return folder
+
+
+def config(tiny_model, gsm_file, tmp_path, **overrides):
+    settings = dict(data=str(data_folder(gsm_file, tmp_path)), train_split="train", train_limit=8,
+                    steps=2, questions_per_step=2, num_generations=2, save_steps=1,
+                    output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"),
+                    teacher=TeacherConfig(model=str(tiny_model), lora=False, max_instruction_tokens=8))
+    return WSTTrainConfig(**{**settings, **overrides})
+
+
+def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
+    out = train_teacher(config(tiny_model, gsm_file, tmp_path), student=student())
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["helped"] + r["harmed"] + r["unchanged"] == 4 for r in rows)
+    assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
+    assert len(json.loads((out / "train_ids.json").read_text())) == 8
+    with pytest.raises(W2SError, match="already holds checkpoints"):
+        train_teacher(config(tiny_model, gsm_file, tmp_path), student=student())
+    # resume to a later step: continues from checkpoint-2 rather than starting over
+    out = train_teacher(config(tiny_model, gsm_file, tmp_path, steps=3), resume=True, student=student())
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+
+
+def test_training_questions_never_overlap_the_eval_split(gsm_file, tmp_path):
+    cfg = WSTTrainConfig(data=str(data_folder(gsm_file, tmp_path, n_test=5)), train_split="train",
+                         eval_split="test", train_limit=None)
+    kept = training_examples(cfg)
+    assert len(kept) == 7 and not {e.id for e in kept} & {f"q{i}" for i in range(1, 6)}
+    same_file = WSTTrainConfig(data=str(gsm_file), train_split="train", eval_split="test")
+    with pytest.raises(W2SError, match="every question of split 'train' is also in eval split 'test'"):
+        training_examples(same_file)
+
+
+def test_the_teacher_learns_what_helps_the_student(tiny_model, gsm_file, tmp_path):
+    """The student is right only when the instruction contains KEYWORD; GRPO must find that out."""
+    keyword = "the"
+
+    def respond(prompt, _):
+        n = int(re.search(r"What is (\d+)", prompt).group(1))
+        return f"The answer is {2 * n}." if keyword in prompt.split("What is")[0] else "The answer is 0."
+
+    cfg = config(tiny_model, gsm_file, tmp_path, steps=80, questions_per_step=4, num_generations=4,
+                 learning_rate=5e-3, save_steps=1000, seed=0)
+    cfg.teacher.max_instruction_tokens = 6
+    cfg.teacher.template = "{question}"  # keep the keyword out of the student's view of the prompt
+    out = train_teacher(cfg, student=ScriptedStudent(respond))
+    rewards = [json.loads(line)["reward"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
+    print(f"mean reward: first 10 steps {first:.3f}, last 10 steps {last:.3f}")
+    assert last > first + 0.25, "the teacher did not learn to use the keyword"
