@@ -13,7 +13,8 @@ import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -84,28 +85,25 @@ class Student(ABC):
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams, k: int = 1,
                  desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
         """k completions per prompt, in prompt order; only requests never seen before are run."""
-        plan = _Plan(self, prompts, params, k, desc, progress)
-        self.show_progress = progress
+        plan = self._plan(prompts, params, k, desc, progress)
         if plan.misses:
-            start = time.perf_counter()
-            try:
+            with plan.running():
                 self._generate(plan.misses, params, plan.on_result)
-            finally:
-                plan.close(time.perf_counter() - start)
         return plan.results()
 
     async def agenerate(self, prompts: Sequence[Prompt], params: SamplingParams, k: int = 1,
                         desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
         """Async twin of `generate` (for async reward functions and servers)."""
-        plan = _Plan(self, prompts, params, k, desc, progress)
-        self.show_progress = progress
+        plan = self._plan(prompts, params, k, desc, progress)
         if plan.misses:
-            start = time.perf_counter()
-            try:
+            with plan.running():
                 await self._agenerate(plan.misses, params, plan.on_result)
-            finally:
-                plan.close(time.perf_counter() - start)
         return plan.results()
+
+    def _plan(self, prompts: Sequence[Prompt], params: SamplingParams, k: int, desc: str,
+              progress: bool) -> _Plan:
+        self.show_progress = progress
+        return _Plan(self, prompts, params, k, desc, progress)
 
     # ---- backend hooks ------------------------------------------------------------------------
 
@@ -146,9 +144,15 @@ class _Plan:
         self.student.stats.tokens += completion.n_tokens
         self.bar.update(1)
 
-    def close(self, seconds: float) -> None:
-        self.student.stats.seconds += seconds
-        self.bar.close()
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Time the backend's work (counted even if it fails midway) and close the progress bar."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.student.stats.seconds += time.perf_counter() - start
+            self.bar.close()
 
     def results(self) -> list[list[Completion]]:
         missing = [key for row in self.keys for key in row if key not in self.found]
