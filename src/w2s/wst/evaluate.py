@@ -1,0 +1,133 @@
+"""`w2s wst eval`: does a teacher's instruction lift the student, against the natural baselines?
+
+For the same held-out questions and the same student, compare:
+
+- no instruction;
+- a fixed generic instruction ("Let's think step by step.");
+- the untrained teacher;
+- a trained teacher checkpoint (a full model folder or a LoRA adapter folder);
+- the student writing its own instruction with the teacher's template (the strong model as its
+  own teacher).
+
+Each condition gets its accuracy with a 95% bootstrap interval, its relative gain over no
+instruction, its helped/harmed counts against no instruction, and the exact McNemar p-value.
+Instructions are generated greedily, so an evaluation is deterministic and fully cached.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from w2s.cache import ResponseCache
+from w2s.config import to_dict
+from w2s.jsonl import write_jsonl
+from w2s.paths import default_cache_path
+from w2s.stats import bootstrap_ci, mcnemar_exact
+from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.tasks import get_task
+from w2s.wst.rewards import clean_instruction, student_prompt
+from w2s.wst.train import TEACHER_TEMPLATE
+
+
+@dataclass
+class WSTEvalConfig:
+    task: str = "gsm8k"
+    data: str | None = None
+    split: str = "test"
+    limit: int | None = 200
+    seed: int | None = None  # shuffle before limit (None = file order)
+    student_max_tokens: int = 512
+    generic_instruction: str = "Let's think step by step."
+    untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
+    trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
+    self_instruction: bool = True
+    teacher_template: str = TEACHER_TEMPLATE
+    max_instruction_tokens: int = 64
+    max_instruction_chars: int = 600
+    placement: str = "system"
+    output: str = "runs/wst/eval"
+    cache: str | None = None
+    student: StudentConfig = field(default_factory=StudentConfig)
+
+
+def load_teacher(name: str, cache: ResponseCache | None) -> Student:
+    """A teacher as a Student: any model name, or a LoRA adapter folder saved by `w2s wst train`."""
+    from w2s.students.hf import HFStudent
+
+    folder = Path(name)
+    if (folder / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+        from transformers import AutoTokenizer
+
+        from w2s.models.sources import _folder_hash
+
+        model = AutoPeftModelForCausalLM.from_pretrained(folder).merge_and_unload()
+        return HFStudent(model, AutoTokenizer.from_pretrained(folder), cache=cache,
+                         fingerprint=f"{folder}@{_folder_hash(folder)}", name=str(folder))
+    return HFStudent(name, cache=cache)
+
+
+def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
+    task = get_task(config.task)
+    examples = task.load(config.split, config.data, config.limit, config.seed)
+    cache = ResponseCache(config.cache or default_cache_path())
+    student = student or make_student(config.student, cache)
+    teacher_prompts = [[{"role": "user", "content": config.teacher_template.format(question=e.question)}]
+                       for e in examples]
+    writing = SamplingParams(max_tokens=config.max_instruction_tokens)
+
+    def written_by(writer: Student) -> list[str]:
+        outs = writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")
+        return [clean_instruction(o[0].text, config.max_instruction_chars) for o in outs]
+
+    conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples),
+                                               "generic": [config.generic_instruction] * len(examples)}
+    if config.untrained_teacher:
+        conditions["untrained teacher"] = written_by(load_teacher(config.untrained_teacher, cache))
+    if config.trained_teacher:
+        conditions["trained teacher"] = written_by(load_teacher(config.trained_teacher, cache))
+    if config.self_instruction:
+        conditions["self-instruction"] = written_by(student)
+
+    answering = SamplingParams(max_tokens=config.student_max_tokens)
+    rows, correct = [], {}
+    for name, instructions in conditions.items():
+        prompts = [student_prompt(task, e.question, i, config.placement) for e, i in zip(examples, instructions,
+                                                                                         strict=True)]
+        answers = [o[0].text for o in student.generate(prompts, answering, desc=f"student ({name})")]
+        grades = [task.grader.grade(a, e.answer) for a, e in zip(answers, examples, strict=True)]
+        correct[name] = [g.correct for g in grades]
+        rows += [{"condition": name, "id": e.id, "question": e.question, "instruction": i, "response": a,
+                  "pred": g.pred, "gold": e.answer, "correct": g.correct}
+                 for e, i, a, g in zip(examples, instructions, answers, grades, strict=True)]
+
+    base = correct["no instruction"]
+    base_acc = sum(base) / len(base)
+    table = []
+    for name, outcomes in correct.items():
+        est = bootstrap_ci(outcomes)
+        helped, harmed, p = mcnemar_exact(base, outcomes)
+        gain = (est.value - base_acc) / base_acc if base_acc > 0 else None
+        table.append({"condition": name, "accuracy": est.__dict__, "relative_gain": gain,
+                      "helped": helped, "harmed": harmed, "mcnemar_p": p})
+    out = Path(config.output)
+    write_jsonl(out / "instructions_and_answers.jsonl", rows)
+    summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
+               "conditions": table, "config": to_dict(config)}
+    (out / "wst_eval.json").write_text(json.dumps(summary, indent=2))
+    summary["output"] = str(out)
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    lines = [f"{summary['task']} ({summary['split']}), student {summary['student']}, n={summary['n']}",
+             "| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in summary["conditions"]:
+        acc = row["accuracy"]
+        gain = "n/a" if row["relative_gain"] is None else f"{100 * row['relative_gain']:+.1f}%"
+        lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
+                     f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} |")
+    return "\n".join(lines)

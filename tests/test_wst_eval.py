@@ -1,0 +1,36 @@
+"""`w2s wst eval`: every condition graded on the same questions, with exact paired statistics."""
+
+import json
+import re
+
+from scripted_students import ScriptedStudent
+
+from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
+
+
+def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_model):
+    # Right without help on questions 1-3; "step" in the system message fixes every question;
+    # the student's own instruction (it answers the teacher prompt with "The answer is 0.") harms.
+    def respond(prompt, _):
+        n = int(re.search(r"What is (\d+)", prompt).group(1))
+        if prompt.startswith("You are a teacher"):
+            return "The answer is 0."
+        if prompt.startswith("The answer is 0."):
+            return "no idea"
+        instruction = prompt.split("What is")[0]  # the system message, if any, comes first
+        return f"The answer is {2 * n}." if "step" in instruction or n <= 3 else "The answer is 0."
+
+    config = WSTEvalConfig(data=str(gsm_file), split="train", limit=12, untrained_teacher=str(tiny_model),
+                           max_instruction_tokens=4, output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
+    summary = run_wst_eval(config, student=ScriptedStudent(respond))
+    by_name = {row["condition"]: row for row in summary["conditions"]}
+    assert list(by_name) == ["no instruction", "generic", "untrained teacher", "self-instruction"]
+    none, generic, own = by_name["no instruction"], by_name["generic"], by_name["self-instruction"]
+    assert none["accuracy"]["value"] == 0.25 and (none["helped"], none["harmed"], none["mcnemar_p"]) == (0, 0, 1.0)
+    assert generic["accuracy"]["value"] == 1.0 and generic["relative_gain"] == 3.0
+    assert (generic["helped"], generic["harmed"], generic["mcnemar_p"]) == (9, 0, 2 / 2**9)
+    assert own["accuracy"]["value"] == 0.0 and (own["helped"], own["harmed"]) == (0, 3)
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "instructions_and_answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 12 and {r["instruction"] for r in rows if r["condition"] == "generic"} == {
+        "Let's think step by step."}
+    assert "| generic | 1.000" in format_table(summary)
