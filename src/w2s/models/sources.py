@@ -46,7 +46,7 @@ def resolve_model(name: str, install: bool = True) -> ModelSource:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise W2SError(f"{path}: not a model folder (no config.json)")
-        return ModelSource(name, path, f"{path.name}@{_folder_hash(path)}", f"local folder {path}")
+        return ModelSource(name, path, f"{path.name}@{folder_hash(path)}", f"local folder {path}")
     if path.is_file():
         if path.suffix != ".gguf":
             raise W2SError(f"{path}: expected a model folder or a .gguf file")
@@ -142,7 +142,7 @@ def _resolve_hub(repo_id: str) -> ModelSource:
     return ModelSource(repo_id, path, f"{repo_id}@{path.name[:16]}", f"hub {repo_id} revision {path.name}")
 
 
-def _folder_hash(path: Path) -> str:
+def folder_hash(path: Path) -> str:
     """Cheap content hash: config, tokenizer, and each weight file's size plus its first/last MiB."""
     h = hashlib.sha256()
     for file in sorted(path.iterdir()):

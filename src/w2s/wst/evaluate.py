@@ -61,11 +61,11 @@ def load_teacher(name: str, cache: ResponseCache | None) -> Student:
         from peft import AutoPeftModelForCausalLM
         from transformers import AutoTokenizer
 
-        from w2s.models.sources import _folder_hash
+        from w2s.models.sources import folder_hash
 
         model = AutoPeftModelForCausalLM.from_pretrained(folder).merge_and_unload()
         return HFStudent(model, AutoTokenizer.from_pretrained(folder), cache=cache,
-                         fingerprint=f"{folder}@{_folder_hash(folder)}", name=str(folder))
+                         fingerprint=f"{folder}@{folder_hash(folder)}", name=str(folder))
     return HFStudent(name, cache=cache)
 
 
