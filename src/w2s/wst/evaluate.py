@@ -22,6 +22,7 @@ from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
+from w2s.evaluation import grade_responses
 from w2s.jsonl import write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import bootstrap_ci, mcnemar_exact
@@ -97,11 +98,10 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         prompts = [student_prompt(task, e.question, i, config.placement) for e, i in zip(examples, instructions,
                                                                                          strict=True)]
         answers = [o[0].text for o in student.generate(prompts, answering, desc=f"student ({name})")]
-        grades = [task.grader.grade(a, e.answer) for a, e in zip(answers, examples, strict=True)]
-        correct[name] = [g.correct for g in grades]
-        rows += [{"condition": name, "id": e.id, "question": e.question, "instruction": i, "response": a,
-                  "pred": g.pred, "gold": e.answer, "correct": g.correct}
-                 for e, i, a, g in zip(examples, instructions, answers, grades, strict=True)]
+        graded = grade_responses(task, examples, answers)
+        correct[name] = [g["correct"] for g in graded]
+        rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a}
+                 for e, i, a, g in zip(examples, instructions, answers, graded, strict=True)]
 
     base = correct["no instruction"]
     base_acc = sum(base) / len(base)
