@@ -39,6 +39,10 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert all(r["helped"] + r["harmed"] + r["unchanged"] == 4 for r in rows)
+    for r in rows:  # the time split covers the step: teacher, student, grading, reward overhead, update
+        parts = ["teacher_generation_s", "student_s", "grading_s", "reward_other_s", "update_s"]
+        assert r["time/teacher_generation_s"] > 0 and r["time/update_s"] > 0
+        assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/step_s"]) < 0.01
     assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
     assert len(json.loads((out / "train_ids.json").read_text())) == 8
     with pytest.raises(W2SError, match="already holds checkpoints"):

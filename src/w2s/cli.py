@@ -76,6 +76,18 @@ def cmd_wst_eval(args: argparse.Namespace) -> None:
     print(f"wrote {summary['output']}/wst_eval.json and instructions_and_answers.jsonl")
 
 
+def cmd_quickstart(args: argparse.Namespace) -> None:
+    from w2s.wst.quickstart import QuickstartConfig, run_quickstart
+
+    run_quickstart(_config_from_args(QuickstartConfig, args, {"output": "output"}))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from w2s.wst.report import write_report
+
+    print(f"wrote {write_report(args.run_dir)}")
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from w2s.models.packs import ALIASES, PACKS
     from w2s.models.sources import pack_status, resolve_model
@@ -151,6 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_eval)
+
+    p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (~15 min on CPU)",
+                       description="Baseline, a short GRPO run of the SmolLM2-135M teacher against the "
+                                   "Qwen2.5-0.5B student on GSM8K, held-out evaluation and a report, all "
+                                   "offline. Rerun to continue where it stopped.")
+    p.add_argument("--output", help="run folder (default runs/quickstart)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("report", help="Markdown report with plots for a WST run folder",
+                       description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "
+                                   "over training steps, accuracy per condition with 95%% intervals) and the "
+                                   "evaluation table, from metrics.jsonl and/or wst_eval.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="folder of `w2s wst train`, `w2s wst eval` or quickstart")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list offline model packs, or prepare them",
                        description="List the offline model packs (real small models installed from PyPI) "

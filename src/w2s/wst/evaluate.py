@@ -40,7 +40,7 @@ class WSTEvalConfig:
     limit: int | None = 200
     seed: int | None = None  # shuffle before limit (None = file order)
     student_max_tokens: int = 512
-    generic_instruction: str = "Let's think step by step."
+    generic_instruction: str | None = "Let's think step by step."  # None skips the condition
     untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
     trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
     self_instruction: bool = True
@@ -83,8 +83,9 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         outs = writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")
         return [clean_instruction(o[0].text, config.max_instruction_chars) for o in outs]
 
-    conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples),
-                                               "generic": [config.generic_instruction] * len(examples)}
+    conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples)}
+    if config.generic_instruction:
+        conditions["generic"] = [config.generic_instruction] * len(examples)
     if config.untrained_teacher:
         conditions["untrained teacher"] = written_by(load_teacher(config.untrained_teacher, cache))
     if config.trained_teacher:
@@ -92,12 +93,15 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     if config.self_instruction:
         conditions["self-instruction"] = written_by(student)
 
+    # Every condition's prompts go to the student in one call: batches fill up across conditions
+    # and the length-sorted batching groups similar prompts together.
     answering = SamplingParams(max_tokens=config.student_max_tokens)
+    prompts = [student_prompt(task, e.question, i, config.placement)
+               for instructions in conditions.values() for e, i in zip(examples, instructions, strict=True)]
+    outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
     rows, correct = [], {}
-    for name, instructions in conditions.items():
-        prompts = [student_prompt(task, e.question, i, config.placement) for e, i in zip(examples, instructions,
-                                                                                         strict=True)]
-        answers = [o[0].text for o in student.generate(prompts, answering, desc=f"student ({name})")]
+    for c, (name, instructions) in enumerate(conditions.items()):
+        answers = [o[0].text for o in outputs[c * len(examples): (c + 1) * len(examples)]]
         graded = grade_responses(task, examples, answers)
         correct[name] = [g["correct"] for g in graded]
         rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a}

@@ -21,6 +21,7 @@ can also be handed straight to a `trl.GRPOTrainer`. It needs `question` and `ans
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,6 +104,7 @@ class StudentOutcomeReward:
         self._baseline: dict[tuple[str, str], float] = {}
         self.last_outcomes: list[Outcome] = []
         self.last_instructions: list[str] = []
+        self.grading_seconds = 0.0  # total time spent in the grader (the benchmark's "grading" share)
 
     def outcomes(self, questions: list[str], answers: list[str], instructions: list[str]) -> list[Outcome]:
         """Baseline and with-instruction scores for each (question, answer, instruction)."""
@@ -112,10 +114,13 @@ class StudentOutcomeReward:
         prompts = [student_prompt(self.task, q, None, placement) for q, _ in new]
         prompts += [student_prompt(self.task, q, i, placement) for q, i in zip(questions, instructions, strict=True)]
         samples = self.student.generate(prompts, self.params, k=k, desc="student", progress=False)
+        start = time.perf_counter()
         for (question, answer), completions in zip(new, samples[: len(new)], strict=True):
             self._baseline[(question, answer)] = self._score(completions, answer)
-        return [Outcome(self._baseline[(q, a)], self._score(c, a))
-                for q, a, c in zip(questions, answers, samples[len(new):], strict=True)]
+        outcomes = [Outcome(self._baseline[(q, a)], self._score(c, a))
+                    for q, a, c in zip(questions, answers, samples[len(new):], strict=True)]
+        self.grading_seconds += time.perf_counter() - start
+        return outcomes
 
     def __call__(self, prompts: list, completions: list, question: list[str], answer: list[str],
                  log_metric: Callable[[str, float], None] | None = None, **_: object) -> list[float]:

@@ -122,33 +122,71 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
 
         peft_config = LoraConfig(r=config.teacher.lora_r, lora_alpha=config.teacher.lora_alpha,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = GRPOTrainer(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward], args=args,
-                          train_dataset=dataset, peft_config=peft_config)
-    trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student))
+    trainer = _timed(GRPOTrainer)(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward],
+                                  args=args, train_dataset=dataset, peft_config=peft_config)
+    trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out / "final"))
     return out
 
 
-class _JsonlMetrics(TrainerCallback):
-    """Appends every logged step (TRL's metrics plus the student's outcomes) to metrics.jsonl."""
+def _timed(trainer_cls: type) -> type:
+    """A GRPOTrainer that clocks teacher generation and reward computation (student + grading).
 
-    def __init__(self, path: Path, reward: StudentOutcomeReward, student: Student) -> None:
-        self.path, self.reward, self.student = path, reward, student
-        self._student_seconds = student.stats.seconds
-        self._t = time.perf_counter()
+    These are TRL's own `_generate` and `_calculate_rewards` hooks; the update time is the rest of
+    the step. If a TRL release renames them, the clocks read zero and all time counts as update.
+    """
+
+    class TimedGRPOTrainer(trainer_cls):
+        clock = {"teacher": 0.0, "reward": 0.0}
+
+        def _generate(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return super()._generate(*args, **kwargs)
+            finally:
+                self.clock["teacher"] += time.perf_counter() - start
+
+        def _calculate_rewards(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return super()._calculate_rewards(*args, **kwargs)
+            finally:
+                self.clock["reward"] += time.perf_counter() - start
+
+    return TimedGRPOTrainer
+
+
+class _JsonlMetrics(TrainerCallback):
+    """Appends every logged step (TRL's metrics, the student's outcomes, the time split) to metrics.jsonl.
+
+    time/*_s split each step into teacher generation, student generation, grading, other reward
+    work, and the update (forward/backward/optimizer plus logging: the remainder of the step).
+    """
+
+    def __init__(self, path: Path, reward: StudentOutcomeReward, student: Student, trainer) -> None:
+        self.path, self.reward, self.student, self.clock = path, reward, student, trainer.clock
+        self._last = self._readings()
+
+    def _readings(self) -> dict[str, float]:
+        return {"now": time.perf_counter(), "student": self.student.stats.seconds,
+                "grading": self.reward.grading_seconds, **self.clock}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs and "reward" not in logs:
             return
-        now = time.perf_counter()
+        now = self._readings()
+        d = {k: now[k] - self._last[k] for k in now}
+        self._last = now
         outcomes = self.reward.last_outcomes
+        times = {"time/teacher_generation_s": d["teacher"], "time/student_s": d["student"],
+                 "time/grading_s": d["grading"],
+                 "time/reward_other_s": max(0.0, d["reward"] - d["student"] - d["grading"]),
+                 "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]), "time/step_s": d["now"]}
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
                "helped": sum(o.helped for o in outcomes), "harmed": sum(o.harmed for o in outcomes),
                "unchanged": sum(not o.helped and not o.harmed for o in outcomes),
-               "time/student_s": round(self.student.stats.seconds - self._student_seconds, 3),
-               "time/step_s": round(now - self._t, 3)}
-        self._student_seconds, self._t = self.student.stats.seconds, now
+               **{k: round(v, 3) for k, v in times.items()}}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -1,0 +1,90 @@
+"""`w2s report RUN_DIR`: a Markdown report with plots for a WST run.
+
+RUN_DIR may hold a training run (`metrics.jsonl`, written by `w2s wst train`), an evaluation
+(`wst_eval.json`, written by `w2s wst eval`), or both, directly or one folder down (the layout
+`w2s quickstart` writes). The report goes to RUN_DIR/report.md with PNGs beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from w2s.errors import W2SError
+from w2s.jsonl import read_jsonl
+from w2s.plots import accuracy_bars, training_curves
+from w2s.stats import Estimate
+from w2s.wst.evaluate import format_table
+
+
+def _find(run: Path, name: str) -> Path | None:
+    for candidate in [run / name, *sorted(run.glob(f"*/{name}"))]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def training_section(metrics_file: Path, out: Path) -> list[str]:
+    rows = [r for r in read_jsonl(metrics_file) if "reward" in r]
+    if not rows:
+        return [f"`{metrics_file}` has no logged steps yet."]
+    steps = [r["step"] for r in rows]
+    panels = {
+        "teacher reward": {"reward mean": [r["reward"] for r in rows]},
+        "student accuracy on the step's questions": {
+            "with instruction": [r.get("student/accuracy_with_instruction", 0.0) for r in rows],
+            "no instruction": [r.get("student/accuracy_baseline", 0.0) for r in rows]},
+    }
+    png = training_curves(steps, panels, out / "training.png", f"WST training ({metrics_file.parent.name})")
+    n = len(rows)
+    half = max(1, n // 2)
+
+    def mean(key: str, part: list[dict]) -> float:
+        return sum(r.get(key, 0.0) for r in part) / len(part)
+
+    parts = ["teacher_generation", "student", "grading", "reward_other", "update"]
+    totals = {p: sum(r.get(f"time/{p}_s", 0.0) for r in rows) for p in parts}
+    step_total = sum(r.get("time/step_s", 0.0) for r in rows) or 1.0
+    lines = [f"![training curves]({png.name})", "",
+             f"{n} logged steps (last step {steps[-1]}), from `{metrics_file}`.", "",
+             "| | first half of steps | second half of steps |", "| --- | --- | --- |"]
+    for label, key in [("reward mean", "reward"), ("student accuracy with instruction",
+                                                      "student/accuracy_with_instruction"),
+                       ("helped per step", "helped"), ("harmed per step", "harmed"),
+                       ("instruction length (chars)", "teacher/instruction_chars")]:
+        lines.append(f"| {label} | {mean(key, rows[:half]):.3f} | {mean(key, rows[half:] or rows):.3f} |")
+    lines += ["", "Where the time went (all steps): " + ", ".join(
+        f"{p.replace('_', ' ')} {100 * totals[p] / step_total:.0f}%" for p in parts)
+        + f"; {step_total / n:.1f} s per step."]
+    return lines
+
+
+def evaluation_section(eval_file: Path, out: Path) -> list[str]:
+    summary = json.loads(eval_file.read_text())
+    estimates = {row["condition"]: Estimate(**row["accuracy"]) for row in summary["conditions"]}
+    png = accuracy_bars(estimates, out / "conditions.png",
+                        f"{summary['task']} {summary['split']}: student accuracy by instruction (n={summary['n']})")
+    cfg = summary.get("config", {})
+    return [format_table(summary), "", f"![accuracy per condition]({png.name})", "",
+            f"From `{eval_file}`. Trained teacher: `{cfg.get('trained_teacher')}`; untrained teacher: "
+            f"`{cfg.get('untrained_teacher')}`; student answers up to {cfg.get('student_max_tokens')} tokens, "
+            "greedy. Intervals are 95% bootstrap; p is the exact McNemar test against no instruction."]
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.md (+ training.png, conditions.png); return the report's path."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise W2SError(f"{run}: no such run folder")
+    metrics_file, eval_file = _find(run, "metrics.jsonl"), _find(run, "wst_eval.json")
+    if metrics_file is None and eval_file is None:
+        raise W2SError(f"{run}: found neither metrics.jsonl (from `w2s wst train`) nor wst_eval.json "
+                       "(from `w2s wst eval`) in it or its subfolders")
+    lines = [f"# WST report: {run.name}", ""]
+    if eval_file is not None:
+        lines += ["## Held-out evaluation", "", *evaluation_section(eval_file, run), ""]
+    if metrics_file is not None:
+        lines += ["## Training", "", *training_section(metrics_file, run), ""]
+    report = run / "report.md"
+    report.write_text("\n".join(lines))
+    return report

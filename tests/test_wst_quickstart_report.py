@@ -1,0 +1,52 @@
+"""`w2s quickstart` end to end on tiny models (resumable), and `w2s report` on hand-made runs."""
+
+import json
+
+from w2s.cache import ResponseCache
+from w2s.cli import main
+
+
+def test_quickstart_runs_the_whole_loop_and_reruns_for_free(tiny_model, gsm_file, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = gsm_file.read_text().splitlines()
+    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    (data / "train_1.jsonl").write_text("\n".join(lines[4:]) + "\n")
+    out, cache = tmp_path / "qs", tmp_path / "cache.sqlite"
+    argv = ["quickstart", f"data={data}", f"output={out}", f"cache={cache}", f"teacher.model={tiny_model}",
+            f"student.model={tiny_model}", "eval_questions=4", "steps=2", "num_generations=2",
+            "student_max_tokens=6", "teacher.max_instruction_tokens=6"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "[1/4] baseline" in printed and "[4/4] report" in printed
+    report = (out / "report.md").read_text()
+    for condition in ("no instruction", "generic", "untrained teacher", "trained teacher"):
+        assert f"| {condition} |" in report
+    assert "## Training" in report and (out / "training.png").stat().st_size > 0
+    assert (out / "conditions.png").stat().st_size > 0
+    assert len((out / "train" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    generated = ResponseCache(cache).count()
+    assert main(argv) == 0  # a rerun trains nothing and generates nothing
+    assert "teacher already trained" in capsys.readouterr().out
+    assert ResponseCache(cache).count() == generated
+
+
+def test_report_shows_the_time_split_and_per_half_means(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "reward": r, "student/accuracy_with_instruction": r, "helped": h, "harmed": 0,
+             "time/teacher_generation_s": 1.0, "time/student_s": 7.0, "time/grading_s": 0.5,
+             "time/reward_other_s": 0.5, "time/update_s": 1.0, "time/step_s": 10.0}
+            for s, r, h in [(1, 0.0, 0), (2, 0.2, 1), (3, 0.5, 2), (4, 0.7, 3)]]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["report", str(run)]) == 0
+    report = (run / "report.md").read_text()
+    assert "| reward mean | 0.100 | 0.600 |" in report and "| helped per step | 0.500 | 2.500 |" in report
+    assert "teacher generation 10%, student 70%, grading 5%, reward other 5%, update 10%; 10.0 s per step" in report
+
+
+def test_report_on_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "metrics.jsonl" in err and "\n" not in err
