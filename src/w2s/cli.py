@@ -88,6 +88,29 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"wrote {write_report(args.run_dir)}")
 
 
+def cmd_reason_run(args: argparse.Namespace) -> None:
+    from w2s.reason.pipeline import ReasonConfig, run_steps
+    from w2s.reason.report import write_reason_report
+
+    config = _config_from_args(ReasonConfig, args, {"output": "output"})
+    only = None if args.reason_command == "run" else args.reason_command
+    run = run_steps(config, only=only, until=getattr(args, "until", None))
+    if (run.path / "metrics.json").exists():
+        print(f"report: {write_reason_report(run.path)}")
+    print(f"run folder: {run.path}")
+
+
+def cmd_reason_report(args: argparse.Namespace) -> None:
+    from w2s.reason.report import format_table, write_reason_report
+
+    report = write_reason_report(args.run_dir)
+    import json
+    from pathlib import Path
+
+    print(format_table(json.loads((Path(args.run_dir) / "metrics.json").read_text())))
+    print(f"wrote {report}")
+
+
 def cmd_reason_pairs(args: argparse.Namespace) -> None:
     from w2s.jsonl import write_jsonl
     from w2s.reason.selection import PairRules, build_pairs, read_samples_file, read_weak_file
@@ -201,6 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
                                    "by agreement with the strong model, then contrasted by the strong "
                                    "model's majority vote, train the strong model without gold labels.")
     reason = p.add_subparsers(dest="reason_command", required=True, metavar="REASON_COMMAND")
+    from w2s.reason.pipeline import STEP_NAMES
+
+    p = reason.add_parser("run", help="run every unfinished step of the pipeline (resumable)",
+                          description="Weak SFT, weak and in-context answers, Stage I filter and SFT, the "
+                                      "baselines, Stage II samples, pairs and DPO/ORPO, then test accuracy "
+                                      "and PGR. Finished steps are skipped, so a killed run resumes. Steps: "
+                                      + ", ".join(STEP_NAMES) + ".")
+    p.add_argument("--output", help="run folder (default runs/reason/default)")
+    p.add_argument("--until", choices=STEP_NAMES, metavar="STEP", help="stop after this step")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_reason_run)
+    for name in STEP_NAMES:
+        p = reason.add_parser(name, help=f"run only the '{name}' step", description=f"Run only the '{name}' "
+                              "step of `w2s reason run` (its inputs must exist in the run folder).")
+        p.add_argument("--output", help="run folder (default runs/reason/default)")
+        _add_config_args(p)
+        p.set_defaults(func=cmd_reason_run)
+    p = reason.add_parser("report", help="table with 95%% intervals and PGR, plus a bar chart",
+                          description="Write RUN_DIR/report.md and accuracy.png from the run's metrics.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=cmd_reason_report)
     p = reason.add_parser("pairs", help="build Stage II preference pairs from weak answers and samples",
                           description="Stage II pair rules on any system's outputs. weak.jsonl rows: "
                                       "{id, question, response}; samples.jsonl rows: {id, responses: [...]}; "

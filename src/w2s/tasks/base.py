@@ -59,6 +59,18 @@ class Task(ABC):
             examples = examples[:limit]
         return examples
 
+    def target_text(self, example: Example) -> str:
+        """The gold solution written the way the prompt asks answers to look (SFT targets).
+
+        Ends with the final answer in \\boxed{}, so a model fine-tuned on it answers in the format
+        the grader reads strictly. Without a gold solution, the boxed answer alone.
+        """
+        solution = (example.solution or "").strip()
+        if "\\boxed" in solution:
+            return solution
+        final = f"The final answer is $\\boxed{{{example.answer}}}$."
+        return f"{solution}\n{final}" if solution else final
+
     def gold_from_text(self, text: str) -> str:
         """A gold final answer from a gold field that may hold a whole solution."""
         return text.strip()

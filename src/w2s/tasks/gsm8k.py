@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from w2s.graders import NumericGrader
@@ -17,6 +18,13 @@ class GSM8K(Task):
 
     def gold_from_text(self, text: str) -> str:
         return text.rsplit("####", 1)[-1].replace(",", "").strip()
+
+    def target_text(self, example: Example) -> str:
+        """GSM8K solutions without calculator annotations, '#### N' turned into a boxed answer."""
+        body = (example.solution or "").rsplit("####", 1)[0]
+        body = re.sub(r"<<[^>]*>>", "", body).strip()
+        final = f"The final answer is $\\boxed{{{example.answer}}}$."
+        return f"{body}\n{final}" if body else final
 
     def example_from_row(self, row: dict[str, Any], where: str, index: int) -> Example:
         question = text_field(row, ("question",), where)

@@ -1,0 +1,398 @@
+"""`w2s reason run`: progressive weak-to-strong reasoning, one resumable step at a time.
+
+Every step reads and writes files in the run folder, and is done when its output exists
+(outputs are written atomically: JSONL by rename, model folders by rename after training), so a
+killed run resumes at the first unfinished step. Generation goes through the response cache, so
+even a step killed halfway keeps what it generated. Gold answers of train_2 are used only for
+the diagnostics each step prints (and for the strong-ceiling baseline), never for selection.
+
+Steps (`STEPS`), with their outputs under the run folder:
+
+ 1. weak-sft       models/weak          weak model SFT on train_1 gold solutions (the weak supervisor)
+ 2. weak-answers   weak_train2.jsonl    weak supervisor answers train_2, zero-shot, greedy
+ 3. icl-answers    icl_train2.jsonl     strong model answers train_2 with weak train_2 demonstrations
+ 4. stage1-filter  stage1/*.jsonl       consistency filter (optionally iterated, see `stage1_rounds`)
+ 5. stage1-sft     models/stage1        strong model SFT on the chosen Stage I set (hybrid by default)
+ 6. full-weak-ft   models/full_weak_ft  baseline: strong model SFT on every weak train_2 answer
+ 7. ceiling        models/ceiling       baseline: strong model SFT on gold train_2 solutions
+ 8. stage2-samples stage2_samples.jsonl Stage I model samples n answers per train_2 question
+ 9. stage2-pairs   pairs.jsonl          majority-vote contrastive pairs against the weak answers
+10. stage2-train   models/stage2        DPO (or ORPO) from the Stage I model on the pairs
+11. evaluate       metrics.json         test accuracy of every model, with 95% intervals and PGR
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from w2s.cache import ResponseCache
+from w2s.config import to_dict
+from w2s.errors import W2SError
+from w2s.evaluation import grade_responses
+from w2s.jsonl import read_jsonl, write_jsonl
+from w2s.paths import default_cache_path
+from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
+from w2s.stats import bootstrap_ci
+from w2s.students import Prompt, SamplingParams, Student, StudentConfig, make_student
+from w2s.tasks import Example, Task, get_task
+from w2s.training import FinetuneConfig, finetune, preference_row, sft_row
+
+STAGE1_SETS = ("weak", "icl", "hybrid")
+
+
+@dataclass
+class ReasonConfig:
+    task: str = "gsm8k"
+    data: str | None = None
+    weak_model: str = "smollm2-135m-instruct"
+    strong_model: str = "qwen2.5-0.5b-instruct"
+    train1_split: str = "train_1"  # gold solutions, for the weak model only
+    train2_split: str = "train_2"  # questions the strong model learns from (gold: diagnostics only)
+    test_split: str = "test"
+    train1_limit: int | None = 200
+    train2_limit: int | None = 200
+    test_limit: int | None = 200
+    seed: int = 0  # shuffles each split before its limit; seeds demos, sampling and pair picks
+    max_tokens: int = 384  # generation budget of every answer
+    icl_demos: int = 4  # weak train_2 answers shown to the strong model in context
+    stage1_data: str = "hybrid"  # weak | icl | hybrid: the Stage I SFT set
+    stage1_rounds: int = 1  # >1 iterates: models fine-tuned on the weak/icl sets answer again
+    samples: int = 10  # Stage II samples per question
+    sample_temperature: float = 1.0
+    min_confidence: float = 0.6
+    flip_confidence: float = 0.8
+    max_pairs: int = 1
+    preference: str = "dpo"  # dpo | orpo
+    baselines: bool = True  # train full weak FT and the strong ceiling
+    output: str = "runs/reason/default"
+    cache: str | None = None
+    sft: FinetuneConfig = field(default_factory=FinetuneConfig)
+    preference_training: FinetuneConfig = field(
+        default_factory=lambda: FinetuneConfig(epochs=1.0, learning_rate=5e-6, batch_size=2))
+    generation: StudentConfig = field(default_factory=StudentConfig)  # backend/batching; model is set per step
+
+    def __post_init__(self) -> None:
+        if self.stage1_data not in STAGE1_SETS:
+            raise ValueError(f"stage1_data must be one of {', '.join(STAGE1_SETS)}, got '{self.stage1_data}'")
+        if self.preference not in ("dpo", "orpo"):
+            raise ValueError(f"preference must be 'dpo' or 'orpo', got '{self.preference}'")
+        if self.stage1_rounds < 1 or self.samples < 1 or self.icl_demos < 0:
+            raise ValueError("stage1_rounds and samples must be >= 1, icl_demos >= 0")
+
+
+class Run:
+    """A run folder: the config, the task's splits, and one way to generate with any model."""
+
+    def __init__(self, config: ReasonConfig, student_factory: Callable[[str], Student] | None = None) -> None:
+        self.config, self.path = config, Path(config.output)
+        self.student_factory = student_factory  # tests script the models' answers through this
+        self.task: Task = get_task(config.task)
+        self.cache = ResponseCache(config.cache or default_cache_path())
+        self._splits: dict[str, list[Example]] = {}
+
+    def split(self, which: str) -> list[Example]:
+        c = self.config
+        name, limit = {"train1": (c.train1_split, c.train1_limit), "train2": (c.train2_split, c.train2_limit),
+                       "test": (c.test_split, c.test_limit)}[which]
+        if which not in self._splits:
+            self._splits[which] = self.task.load(name, c.data, limit, c.seed)
+        return self._splits[which]
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def model(self, name: str) -> Path:
+        return self.path / "models" / name
+
+    def need(self, path: Path, step: str) -> Path:
+        if not path.exists():
+            raise W2SError(f"{path} is missing: run the '{step}' step first (or `w2s reason run`)")
+        return path
+
+    def generate(self, model: str | Path, prompts: list[Prompt], params: SamplingParams, k: int = 1,
+                 desc: str = "generating") -> list[list[str]]:
+        if self.student_factory is not None:
+            student = self.student_factory(str(model))
+        else:
+            student = make_student(replace(self.config.generation, model=str(model)), self.cache)
+        return [[c.text for c in outs] for outs in student.generate(prompts, params, k=k, desc=desc)]
+
+    def greedy(self) -> SamplingParams:
+        return SamplingParams(max_tokens=self.config.max_tokens)
+
+    def zero_shot(self, model: str | Path, examples: list[Example], desc: str) -> list[dict]:
+        """Greedy zero-shot answers, as rows {id, question, response, pred, gold_correct}."""
+        answers = [o[0] for o in self.generate(model, [self.task.messages(e.question) for e in examples],
+                                               self.greedy(), desc=desc)]
+        return _answer_rows(self.task, examples, answers)
+
+
+def _answer_rows(task: Task, examples: list[Example], answers: list[str]) -> list[dict]:
+    graded = grade_responses(task, examples, answers)
+    return [{"id": e.id, "question": e.question, "response": a, "pred": g["pred"], "gold_correct": g["correct"]}
+            for e, a, g in zip(examples, answers, graded, strict=True)]
+
+
+def _gold_rate(rows: list[dict]) -> str:
+    if not rows:
+        return "n/a"
+    return f"{sum(r['gold_correct'] for r in rows) / len(rows):.3f}"
+
+
+# ------------------------------------------------------------------------------------------ steps
+
+
+def weak_sft(run: Run) -> None:
+    examples = run.split("train1")
+    rows = [sft_row(run.task.messages(e.question), run.task.target_text(e)) for e in examples]
+    finetune("sft", run.config.weak_model, rows, run.model("weak"), run.config.sft)
+    print(f"  weak supervisor: {run.config.weak_model} fine-tuned on {len(rows)} gold train_1 solutions")
+
+
+def weak_answers(run: Run) -> None:
+    rows = run.zero_shot(run.need(run.model("weak"), "weak-sft"), run.split("train2"), "weak on train_2")
+    write_jsonl(run.file("weak_train2.jsonl"), rows)
+    print(f"  weak answers: {len(rows)} train_2 questions; gold accuracy {_gold_rate(rows)} (diagnostic)")
+
+
+def icl_prompt(task: Task, demos: list[dict], question: str) -> Prompt:
+    """Few-shot chat: each demo as a user turn and the weak model's answer, then the question."""
+    messages: Prompt = []
+    for demo in demos:
+        messages += [*task.messages(demo["question"]), {"role": "assistant", "content": demo["response"]}]
+    return messages + task.messages(question)
+
+
+def pick_demos(weak_rows: list[dict], k: int, seed: int) -> list[dict]:
+    """k weak answers with a final answer, fixed for the run (a shared prefix for every prompt)."""
+    candidates = [r for r in weak_rows if r["pred"] is not None]
+    random.Random(seed).shuffle(candidates)
+    return candidates[: k + 1]  # one spare replaces a demo that is the question itself
+
+
+def icl_answers(run: Run) -> None:
+    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    demos = pick_demos(weak_rows, run.config.icl_demos, run.config.seed)
+    examples = run.split("train2")
+    prompts = [icl_prompt(run.task, [d for d in demos if d["id"] != e.id][: run.config.icl_demos], e.question)
+               for e in examples]
+    answers = [o[0] for o in run.generate(run.config.strong_model, prompts, run.greedy(),
+                                          desc="strong in-context on train_2")]
+    rows = _answer_rows(run.task, examples, answers)
+    write_jsonl(run.file("icl_train2.jsonl"), rows)
+    print(f"  in-context answers: {len(rows)} questions with {run.config.icl_demos} weak demonstrations; "
+          f"gold accuracy {_gold_rate(rows)} (diagnostic)")
+
+
+def consistency_sets(task: Task, weak_rows: list[dict], icl_rows: list[dict]) -> dict[str, list[dict]]:
+    """The three Stage I SFT sets from paired answers: weak, in-context, and both (hybrid)."""
+    icl_by_id = {r["id"]: r for r in icl_rows}
+    paired = [(w, icl_by_id[w["id"]]) for w in weak_rows if w["id"] in icl_by_id]
+    keep = consistency_filter(task.grader, [w["response"] for w, _ in paired], [s["response"] for _, s in paired])
+    kept = [pair for pair, k in zip(paired, keep, strict=True) if k]
+    weak_set = [w for w, _ in kept]
+    icl_set = [s for _, s in kept]
+    return {"weak": weak_set, "icl": icl_set, "hybrid": weak_set + icl_set}
+
+
+def stage1_filter(run: Run) -> None:
+    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    icl_rows = read_jsonl(run.need(run.file("icl_train2.jsonl"), "icl-answers"))
+    stats = []
+    for round_ in range(1, run.config.stage1_rounds + 1):
+        folder = run.file(f"stage1/round{round_}")
+        if round_ > 1:  # models trained on last round's weak / in-context sets answer afresh
+            answers = {}
+            for name in ("weak", "icl"):
+                target = folder / f"{name}_answers.jsonl"
+                if not target.exists():
+                    model = run.model(f"stage1_round{round_ - 1}_{name}")
+                    if not model.exists():
+                        rows = read_jsonl(run.file(f"stage1/round{round_ - 1}/{name}.jsonl"))
+                        finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), model, run.config.sft)
+                    write_jsonl(target, run.zero_shot(model, run.split("train2"), f"round {round_} {name} model"))
+                answers[name] = read_jsonl(target)
+            weak_rows, icl_rows = answers["weak"], answers["icl"]
+        sets = consistency_sets(run.task, weak_rows, icl_rows)
+        for name, rows in sets.items():
+            write_jsonl(folder / f"{name}.jsonl", rows)
+        kept = len(sets["weak"])
+        stats.append({"round": round_, "questions": len(weak_rows), "kept": kept,
+                      "gold_accuracy_weak_kept": _gold_rate(sets["weak"]),
+                      "gold_accuracy_icl_kept": _gold_rate(sets["icl"]),
+                      "gold_accuracy_all_weak": _gold_rate(weak_rows)})
+        print(f"  round {round_}: kept {kept} of {len(weak_rows)} questions (both answers agree); gold accuracy "
+              f"of kept weak answers {stats[-1]['gold_accuracy_weak_kept']} vs {stats[-1]['gold_accuracy_all_weak']} "
+              "over all (diagnostic)")
+    for name in STAGE1_SETS:
+        write_jsonl(run.file(f"stage1/{name}.jsonl"), read_jsonl(run.file(f"stage1/round{run.config.stage1_rounds}/"
+                                                                         f"{name}.jsonl")))
+    (run.file("stage1/filter_stats.json")).write_text(json.dumps(stats, indent=1))
+
+
+def _sft_rows(task: Task, rows: list[dict]) -> list[dict]:
+    return [sft_row(task.messages(r["question"]), r["response"]) for r in rows]
+
+
+def stage1_sft(run: Run) -> None:
+    name = run.config.stage1_data
+    rows = read_jsonl(run.need(run.file(f"stage1/{name}.jsonl"), "stage1-filter"))
+    if not rows:
+        raise W2SError("the Stage I filter kept no question (weak and in-context answers never agreed): "
+                       "more train_2 questions or a stronger weak supervisor are needed")
+    finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("stage1"), run.config.sft)
+    print(f"  Stage I model: {run.config.strong_model} fine-tuned on the {name} set ({len(rows)} rows)")
+
+
+def full_weak_ft(run: Run) -> None:
+    rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("full_weak_ft"), run.config.sft)
+    print(f"  full weak FT: {run.config.strong_model} fine-tuned on all {len(rows)} weak train_2 answers")
+
+
+def ceiling(run: Run) -> None:
+    examples = run.split("train2")
+    rows = [sft_row(run.task.messages(e.question), run.task.target_text(e)) for e in examples]
+    finetune("sft", run.config.strong_model, rows, run.model("ceiling"), run.config.sft)
+    print(f"  strong ceiling: {run.config.strong_model} fine-tuned on {len(rows)} gold train_2 solutions")
+
+
+def stage2_samples(run: Run) -> None:
+    model = run.need(run.model("stage1"), "stage1-sft")
+    examples = run.split("train2")
+    params = SamplingParams(temperature=run.config.sample_temperature, max_tokens=run.config.max_tokens,
+                            seed=run.config.seed)
+    outs = run.generate(model, [run.task.messages(e.question) for e in examples], params, k=run.config.samples,
+                        desc=f"Stage I model, {run.config.samples} samples per question")
+    write_jsonl(run.file("stage2_samples.jsonl"), [{"id": e.id, "responses": o} for e, o in zip(examples, outs,
+                                                                                                  strict=True)])
+    print(f"  Stage II samples: {run.config.samples} per question for {len(examples)} questions")
+
+
+def stage2_pairs(run: Run) -> None:
+    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    samples = read_jsonl(run.need(run.file("stage2_samples.jsonl"), "stage2-samples"))
+    rules = PairRules(run.config.min_confidence, run.config.flip_confidence, run.config.max_pairs, run.config.seed)
+    pairs, branches = build_pairs(run.task.grader, weak_rows, samples, rules)
+    gold = {e.id: e.answer for e in run.split("train2")}
+    grader = run.task.grader
+    chosen_right = sum(grader.grade(p["chosen"], gold[p["id"]]).correct for p in pairs)
+    rejected_right = sum(grader.grade(p["rejected"], gold[p["id"]]).correct for p in pairs)
+    stats = {"pairs": len(pairs), "questions": len({p["id"] for p in pairs}), "branches": branches,
+             "chosen_gold_correct": chosen_right, "rejected_gold_correct": rejected_right}
+    write_jsonl(run.file("pairs.jsonl"), pairs)
+    run.file("pairs_stats.json").write_text(json.dumps(stats, indent=1))
+    print(f"  pairs: {len(pairs)} from {stats['questions']} questions ({', '.join(f'{k}: {v}' for k, v in branches.items())}); "
+          f"gold-correct chosen {chosen_right}, rejected {rejected_right} (diagnostic)")
+
+
+def stage2_train(run: Run) -> None:
+    start = run.need(run.model("stage1"), "stage1-sft")
+    pairs = read_jsonl(run.need(run.file("pairs.jsonl"), "stage2-pairs"))
+    if not pairs:
+        raise W2SError("Stage II has no preference pairs: the Stage I model's samples were never confident "
+                       "enough (lower min_confidence, or sample more questions)")
+    rows = [preference_row(run.task.messages(p["question"]), p["chosen"], p["rejected"]) for p in pairs]
+    finetune(run.config.preference, str(start), rows, run.model("stage2"), run.config.preference_training)
+    print(f"  Stage II model: {run.config.preference.upper()} from the Stage I model on {len(rows)} pairs")
+
+
+def evaluated_models(run: Run) -> dict[str, str | Path]:
+    """Every model of the run that exists, by report name, in report order."""
+    candidates = {"weak floor": run.model("weak"), "strong zero-shot": run.config.strong_model,
+                  "full weak FT": run.model("full_weak_ft"), "Stage I": run.model("stage1"),
+                  f"Stage II ({run.config.preference.upper()})": run.model("stage2"),
+                  "strong ceiling": run.model("ceiling")}
+    return {name: m for name, m in candidates.items() if not isinstance(m, Path) or m.exists()}
+
+
+def evaluate(run: Run) -> None:
+    examples = run.split("test")
+    results = {}
+    for name, model in evaluated_models(run).items():
+        slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "")
+        target = run.file(f"eval/{slug}.jsonl")
+        if not target.exists():
+            write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
+        rows = read_jsonl(target)
+        results[name] = {"model": str(model), "accuracy": bootstrap_ci([r["gold_correct"] for r in rows]).__dict__}
+    floor = results.get("weak floor", {}).get("accuracy", {}).get("value")
+    top = results.get("strong ceiling", {}).get("accuracy", {}).get("value")
+    for row in results.values():
+        row["pgr"] = (performance_gap_recovered(row["accuracy"]["value"], floor, top)
+                      if floor is not None and top is not None else None)
+    metrics = {"task": run.task.name, "split": run.config.test_split, "n": len(examples), "models": results,
+               "weak_floor": floor, "strong_ceiling": top}
+    run.file("metrics.json").write_text(json.dumps(metrics, indent=1))
+    for name, row in results.items():
+        acc = row["accuracy"]
+        pgr = "n/a" if row["pgr"] is None else f"{row['pgr']:+.3f}"
+        print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {pgr}")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[Run], None]
+    output: str  # relative to the run folder; the step is done when it exists
+    baseline: bool = False  # skipped when config.baselines is false
+
+
+STEPS = [
+    Step("weak-sft", weak_sft, "models/weak"),
+    Step("weak-answers", weak_answers, "weak_train2.jsonl"),
+    Step("icl-answers", icl_answers, "icl_train2.jsonl"),
+    Step("stage1-filter", stage1_filter, "stage1/filter_stats.json"),
+    Step("stage1-sft", stage1_sft, "models/stage1"),
+    Step("full-weak-ft", full_weak_ft, "models/full_weak_ft", baseline=True),
+    Step("ceiling", ceiling, "models/ceiling", baseline=True),
+    Step("stage2-samples", stage2_samples, "stage2_samples.jsonl"),
+    Step("stage2-pairs", stage2_pairs, "pairs.jsonl"),
+    Step("stage2-train", stage2_train, "models/stage2"),
+    Step("evaluate", evaluate, "metrics.json"),
+]
+STEP_NAMES = [s.name for s in STEPS]
+
+
+def open_run(config: ReasonConfig, student_factory: Callable[[str], Student] | None = None) -> Run:
+    """The run folder for `config`; refuses a folder made with a different config."""
+    run = Run(config, student_factory)
+    run.path.mkdir(parents=True, exist_ok=True)
+    saved = run.file("config.json")
+    current = {k: v for k, v in to_dict(config).items() if k not in ("output", "cache")}
+    if saved.exists():
+        before = json.loads(saved.read_text())
+        changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
+        if changed:
+            raise W2SError(f"{run.path} was started with a different config (changed: {', '.join(changed)}); "
+                           "use another output= or restore those settings")
+    else:
+        saved.write_text(json.dumps(current, indent=1))
+    return run
+
+
+def run_steps(config: ReasonConfig, only: str | None = None, until: str | None = None,
+              student_factory: Callable[[str], Student] | None = None) -> Run:
+    """Run every unfinished step in order (or just `only`); finished steps are skipped."""
+    for name in (only, until):
+        if name is not None and name not in STEP_NAMES:
+            raise W2SError(f"unknown step '{name}' (steps: {', '.join(STEP_NAMES)})")
+    run = open_run(config, student_factory)
+    for number, step in enumerate(STEPS, start=1):
+        if only is not None and step.name != only:
+            continue
+        label = f"[{number}/{len(STEPS)}] {step.name}"
+        if step.baseline and not config.baselines:
+            print(f"{label}: skipped (baselines: false)")
+        elif step.name != "evaluate" and run.file(step.output).exists():
+            print(f"{label}: done already ({run.file(step.output)})")
+        else:
+            print(f"{label} ...")
+            step.run(run)
+        if step.name == until:
+            break
+    return run

@@ -1,0 +1,63 @@
+"""`w2s reason report RUN_DIR`: every model's test accuracy with 95% intervals and PGR, a bar chart
+with the weak floor and strong ceiling marked, and the sizes of the filtered sets and pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from w2s.errors import W2SError
+from w2s.plots import accuracy_bars
+from w2s.stats import Estimate
+
+
+def format_table(metrics: dict) -> str:
+    lines = [f"{metrics['task']} ({metrics['split']}), n={metrics['n']}",
+             "| model | accuracy [95% CI] | PGR |", "| --- | --- | --- |"]
+    for name, row in metrics["models"].items():
+        acc = row["accuracy"]
+        pgr = "n/a" if row["pgr"] is None else f"{row['pgr']:+.3f}"
+        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {pgr} |")
+    return "\n".join(lines)
+
+
+def write_reason_report(run_dir: str | Path) -> Path:
+    run = Path(run_dir)
+    metrics_file = run / "metrics.json"
+    if not metrics_file.is_file():
+        raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'evaluate' step first)")
+    metrics = json.loads(metrics_file.read_text())
+    estimates = {name: Estimate(**row["accuracy"]) for name, row in metrics["models"].items()}
+    lines_ = {k: v for k, v in (("weak floor", metrics.get("weak_floor")),
+                                ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}
+    png = accuracy_bars(estimates, run / "accuracy.png",
+                        f"{metrics['task']} {metrics['split']} accuracy (n={metrics['n']})", lines_)
+    lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "", format_table(metrics), "",
+             f"![accuracy per model]({png.name})", "",
+             "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% bootstrap.", ""]
+    config_file = run / "config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text())
+        lines += [f"Weak model `{config['weak_model']}`, strong model `{config['strong_model']}`, task "
+                  f"`{config['task']}`: train_1 {config['train1_limit']}, train_2 {config['train2_limit']}, "
+                  f"test {config['test_limit']} questions (seed {config['seed']}); Stage I set "
+                  f"`{config['stage1_data']}`, {config['stage1_rounds']} round(s); Stage II "
+                  f"{config['preference'].upper()}, {config['samples']} samples per question.", ""]
+    stats_file = run / "stage1" / "filter_stats.json"
+    if stats_file.is_file():
+        lines += ["## Stage I consistency filter", "", "| round | questions | kept | gold acc. of kept weak answers "
+                  "| gold acc. of all weak answers |", "| --- | --- | --- | --- | --- |"]
+        for s in json.loads(stats_file.read_text()):
+            lines.append(f"| {s['round']} | {s['questions']} | {s['kept']} | {s['gold_accuracy_weak_kept']} | "
+                         f"{s['gold_accuracy_all_weak']} |")
+        lines.append("")
+    pairs_file = run / "pairs_stats.json"
+    if pairs_file.is_file():
+        p = json.loads(pairs_file.read_text())
+        lines += ["## Stage II pairs", "", f"{p['pairs']} pairs from {p['questions']} questions; branches: "
+                  + ", ".join(f"{k} {v}" for k, v in p["branches"].items())
+                  + f". Gold-correct (diagnostic): chosen {p['chosen_gold_correct']}, rejected "
+                  f"{p['rejected_gold_correct']}.", ""]
+    report = run / "report.md"
+    report.write_text("\n".join(lines))
+    return report

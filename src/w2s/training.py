@@ -1,0 +1,115 @@
+"""Supervised and preference fine-tuning with TRL (SFT, DPO, ORPO) and PEFT LoRA.
+
+One function, `finetune`, because every training step of progressive weak-to-strong reasoning
+has the same shape: a base model folder plus rows in, a complete model folder out. With LoRA the
+adapter is merged into the base before saving, so the result is an ordinary model folder that
+every w2s command (and the next training step) loads like any other. The folder appears only
+when training finished (it is written elsewhere and renamed), so a killed run never leaves a
+half-trained model that looks finished.
+
+Scale-out is accelerate's: `accelerate launch -m w2s.cli reason ...` runs the same trainers on
+several GPUs (bf16 is switched on when CUDA is present).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2s.errors import W2SError
+from w2s.students import Prompt
+
+METHODS = ("sft", "dpo", "orpo")
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 1024  # prompt + response tokens; longer rows are truncated
+    lora: bool = True  # false trains every weight
+    lora_r: int = 16
+    lora_alpha: int = 32
+    beta: float = 0.1  # DPO / ORPO strength
+    seed: int = 0
+
+
+def sft_row(prompt: Prompt, response: str) -> dict:
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": response}]}
+
+
+def preference_row(prompt: Prompt, chosen: str, rejected: str) -> dict:
+    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}]}
+
+
+def finetune(method: str, model: str, rows: list[dict], out: str | Path, config: FinetuneConfig) -> Path:
+    """Train `model` on `rows` with TRL's `method` trainer; save the (merged) model folder at `out`."""
+    if method not in METHODS:
+        raise W2SError(f"unknown training method '{method}' (expected one of: {', '.join(METHODS)})")
+    if not rows:
+        raise W2SError(f"nothing to train on for {out}: the training set is empty")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from w2s.models import resolve_model
+
+    out = Path(out)
+    work = out.with_name(out.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    base = resolve_model(model).path
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    cuda = torch.cuda.is_available()
+    network = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if cuda else torch.float32)
+    common = dict(
+        output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no", report_to=[],
+        bf16=cuda, use_cpu=not cuda, gradient_checkpointing=False, dataloader_num_workers=0,
+        remove_unused_columns=False,  # the DPO/ORPO collators need their columns
+    )
+    peft_config = None
+    if config.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
+    dataset = Dataset.from_list(rows)
+    if method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(model=network, args=SFTConfig(**common), train_dataset=dataset,
+                             processing_class=tokenizer, peft_config=peft_config)
+    elif method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=network, args=DPOConfig(beta=config.beta, **common), train_dataset=dataset,
+                             processing_class=tokenizer, peft_config=peft_config)
+    else:
+        from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+        trainer = ORPOTrainer(model=network, args=ORPOConfig(beta=config.beta, **common), train_dataset=dataset,
+                              processing_class=tokenizer, peft_config=peft_config)
+    trainer.train()
+    trained = trainer.model
+    if config.lora:
+        trained = trained.merge_and_unload()
+    trained.save_pretrained(work / "model")
+    tokenizer.save_pretrained(work / "model")
+    log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
+    (work / "model" / "training_log.json").write_text(json.dumps(
+        {"method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log}, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    (work / "model").rename(out)
+    shutil.rmtree(work, ignore_errors=True)
+    return out

@@ -1,0 +1,147 @@
+"""The whole progressive weak-to-strong pipeline on tiny models: every artifact, exact selections,
+exact PGR, resumption between steps, and a real-generation smoke run of the first steps.
+
+Training really runs (TRL SFT and DPO on a tiny Llama). Answers are scripted per model through
+the one Student interface, so what each step must keep is known exactly.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from scripted_students import ScriptedStudent
+
+from w2s.cache import ResponseCache
+from w2s.cli import main
+from w2s.errors import W2SError
+from w2s.reason.pipeline import ReasonConfig, run_steps
+from w2s.training import FinetuneConfig
+
+
+def write_split(folder: Path, name: str, numbers) -> None:
+    folder.mkdir(exist_ok=True)
+    rows = [{"id": f"q{n}", "question": f"What is {n} plus {n}?", "answer": f"{n} + {n} = {2 * n}\n#### {2 * n}"}
+            for n in numbers]
+    (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = tmp_path / "data"
+    write_split(folder, "train_1", range(1, 5))
+    write_split(folder, "train_2", range(5, 13))
+    write_split(folder, "test", range(20, 24))
+    return folder
+
+
+def last_n(prompt: str) -> int:
+    return int(re.findall(r"What is (\d+) plus", prompt)[-1])
+
+
+def respond_as(model: str):
+    """Scripted answers per model (see the module docstring for why)."""
+    name = Path(model).name
+
+    def respond(prompt: str, idx: int) -> str:
+        n = last_n(prompt)
+        if name == "weak" or name == "full_weak_ft":
+            value = 2 * n if n % 2 == 0 else n  # right on even n only
+        elif name == "stage1" and 5 <= n <= 12:  # Stage II samples, by question
+            value = {8: [16, 16, 16, 16, 3], 5: [10] * 5, 7: [14, 14, 14, 0, 0],
+                     9: [18, 18, 0, 0, 1]}.get(n, [2 * n] * 5)[idx]
+            return f"Sample {idx}: The answer is {value}."
+        elif name == "stage1":
+            value = 0 if n == 21 else 2 * n
+        elif name in ("stage2", "ceiling"):
+            value = 2 * n
+        else:  # the untouched strong model (in context on train_2, zero-shot on test)
+            value = 1 if n % 4 == 1 else (n if n == 11 else 2 * n)
+        return f"The answer is {value}."
+
+    return respond
+
+
+def config(data, tmp_path, tiny_model, **overrides):
+    small = FinetuneConfig(epochs=1, batch_size=2, max_length=96)
+    settings = dict(data=str(data), weak_model=str(tiny_model), strong_model=str(tiny_model), train1_limit=None,
+                    train2_limit=None, test_limit=None, seed=None, icl_demos=2, samples=5, max_tokens=16,
+                    output=str(tmp_path / "run"), cache=str(tmp_path / "cache.sqlite"), sft=small,
+                    preference_training=FinetuneConfig(epochs=1, batch_size=2, max_length=96))
+    return ReasonConfig(**{**settings, **overrides})
+
+
+def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path, tiny_model, capsys):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    asked = []  # (model, question number) of every answer really generated
+
+    def factory(model):
+        script = respond_as(model)
+
+        def respond(prompt, idx):
+            asked.append((Path(model).name, last_n(prompt)))
+            return script(prompt, idx)
+        return ScriptedStudent(respond, name=Path(model).name, cache=cache)
+
+    cfg = config(data, tmp_path, tiny_model)
+    run = run_steps(cfg, until="stage1-filter", student_factory=factory)
+    weak = [json.loads(line) for line in (run.path / "weak_train2.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in weak] == [f"q{n}" for n in range(5, 13)]
+    kept = [json.loads(line) for line in (run.path / "stage1" / "weak.jsonl").read_text().splitlines()]
+    # agreement on even n, and on q11 where both are wrong the same way (gold is never consulted)
+    assert [r["id"] for r in kept] == ["q6", "q8", "q10", "q11", "q12"]
+    hybrid = (run.path / "stage1" / "hybrid.jsonl").read_text().splitlines()
+    assert len(hybrid) == 10
+    stats = json.loads((run.path / "stage1" / "filter_stats.json").read_text())
+    assert stats[0]["kept"] == 5 and stats[0]["gold_accuracy_weak_kept"] == "0.800"
+    assert not (run.path / "models" / "stage1").exists()
+    weak_model_time = (run.path / "models" / "weak" / "model.safetensors").stat().st_mtime
+
+    # a training step killed halfway leaves only a .partial folder, which is not "done"
+    (run.path / "models" / "stage1.partial").mkdir(parents=True)
+    capsys.readouterr()
+    asked.clear()
+    run = run_steps(cfg, student_factory=factory)  # resumes: earlier steps are not redone
+    printed = capsys.readouterr().out
+    assert "[1/11] weak-sft: done already" in printed and "[3/11] icl-answers: done already" in printed
+    assert (run.path / "models" / "weak" / "model.safetensors").stat().st_mtime == weak_model_time
+    assert not [n for model, n in asked if model == "weak" and n < 20]  # train_2 answers not regenerated
+    assert not (run.path / "models" / "stage1.partial").exists()
+
+    pairs = [json.loads(line) for line in (run.path / "pairs.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in pairs] == ["q5", "q8", "q11"]
+    by_id = {p["id"]: p for p in pairs}
+    assert by_id["q8"] == {"id": "q8", "question": "What is 8 plus 8?", "chosen": "The answer is 16.",
+                           "rejected": "Sample 4: The answer is 3."}
+    assert by_id["q5"]["rejected"] == "The answer is 5." and by_id["q5"]["chosen"].endswith("is 10.")
+    assert by_id["q11"]["rejected"] == "The answer is 11."
+
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    acc = {k: v["accuracy"]["value"] for k, v in metrics["models"].items()}
+    pgr = {k: v["pgr"] for k, v in metrics["models"].items()}
+    assert acc == {"weak floor": 0.5, "strong zero-shot": 0.75, "full weak FT": 0.5, "Stage I": 0.75,
+                   "Stage II (DPO)": 1.0, "strong ceiling": 1.0}
+    assert pgr["Stage I"] == pytest.approx(0.5) and pgr["full weak FT"] == 0 and pgr["Stage II (DPO)"] == 1
+    for model in ("weak", "stage1", "full_weak_ft", "ceiling", "stage2"):
+        assert (run.path / "models" / model / "config.json").is_file()
+
+    assert main(["reason", "report", str(run.path)]) == 0
+    report = (run.path / "report.md").read_text()
+    assert "| Stage I | 0.750" in report and "+0.500" in report and (run.path / "accuracy.png").is_file()
+    assert "3 pairs from 3 questions" in report
+
+    with pytest.raises(W2SError, match="different config .*changed: samples"):
+        run_steps(config(data, tmp_path, tiny_model, samples=7), student_factory=factory)
+
+
+def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_model):
+    """No scripting: the tiny weak model is fine-tuned and really answers train_2."""
+    cfg = config(data, tmp_path, tiny_model, max_tokens=4)
+    assert main(["reason", "run", "--until", "weak-answers", f"data={data}", f"weak_model={tiny_model}",
+                 f"strong_model={tiny_model}", "train1_limit=4", "train2_limit=3", "test_limit=2",
+                 "max_tokens=4", f"output={cfg.output}", f"cache={cfg.cache}", "sft.epochs=1",
+                 "sft.max_length=96"]) == 0
+    rows = [json.loads(line) for line in (Path(cfg.output) / "weak_train2.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(set(r) == {"id", "question", "response", "pred", "gold_correct"} for r in rows)
+    # a single step run on its own needs its inputs
+    assert main(["reason", "stage1-sft", f"output={tmp_path / 'other'}", f"data={data}"]) == 2
