@@ -3,8 +3,10 @@
 import json
 import re
 
+from fake_openai_server import FakeOpenAIServer
 from scripted_students import ScriptedStudent
 
+from w2s.students import StudentConfig
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
 
 
@@ -34,3 +36,22 @@ def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_mod
     assert len(rows) == 4 * 12 and {r["instruction"] for r in rows if r["condition"] == "generic"} == {
         "Let's think step by step."}
     assert "| generic | 1.000" in format_table(summary)
+
+
+def test_a_teacher_behind_an_openai_compatible_api_is_one_more_condition(gsm_file, tmp_path):
+    def respond(prompt, _):
+        n = int(re.search(r"What is (\d+)", prompt).group(1))
+        return f"The answer is {2 * n}." if n <= 3 else "The answer is 0."
+
+    with FakeOpenAIServer() as server:  # its "instruction" is the teacher prompt reversed
+        config = WSTEvalConfig(data=str(gsm_file), split="train", limit=12, untrained_teacher=None,
+                               generic_instruction=None, self_instruction=False,
+                               api_teacher=StudentConfig(backend="openai", model="big-teacher", base_url=server.url),
+                               output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
+        summary = run_wst_eval(config, student=ScriptedStudent(respond))
+        assert sum(server.answered.values()) == 12
+    assert [row["condition"] for row in summary["conditions"]] == ["no instruction", "API teacher (big-teacher)"]
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "instructions_and_answers.jsonl").read_text().splitlines()]
+    api_rows = [r for r in rows if r["condition"] == "API teacher (big-teacher)"]
+    assert len(api_rows) == 12 and all(r["instruction"].startswith("echo:") for r in api_rows)
+    assert summary["conditions"][1]["accuracy"]["value"] == 0.25

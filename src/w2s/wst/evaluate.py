@@ -7,7 +7,8 @@ For the same held-out questions and the same student, compare:
 - the untrained teacher;
 - a trained teacher checkpoint (a full model folder or a LoRA adapter folder);
 - the student writing its own instruction with the teacher's template (the strong model as its
-  own teacher).
+  own teacher);
+- optionally, any teacher behind an OpenAI-compatible API (`api_teacher`), e.g. a stronger model.
 
 Each condition gets its accuracy with a 95% bootstrap interval, its relative gain over no
 instruction, its helped/harmed counts against no instruction, and the exact McNemar p-value.
@@ -44,6 +45,9 @@ class WSTEvalConfig:
     untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
     trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
     self_instruction: bool = True
+    # any teacher behind an OpenAI-compatible API (e.g. a stronger model as teacher), e.g.
+    # api_teacher.backend=openai api_teacher.model=gpt-4o-mini api_teacher.base_url=...
+    api_teacher: StudentConfig | None = None
     teacher_template: str = TEACHER_TEMPLATE
     max_instruction_tokens: int = 64
     max_instruction_chars: int = 600
@@ -92,6 +96,8 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         conditions["trained teacher"] = written_by(load_teacher(config.trained_teacher, cache))
     if config.self_instruction:
         conditions["self-instruction"] = written_by(student)
+    if config.api_teacher is not None:
+        conditions[f"API teacher ({config.api_teacher.model})"] = written_by(make_student(config.api_teacher, cache))
 
     # Every condition's prompts go to the student in one call: batches fill up across conditions
     # and the length-sorted batching groups similar prompts together.
