@@ -47,6 +47,10 @@ def respond_as(model: str):
         n = last_n(prompt)
         if name == "weak" or name == "full_weak_ft":
             value = 2 * n if n % 2 == 0 else n  # right on even n only
+        elif name == "stage1_round1_weak":  # round 2 of an iterated Stage I
+            value = 2 * n
+        elif name == "stage1_round1_icl":
+            value = 0 if n == 6 else 2 * n
         elif name == "stage1" and 5 <= n <= 12:  # Stage II samples, by question
             value = {8: [16, 16, 16, 16, 3], 5: [10] * 5, 7: [14, 14, 14, 0, 0],
                      9: [18, 18, 0, 0, 1]}.get(n, [2 * n] * 5)[idx]
@@ -132,6 +136,20 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
 
     with pytest.raises(W2SError, match="different config .*changed: samples"):
         run_steps(config(data, tmp_path, tiny_model, samples=7), student_factory=factory)
+
+
+def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round(data, tmp_path, tiny_model):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+
+    def factory(model):
+        return ScriptedStudent(respond_as(model), name=Path(model).name, cache=cache)
+
+    run = run_steps(config(data, tmp_path, tiny_model, stage1_rounds=2), until="stage1-filter", student_factory=factory)
+    assert (run.path / "models" / "stage1_round1_weak").is_dir() and (run.path / "models" / "stage1_round1_icl").is_dir()
+    stats = json.loads((run.path / "stage1" / "filter_stats.json").read_text())
+    assert [s["kept"] for s in stats] == [5, 7]
+    final = [json.loads(line)["id"] for line in (run.path / "stage1" / "weak.jsonl").read_text().splitlines()]
+    assert final == [f"q{n}" for n in range(5, 13) if n != 6]
 
 
 def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_model):

@@ -146,11 +146,15 @@ def _gold_rate(rows: list[dict]) -> str:
 # ------------------------------------------------------------------------------------------ steps
 
 
+def _sft_on_gold(run: Run, model: str, split: str, name: str) -> int:
+    rows = [sft_row(run.task.messages(e.question), run.task.target_text(e)) for e in run.split(split)]
+    finetune("sft", model, rows, run.model(name), run.config.sft)
+    return len(rows)
+
+
 def weak_sft(run: Run) -> None:
-    examples = run.split("train1")
-    rows = [sft_row(run.task.messages(e.question), run.task.target_text(e)) for e in examples]
-    finetune("sft", run.config.weak_model, rows, run.model("weak"), run.config.sft)
-    print(f"  weak supervisor: {run.config.weak_model} fine-tuned on {len(rows)} gold train_1 solutions")
+    n = _sft_on_gold(run, run.config.weak_model, "train1", "weak")
+    print(f"  weak supervisor: {run.config.weak_model} fine-tuned on {n} gold train_1 solutions")
 
 
 def weak_answers(run: Run) -> None:
@@ -255,10 +259,8 @@ def full_weak_ft(run: Run) -> None:
 
 
 def ceiling(run: Run) -> None:
-    examples = run.split("train2")
-    rows = [sft_row(run.task.messages(e.question), run.task.target_text(e)) for e in examples]
-    finetune("sft", run.config.strong_model, rows, run.model("ceiling"), run.config.sft)
-    print(f"  strong ceiling: {run.config.strong_model} fine-tuned on {len(rows)} gold train_2 solutions")
+    n = _sft_on_gold(run, run.config.strong_model, "train2", "ceiling")
+    print(f"  strong ceiling: {run.config.strong_model} fine-tuned on {n} gold train_2 solutions")
 
 
 def stage2_samples(run: Run) -> None:
