@@ -152,6 +152,25 @@ def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round
     assert final == [f"q{n}" for n in range(5, 13) if n != 6]
 
 
+def test_when_stage1_keeps_nothing_the_baselines_and_evaluation_still_run(data, tmp_path, tiny_model, capsys):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+
+    def factory(model):
+        script = respond_as(model)
+        if Path(model).name == "weak":  # never agrees with the strong model
+            return ScriptedStudent(lambda prompt, idx: "The answer is 999.", name="weak", cache=cache)
+        return ScriptedStudent(script, name=Path(model).name, cache=cache)
+
+    cfg = config(data, tmp_path, tiny_model)
+    with pytest.raises(W2SError, match="step 'stage1-sft' had nothing to train on, so stage1-sft, stage2-samples"):
+        run_steps(cfg, student_factory=factory)
+    printed = capsys.readouterr().out
+    assert "[8/11] stage2-samples: skipped (stage1-sft had nothing to train on)" in printed
+    metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())
+    assert list(metrics["models"]) == ["weak floor", "strong zero-shot", "full weak FT", "strong ceiling"]
+    assert metrics["not_trained"] == ["Stage I", "Stage II (DPO)"] and metrics["weak_floor"] == 0.0
+
+
 def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_model):
     """No scripting: the tiny weak model is fine-tuned and really answers train_2."""
     cfg = config(data, tmp_path, tiny_model, max_tokens=4)

@@ -80,3 +80,16 @@ def test_gsm_symbolic_is_generated_offline_without_overlap():
     train = task.load("train")
     assert len(test) == 200 and all(e.answer.lstrip("-").replace(".", "").isdigit() for e in test)
     assert not {e.question for e in task.load("test")} & {e.question for e in train}
+
+
+def test_sft_targets_end_in_the_format_the_grader_reads_strictly():
+    from w2s.tasks import Example, get_task
+
+    gsm = get_task("gsm8k")
+    example = Example("1", "q", "5", "Half of 100 is 100 / 2 = $<<100/2=50>>50.\nSo 5 more.\n#### 5")
+    target = gsm.target_text(example)
+    assert target == "Half of 100 is 100 / 2 = $50.\nSo 5 more.\nThe final answer is $\\boxed{5}$."
+    assert gsm.grader.grade(target, "5").strict_correct
+    math = get_task("math500")
+    assert math.target_text(Example("2", "q", "3", "So $x=\\boxed{3}$.")) == "So $x=\\boxed{3}$."
+    assert math.target_text(Example("3", "q", "\\frac{1}{2}")) == "The final answer is $\\boxed{\\frac{1}{2}}$."

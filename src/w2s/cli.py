@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from w2s.config import apply_overrides, build, load_yaml
 from w2s.errors import W2SError
@@ -94,19 +95,21 @@ def cmd_reason_run(args: argparse.Namespace) -> None:
 
     config = _config_from_args(ReasonConfig, args, {"output": "output"})
     only = None if args.reason_command == "run" else args.reason_command
-    run = run_steps(config, only=only, until=getattr(args, "until", None))
-    if (run.path / "metrics.json").exists():
-        print(f"report: {write_reason_report(run.path)}")
-    print(f"run folder: {run.path}")
+    try:
+        run_steps(config, only=only, until=getattr(args, "until", None))
+    finally:  # a run that could not train everything still reports what it has
+        folder = Path(config.output)
+        if (folder / "metrics.json").exists():
+            print(f"report: {write_reason_report(folder)}")
+        print(f"run folder: {folder}")
 
 
 def cmd_reason_report(args: argparse.Namespace) -> None:
+    import json
+
     from w2s.reason.report import format_table, write_reason_report
 
     report = write_reason_report(args.run_dir)
-    import json
-    from pathlib import Path
-
     print(format_table(json.loads((Path(args.run_dir) / "metrics.json").read_text())))
     print(f"wrote {report}")
 

@@ -44,6 +44,10 @@ from w2s.training import FinetuneConfig, finetune, preference_row, sft_row
 STAGE1_SETS = ("weak", "icl", "hybrid")
 
 
+class NothingToTrain(W2SError):
+    """A selection step kept nothing: the steps built on it are skipped, the rest still run."""
+
+
 @dataclass
 class ReasonConfig:
     task: str = "gsm8k"
@@ -246,7 +250,7 @@ def stage1_sft(run: Run) -> None:
     name = run.config.stage1_data
     rows = read_jsonl(run.need(run.file(f"stage1/{name}.jsonl"), "stage1-filter"))
     if not rows:
-        raise W2SError("the Stage I filter kept no question (weak and in-context answers never agreed): "
+        raise NothingToTrain("the Stage I filter kept no question (weak and in-context answers never agreed): "
                        "more train_2 questions or a stronger weak supervisor are needed")
     finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("stage1"), run.config.sft)
     print(f"  Stage I model: {run.config.strong_model} fine-tuned on the {name} set ({len(rows)} rows)")
@@ -296,20 +300,20 @@ def stage2_train(run: Run) -> None:
     start = run.need(run.model("stage1"), "stage1-sft")
     pairs = read_jsonl(run.need(run.file("pairs.jsonl"), "stage2-pairs"))
     if not pairs:
-        raise W2SError("Stage II has no preference pairs: the Stage I model's samples were never confident "
+        raise NothingToTrain("Stage II has no preference pairs: the Stage I model's samples were never confident "
                        "enough (lower min_confidence, or sample more questions)")
     rows = [preference_row(run.task.messages(p["question"]), p["chosen"], p["rejected"]) for p in pairs]
     finetune(run.config.preference, str(start), rows, run.model("stage2"), run.config.preference_training)
     print(f"  Stage II model: {run.config.preference.upper()} from the Stage I model on {len(rows)} pairs")
 
 
-def evaluated_models(run: Run) -> dict[str, str | Path]:
-    """Every model of the run that exists, by report name, in report order."""
+def evaluated_models(run: Run, missing: bool = False) -> dict[str, str | Path]:
+    """Every model of the run that exists (or, with `missing`, does not), by report name, in report order."""
     candidates = {"weak floor": run.model("weak"), "strong zero-shot": run.config.strong_model,
                   "full weak FT": run.model("full_weak_ft"), "Stage I": run.model("stage1"),
                   f"Stage II ({run.config.preference.upper()})": run.model("stage2"),
                   "strong ceiling": run.model("ceiling")}
-    return {name: m for name, m in candidates.items() if not isinstance(m, Path) or m.exists()}
+    return {name: m for name, m in candidates.items() if (not isinstance(m, Path) or m.exists()) != missing}
 
 
 def evaluate(run: Run) -> None:
@@ -328,7 +332,7 @@ def evaluate(run: Run) -> None:
         row["pgr"] = (performance_gap_recovered(row["accuracy"]["value"], floor, top)
                       if floor is not None and top is not None else None)
     metrics = {"task": run.task.name, "split": run.config.test_split, "n": len(examples), "models": results,
-               "weak_floor": floor, "strong_ceiling": top}
+               "weak_floor": floor, "strong_ceiling": top, "not_trained": list(evaluated_models(run, missing=True))}
     run.file("metrics.json").write_text(json.dumps(metrics, indent=1))
     for name, row in results.items():
         acc = row["accuracy"]
@@ -342,6 +346,7 @@ class Step:
     run: Callable[[Run], None]
     output: str  # relative to the run folder; the step is done when it exists
     baseline: bool = False  # skipped when config.baselines is false
+    needs: str | None = None  # a step whose output this one is built on (skipped if that one kept nothing)
 
 
 STEPS = [
@@ -352,9 +357,9 @@ STEPS = [
     Step("stage1-sft", stage1_sft, "models/stage1"),
     Step("full-weak-ft", full_weak_ft, "models/full_weak_ft", baseline=True),
     Step("ceiling", ceiling, "models/ceiling", baseline=True),
-    Step("stage2-samples", stage2_samples, "stage2_samples.jsonl"),
-    Step("stage2-pairs", stage2_pairs, "pairs.jsonl"),
-    Step("stage2-train", stage2_train, "models/stage2"),
+    Step("stage2-samples", stage2_samples, "stage2_samples.jsonl", needs="stage1-sft"),
+    Step("stage2-pairs", stage2_pairs, "pairs.jsonl", needs="stage2-samples"),
+    Step("stage2-train", stage2_train, "models/stage2", needs="stage2-pairs"),
     Step("evaluate", evaluate, "metrics.json"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
@@ -384,17 +389,29 @@ def run_steps(config: ReasonConfig, only: str | None = None, until: str | None =
         if name is not None and name not in STEP_NAMES:
             raise W2SError(f"unknown step '{name}' (steps: {', '.join(STEP_NAMES)})")
     run = open_run(config, student_factory)
+    stopped: dict[str, str] = {}  # step -> why it trained nothing
     for number, step in enumerate(STEPS, start=1):
         if only is not None and step.name != only:
             continue
         label = f"[{number}/{len(STEPS)}] {step.name}"
         if step.baseline and not config.baselines:
             print(f"{label}: skipped (baselines: false)")
+        elif step.needs in stopped:
+            stopped[step.name] = stopped[step.needs]
+            print(f"{label}: skipped ({step.needs} had nothing to train on)")
         elif step.name != "evaluate" and run.file(step.output).exists():
             print(f"{label}: done already ({run.file(step.output)})")
         else:
             print(f"{label} ...")
-            step.run(run)
+            try:
+                step.run(run)
+            except NothingToTrain as err:
+                stopped[step.name] = str(err)
+                print(f"{label}: {err}")
         if step.name == until:
             break
+    if stopped:
+        first = next(iter(stopped))
+        raise W2SError(f"step '{first}' had nothing to train on, so {', '.join(stopped)} did not run; the "
+                       f"other steps did. {stopped[first]}")
     return run

@@ -35,6 +35,8 @@ def write_reason_report(run_dir: str | Path) -> Path:
     lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "", format_table(metrics), "",
              f"![accuracy per model]({png.name})", "",
              "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% bootstrap.", ""]
+    if metrics.get("not_trained"):
+        lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
     config_file = run / "config.json"
     if config_file.is_file():
         config = json.loads(config_file.read_text())
