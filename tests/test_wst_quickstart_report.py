@@ -50,3 +50,36 @@ def test_report_on_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "metrics.jsonl" in err and "\n" not in err
+
+
+def test_quickstart_falls_back_to_gsm_symbolic_without_gsm8k_data(tmp_path, monkeypatch, capsys):
+    from w2s.errors import W2SError
+    from w2s.tasks.base import Task
+    from w2s.wst.quickstart import QuickstartConfig, pick_data
+
+    monkeypatch.chdir(tmp_path)  # no ./shared/data or ../shared/data here
+    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "nothing"))
+
+    def offline(self, hub_id, split):
+        raise W2SError(f"task '{self.name}': could not load split '{split}' of '{hub_id}' from the hub")
+
+    monkeypatch.setattr(Task, "_load_hub", offline)
+    assert pick_data(QuickstartConfig()) == ("gsm_symbolic", "train", "test")
+    assert "using the offline gsm_symbolic task" in capsys.readouterr().out
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n')
+    (data / "train.jsonl").write_text('{"question": "p", "answer": "#### 2"}\n')
+    assert pick_data(QuickstartConfig(data=str(data))) == ("gsm8k", "train", "test")  # a user path wins
+
+
+def test_report_dispatches_to_the_reasoning_report_for_reason_runs(tmp_path):
+    run = tmp_path / "reason"
+    run.mkdir()
+    est = {"value": 0.5, "low": 0.3, "high": 0.7, "n": 10}
+    (run / "metrics.json").write_text(json.dumps({
+        "task": "gsm8k", "split": "test", "n": 10, "weak_floor": 0.2, "strong_ceiling": 0.6,
+        "models": {"weak floor": {"accuracy": {**est, "value": 0.2, "low": 0.1}, "pgr": 0.0},
+                   "Stage I": {"accuracy": est, "pgr": 0.75}}}))
+    assert main(["report", str(run)]) == 0
+    assert "| Stage I | 0.500 [0.300, 0.700] | +0.750 |" in (run / "report.md").read_text()

@@ -84,9 +84,11 @@ def cmd_quickstart(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from w2s.reason.report import write_reason_report
     from w2s.wst.report import write_report
 
-    print(f"wrote {write_report(args.run_dir)}")
+    reason_run = (Path(args.run_dir) / "metrics.json").is_file()  # `w2s reason` runs write metrics.json
+    print(f"wrote {(write_reason_report if reason_run else write_report)(args.run_dir)}")
 
 
 def cmd_reason_run(args: argparse.Namespace) -> None:
@@ -215,10 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_quickstart)
 
-    p = sub.add_parser("report", help="Markdown report with plots for a WST run folder",
+    p = sub.add_parser("report", help="Markdown report with plots for a WST or `w2s reason` run folder",
                        description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "
                                    "over training steps, accuracy per condition with 95%% intervals) and the "
-                                   "evaluation table, from metrics.jsonl and/or wst_eval.json.")
+                                   "evaluation table, from metrics.jsonl and/or wst_eval.json. For a "
+                                   "`w2s reason` run folder it writes the reasoning report instead.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder of `w2s wst train`, `w2s wst eval` or quickstart")
     p.set_defaults(func=cmd_report)
 

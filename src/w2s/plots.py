@@ -62,8 +62,8 @@ def accuracy_bars(estimates: dict[str, Estimate], path: Path, title: str,
     names = list(estimates)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(names) + 2), 4.2))
     values = [estimates[n].value for n in names]
-    errors = [[estimates[n].value - estimates[n].low for n in names],
-              [estimates[n].high - estimates[n].value for n in names]]
+    errors = [[max(0.0, estimates[n].value - estimates[n].low) for n in names],
+              [max(0.0, estimates[n].high - estimates[n].value) for n in names]]
     ax.bar(range(len(names)), values, yerr=errors, capsize=4, color="#4C72B0", alpha=0.85)
     for i, v in enumerate(values):
         ax.text(i, v + 0.005, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
