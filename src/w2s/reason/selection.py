@@ -136,39 +136,46 @@ def performance_gap_recovered(accuracy: float, weak_floor: float, strong_ceiling
     return (accuracy - weak_floor) / gap if gap > 0 else None
 
 
-def read_weak_file(path: str) -> list[dict]:
-    """Rows {id, question, response} with one-line errors naming the file, line and field."""
+def _read_unique_rows(path: str, parse) -> list[dict]:
+    """Rows of a JSONL file through `parse(row, where)`, refusing duplicate ids (file:line errors)."""
     from w2s.errors import W2SError
-    from w2s.jsonl import iter_jsonl, require_field
+    from w2s.jsonl import iter_jsonl
 
     rows, seen = [], set()
     for number, row in iter_jsonl(path):
         where = f"{path}:{number}"
-        item = {"id": str(require_field(row, "id", where)), "question": require_field(row, "question", where),
-                "response": require_field(row, "response", where)}
-        if not isinstance(item["response"], str) or not isinstance(item["question"], str):
-            raise W2SError(f"{where}: fields 'question' and 'response' must be strings")
+        item = parse(row, where)
         if item["id"] in seen:
             raise W2SError(f"{where}: duplicate id '{item['id']}'")
         seen.add(item["id"])
         rows.append(item)
     return rows
+
+
+def read_weak_file(path: str) -> list[dict]:
+    """Rows {id, question, response} with one-line errors naming the file, line and field."""
+    from w2s.errors import W2SError
+    from w2s.jsonl import require_field
+
+    def parse(row: dict, where: str) -> dict:
+        item = {"id": str(require_field(row, "id", where)), "question": require_field(row, "question", where),
+                "response": require_field(row, "response", where)}
+        if not isinstance(item["response"], str) or not isinstance(item["question"], str):
+            raise W2SError(f"{where}: fields 'question' and 'response' must be strings")
+        return item
+
+    return _read_unique_rows(path, parse)
 
 
 def read_samples_file(path: str) -> list[dict]:
     """Rows {id, responses: [str, ...]} with one-line errors naming the file, line and field."""
     from w2s.errors import W2SError
-    from w2s.jsonl import iter_jsonl, require_field
+    from w2s.jsonl import require_field
 
-    rows, seen = [], set()
-    for number, row in iter_jsonl(path):
-        where = f"{path}:{number}"
+    def parse(row: dict, where: str) -> dict:
         responses = require_field(row, "responses", where)
         if not isinstance(responses, list) or not responses or not all(isinstance(r, str) for r in responses):
             raise W2SError(f"{where}: field 'responses' must be a non-empty list of strings")
-        item = {"id": str(require_field(row, "id", where)), "responses": responses}
-        if item["id"] in seen:
-            raise W2SError(f"{where}: duplicate id '{item['id']}'")
-        seen.add(item["id"])
-        rows.append(item)
-    return rows
+        return {"id": str(require_field(row, "id", where)), "responses": responses}
+
+    return _read_unique_rows(path, parse)
