@@ -66,3 +66,19 @@ def test_in_memory_model_is_left_trainable(tiny_model):
     s.generate(PROMPTS[:2], SamplingParams(max_tokens=4), progress=False)
     assert any(isinstance(m, torch.nn.Linear) for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_continuous_batching_gives_the_static_answers_and_caches_each(tiny_model, tmp_path):
+    """Same greedy answers as fixed batches; every answer lands in the cache (a rerun generates nothing)."""
+    params = SamplingParams(max_tokens=12)
+    static = HFStudent(str(tiny_model), batch_size=3)
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    continuous = HFStudent(str(tiny_model), batching="continuous", cache=cache)
+    expected = [c[0].text for c in static.generate(PROMPTS, params, progress=False)]
+    got = continuous.generate(PROMPTS, params, progress=False)
+    assert [c[0].text for c in got] == expected
+    assert all(c[0].n_tokens <= 12 for c in got)
+    assert continuous.stats.generated == len(PROMPTS)
+    again = HFStudent(str(tiny_model), batching="continuous", cache=cache)
+    again.generate(PROMPTS, params, progress=False)
+    assert again.stats.generated == 0

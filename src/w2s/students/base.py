@@ -172,7 +172,8 @@ class StudentConfig:
 
     model: str = "qwen2.5-0.5b-instruct"
     backend: str = "hf"  # hf | openai | vllm
-    batch_size: int = 16  # hf: sequences per generate() call
+    batch_size: int = 16  # hf: sequences per generate() call (static batching)
+    batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
     device: str = "auto"  # hf: auto = cuda if available else cpu
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1

@@ -1,4 +1,15 @@
-"""In-process transformers backend: batched, left-padded, length-sorted, KV-cached generation."""
+"""In-process transformers backend: batched, left-padded, length-sorted, KV-cached generation.
+
+Two ways to batch greedy decoding:
+
+- `static` (default): fixed batches of `batch_size`; a batch decodes until its longest answer
+  ends, so when answer lengths vary (GSM8K answers run 100 to 512+ tokens) most rows of a batch
+  are finished padding for most steps. Best for short outputs (instructions, capped rewards).
+- `continuous`: transformers' continuous batching (`generate_batch` machinery, paged KV cache):
+  a finished sequence frees its slot for the next request at once, so no step is spent on a
+  finished answer. Best for long, varied answers (evaluations). Sampled requests always use
+  static batches, whose per-batch seeds make sampling reproducible.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +35,10 @@ class HFStudent(Student):
 
     def __init__(self, model: str | Any, tokenizer: Any = None, *, batch_size: int = 16, dtype: str = "auto",
                  device: str = "auto", cache=None, fingerprint: str | None = None, name: str | None = None,
-                 packed_linear: bool = True) -> None:
+                 packed_linear: bool = True, batching: str = "static") -> None:
         super().__init__(cache)
+        if batching not in ("static", "continuous"):
+            raise ValueError(f"batching must be 'static' or 'continuous', got {batching!r}")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,6 +66,7 @@ class HFStudent(Student):
             pack_linear_layers(self.model)
         self.device = device
         self.batch_size = batch_size
+        self.batching = batching
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -72,6 +86,9 @@ class HFStudent(Student):
 
         encoded = [self.tokenizer(self.render(r.prompt), add_special_tokens=isinstance(r.prompt, str))["input_ids"]
                    for r in requests]
+        if self.batching == "continuous" and params.temperature == 0:
+            self._generate_continuous(encoded, params, on_result)
+            return
         # Longest first: similar lengths share a batch (little padding), and an out-of-memory
         # error, if any, comes in the first batch rather than after an hour.
         order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
@@ -101,6 +118,30 @@ class HFStudent(Student):
             steps.close()
             for row, i in enumerate(batch):
                 on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens))
+
+    def _generate_continuous(self, encoded: list[list[int]], params: SamplingParams, on_result: OnResult) -> None:
+        """Greedy decoding with continuous batching; each answer is handed over (and cached) as it ends."""
+        from transformers import GenerationConfig
+
+        config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False, eos_token_id=self.stop_ids,
+                                  pad_token_id=self.tokenizer.pad_token_id)
+        with self.model.continuous_batching_context_manager(generation_config=config, block=True,
+                                                            timeout=5) as manager:
+            ids = manager.add_requests(inputs=encoded, max_new_tokens=params.max_tokens)
+            index, left = {rid: i for i, rid in enumerate(ids)}, len(ids)
+            while left:
+                result = manager.get_result(timeout=1)
+                if result is None:
+                    if not manager.is_running():
+                        raise RuntimeError("continuous batching stopped with requests still pending")
+                    continue
+                if not result.is_finished() or result.request_id not in index:
+                    continue
+                if result.error is not None:
+                    raise RuntimeError(f"continuous batching failed on a request: {result.error}")
+                on_result(index.pop(result.request_id), self._completion(list(result.generated_tokens),
+                                                                         params.max_tokens))
+                left -= 1
 
     def _completion(self, new_ids: list[int], max_tokens: int) -> Completion:
         stops = set(self.stop_ids)
