@@ -122,11 +122,21 @@ class HFStudent(Student):
     def _generate_continuous(self, encoded: list[list[int]], params: SamplingParams, on_result: OnResult) -> None:
         """Greedy decoding with continuous batching; each answer is handed over (and cached) as it ends."""
         from transformers import GenerationConfig
+        from transformers.generation.configuration_utils import ContinuousBatchingConfig
 
         config = GenerationConfig(max_new_tokens=params.max_tokens, do_sample=False, eos_token_id=self.stop_ids,
                                   pad_token_id=self.tokenizer.pad_token_id)
-        with self.model.continuous_batching_context_manager(generation_config=config, block=True,
-                                                            timeout=5) as manager:
+        # Left to itself, transformers sizes the KV cache from 90% of RAM on a CPU and decodes every
+        # request at once. Its paged attention then scores each query against every cached token
+        # of the step's batch (masked), a cost that grows with the square of the batch: so at most
+        # `batch_size` requests decode together, in a cache just big enough for them.
+        page = 256
+        pages_each = -(-(max(map(len, encoded)) + params.max_tokens) // page)
+        batching = ContinuousBatchingConfig(page_size=page, num_blocks=self.batch_size * pages_each + 1,
+                                            max_requests_per_batch=self.batch_size,
+                                            max_batch_tokens=max(2048, self.batch_size))
+        with self.model.continuous_batching_context_manager(generation_config=config, block=True, timeout=5,
+                                                            continuous_batching_config=batching) as manager:
             ids = manager.add_requests(inputs=encoded, max_new_tokens=params.max_tokens)
             index, left = {rid: i for i, rid in enumerate(ids)}, len(ids)
             while left:
