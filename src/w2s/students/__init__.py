@@ -14,10 +14,8 @@ def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> S
     if config.backend == "hf":
         from w2s.students.hf import HFStudent
 
-        if config.batching not in ("static", "continuous"):
-            raise W2SError(f"student.batching: expected 'static' or 'continuous', got '{config.batching}'")
-        return HFStudent(config.model, batch_size=config.batch_size, batching=config.batching, dtype=config.dtype, device=config.device,
-                         cache=cache, **config.extra)
+        return HFStudent(config.model, batch_size=config.batch_size, batching=config.batching, dtype=config.dtype,
+                         device=config.device, cache=cache, **config.extra)
     if config.backend == "openai":
         from w2s.students.openai_compat import OpenAIStudent
 

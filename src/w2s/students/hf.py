@@ -7,7 +7,8 @@ Two ways to batch greedy decoding:
   are finished padding for most steps. Best for short outputs (instructions, capped rewards).
 - `continuous`: transformers' continuous batching (`generate_batch` machinery, paged KV cache):
   a finished sequence frees its slot for the next request at once, so no step is spent on a
-  finished answer. Best for long, varied answers (evaluations). Sampled requests always use
+  finished answer. Meant for long answers of varied length (evaluations); on full batches it is
+  slower per token on a CPU (see benchmarks/README.md). Sampled requests always use
   static batches, whose per-batch seeds make sampling reproducible.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from w2s.errors import W2SError
 from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student
 
 
@@ -38,7 +40,7 @@ class HFStudent(Student):
                  packed_linear: bool = True, batching: str = "static") -> None:
         super().__init__(cache)
         if batching not in ("static", "continuous"):
-            raise ValueError(f"batching must be 'static' or 'continuous', got {batching!r}")
+            raise W2SError(f"student.batching: expected 'static' or 'continuous', got '{batching}'")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
