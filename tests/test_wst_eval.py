@@ -7,7 +7,7 @@ from fake_openai_server import FakeOpenAIServer
 from scripted_students import ScriptedStudent
 
 from w2s.students import StudentConfig
-from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
+from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval, trained_teacher_vs
 
 
 def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_model):
@@ -36,6 +36,20 @@ def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_mod
     assert len(rows) == 4 * 12 and {r["instruction"] for r in rows if r["condition"] == "generic"} == {
         "Let's think step by step."}
     assert "| generic | 1.000" in format_table(summary)
+    assert summary["trained_teacher_vs"] == [] and "trained teacher vs" not in format_table(summary)
+
+
+def test_the_trained_teacher_is_tested_against_every_other_condition():
+    correct = {"no instruction": [True, False, False, False, True],
+               "untrained teacher": [True, True, True, False, False],
+               "trained teacher": [False, True, True, True, True]}
+    rows = trained_teacher_vs(correct)
+    assert rows == [
+        {"condition": "no instruction", "trained_better": 3, "trained_worse": 1, "mcnemar_p": 0.625},
+        {"condition": "untrained teacher", "trained_better": 2, "trained_worse": 1, "mcnemar_p": 1.0}]
+    table = format_table({"task": "gsm8k", "split": "test", "n": 5, "student": "s", "conditions": [],
+                          "trained_teacher_vs": rows})
+    assert "| untrained teacher | 2 | 1 | 1 |" in table
 
 
 def test_a_teacher_behind_an_openai_compatible_api_is_one_more_condition(gsm_file, tmp_path):

@@ -125,10 +125,28 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     out = Path(config.output)
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
-               "conditions": table, "config": to_dict(config)}
+               "conditions": table, "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
     (out / "wst_eval.json").write_text(json.dumps(summary, indent=2))
     summary["output"] = str(out)
     return summary
+
+
+def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
+    """The trained teacher against every other condition, paired on the same questions.
+
+    The method's claim is that the trained teacher beats the baselines (the untrained teacher,
+    the student's own instruction), not only no instruction, so each gets the same exact McNemar
+    test with the trained teacher as the treatment. Empty when there is no trained teacher.
+    """
+    trained = correct.get("trained teacher")
+    if trained is None:
+        return []
+    rows = []
+    for name, outcomes in correct.items():
+        if name != "trained teacher":
+            better, worse, p = mcnemar_exact(outcomes, trained)
+            rows.append({"condition": name, "trained_better": better, "trained_worse": worse, "mcnemar_p": p})
+    return rows
 
 
 def format_table(summary: dict) -> str:
@@ -140,4 +158,9 @@ def format_table(summary: dict) -> str:
         gain = "n/a" if row["relative_gain"] is None else f"{100 * row['relative_gain']:+.1f}%"
         lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
                      f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} |")
+    if summary.get("trained_teacher_vs"):
+        lines += ["", "| trained teacher vs | trained right, other wrong | trained wrong, other right | McNemar p |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {row['condition']} | {row['trained_better']} | {row['trained_worse']} | {row['mcnemar_p']:.4g} |"
+                  for row in summary["trained_teacher_vs"]]
     return "\n".join(lines)

@@ -68,7 +68,8 @@ def evaluation_section(eval_file: Path, out: Path) -> list[str]:
     return [format_table(summary), "", f"![accuracy per condition]({png.name})", "",
             f"From `{eval_file}`. Trained teacher: `{cfg.get('trained_teacher')}`; untrained teacher: "
             f"`{cfg.get('untrained_teacher')}`; student answers up to {cfg.get('student_max_tokens')} tokens, "
-            "greedy. Intervals are 95% bootstrap; p is the exact McNemar test against no instruction."]
+            "greedy. Intervals are 95% bootstrap; p in the first table is the exact McNemar test against "
+            "no instruction, in the second (when there is a trained teacher) against each other condition."]
 
 
 def write_report(run_dir: str | Path) -> Path:
