@@ -6,8 +6,10 @@ import re
 from fake_openai_server import FakeOpenAIServer
 from scripted_students import ScriptedStudent
 
+from w2s.config import to_dict
 from w2s.students import StudentConfig
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval, trained_teacher_vs
+from w2s.wst.protocol import InstructionProtocol
 
 
 def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_model):
@@ -15,7 +17,7 @@ def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_mod
     # the student's own instruction (it answers the teacher prompt with "The answer is 0.") harms.
     def respond(prompt, _):
         n = int(re.search(r"What is (\d+)", prompt).group(1))
-        if prompt.startswith("You are a teacher"):
+        if prompt.startswith("Write a one-sentence hint"):
             return "The answer is 0."
         if prompt.startswith("The answer is 0."):
             return "no idea"
@@ -23,7 +25,7 @@ def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_mod
         return f"The answer is {2 * n}." if "step" in instruction or n <= 3 else "The answer is 0."
 
     config = WSTEvalConfig(data=str(gsm_file), split="train", limit=12, untrained_teacher=str(tiny_model),
-                           max_instruction_tokens=4, output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
+                           instruction=InstructionProtocol(max_tokens=4), output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
     summary = run_wst_eval(config, student=ScriptedStudent(respond))
     by_name = {row["condition"]: row for row in summary["conditions"]}
     assert list(by_name) == ["no instruction", "generic", "untrained teacher", "self-instruction"]
@@ -69,3 +71,43 @@ def test_a_teacher_behind_an_openai_compatible_api_is_one_more_condition(gsm_fil
     api_rows = [r for r in rows if r["condition"] == "API teacher (big-teacher)"]
     assert len(api_rows) == 12 and all(r["instruction"].startswith("echo:") for r in api_rows)
     assert summary["conditions"][1]["accuracy"]["value"] == 0.25
+
+
+def test_a_trained_teacher_is_evaluated_with_the_protocol_it_was_trained_with(tiny_model, gsm_file, tmp_path):
+    import pytest
+
+    from w2s.errors import W2SError
+    from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
+
+    trained_with = InstructionProtocol(template="Advise on: {question}", placement="prefix", max_tokens=5)
+
+    def respond(prompt, _):
+        return "The answer is 0."
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = gsm_file.read_text().splitlines()
+    (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
+    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    run = train_teacher(WSTTrainConfig(
+        data=str(data), train_split="train", eval_split="test", steps=1, questions_per_step=2, num_generations=2,
+        output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"), instruction=trained_with,
+        teacher=TeacherConfig(model=str(tiny_model), lora=False)), student=ScriptedStudent(respond))
+    with FakeOpenAIServer() as server:  # an API teacher writes non-empty instructions ("echo: ...")
+        config = WSTEvalConfig(data=str(data), split="test", limit=3, untrained_teacher=str(tiny_model),
+                               trained_teacher=str(run), generic_instruction=None, self_instruction=False,
+                               api_teacher=StudentConfig(backend="openai", model="t", base_url=server.url),
+                               output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
+        student = ScriptedStudent(respond)
+        summary = run_wst_eval(config, student=student)
+    assert summary["protocol"] == to_dict(trained_with) and summary["protocol_source"].startswith("as trained")
+    # the API teacher was asked with the trained template, and its instruction went in front of the user turn
+    instructed = [p for p in student.prompts if "echo:" in json.dumps(p)]
+    assert len(instructed) == 3 and all(len(p) == 1 and p[0]["role"] == "user" for p in instructed)
+    assert all(p[0]["content"].startswith("echo:") and "Advise on"[::-1] in p[0]["content"] for p in instructed)
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "instructions_and_answers.jsonl").read_text().splitlines()]
+    assert all(r["n_tokens"] == 4 for r in rows)  # "The answer is 0." counts 4 tokens here
+    assert summary["conditions"][0]["tokens_per_correct"] is None and summary["student_max_tokens"] == 512
+    config.instruction = InstructionProtocol(placement="system")
+    with pytest.raises(W2SError, match="differs from the protocol"):
+        run_wst_eval(config, student=ScriptedStudent(respond))

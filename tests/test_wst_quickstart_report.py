@@ -15,7 +15,7 @@ def test_quickstart_runs_the_whole_loop_and_reruns_for_free(tiny_model, gsm_file
     out, cache = tmp_path / "qs", tmp_path / "cache.sqlite"
     argv = ["quickstart", f"data={data}", f"output={out}", f"cache={cache}", f"teacher.model={tiny_model}",
             f"student.model={tiny_model}", "eval_questions=4", "steps=2", "num_generations=2",
-            "student_max_tokens=6", "teacher.max_instruction_tokens=6"]
+            "student_max_tokens=6", "instruction.max_tokens=6"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "[1/4] baseline" in printed and "[4/4] report" in printed

@@ -5,16 +5,9 @@ import re
 import pytest
 from scripted_students import ScriptedStudent
 
-from w2s.students import SamplingParams
 from w2s.tasks import get_task
-from w2s.wst.rewards import (
-    Outcome,
-    RewardConfig,
-    StudentOutcomeReward,
-    clean_instruction,
-    reward_from,
-    student_prompt,
-)
+from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
+from w2s.wst.rewards import Outcome, RewardConfig, StudentReward, reward_from
 
 GSM = get_task("gsm8k")
 
@@ -40,14 +33,35 @@ def test_helped_harmed_unchanged():
 
 
 def test_instruction_placement_and_cut():
-    system = student_prompt(GSM, "What is 2+2?", "Be careful.", "system")
+    system = InstructionProtocol(placement="system").student_prompt(GSM, "What is 2+2?", "Be careful.")
     assert system[0] == {"role": "system", "content": "Be careful."} and system[1]["role"] == "user"
-    prefix = student_prompt(GSM, "What is 2+2?", "Be careful.", "prefix")
+    prefix = InstructionProtocol(placement="prefix").student_prompt(GSM, "What is 2+2?", "Be careful.")
     assert len(prefix) == 1 and prefix[0]["content"].startswith("Be careful.\n\nWhat is 2+2?")
-    assert student_prompt(GSM, "What is 2+2?", "", "system") == GSM.messages("What is 2+2?")
-    assert clean_instruction("  one two three  ", 9) == "one two"
+    assert InstructionProtocol().student_prompt(GSM, "What is 2+2?", "") == GSM.messages("What is 2+2?")
+    assert InstructionProtocol(max_chars=9).clean("  one two three  ") == "one two"
     with pytest.raises(ValueError, match="reward.kind"):
         RewardConfig(kind="bogus")
+    with pytest.raises(ValueError, match="instruction.template"):
+        InstructionProtocol(template="no question here")
+    with pytest.raises(ValueError, match="instruction.placement"):
+        InstructionProtocol(placement="bogus")
+
+
+def test_cleaning_keeps_the_first_hint_and_drops_an_unfinished_sentence_only_when_cut():
+    protocol = InstructionProtocol()
+    raw = "Hint: Find the total first. Then subtract the\n\nProblem: Next one?\nHint: more"
+    assert protocol.clean(raw) == "Find the total first. Then subtract the"
+    assert protocol.clean(raw, truncated=True) == "Find the total first."
+    assert protocol.clean("Add them all up and", truncated=True) == "Add them all up and"  # nothing finished
+
+
+def test_new_numbers_and_leaks():
+    question = "Tom has 1,200 apples and gives away 200. How many are left?"
+    assert new_numbers("Subtract 200 from 1200.", question) == []
+    assert new_numbers("1200 - 200 = 1000, so 1,000 left.", question) == ["1000", "1,000"]
+    assert leaks_answer("The answer is 1,000.", question, "1000", GSM.grader)
+    assert not leaks_answer("Subtract the apples given away.", question, "1000", GSM.grader)
+    assert not leaks_answer("Start from 200.", "Add 200 and 0.", "200", GSM.grader)  # in the question: no leak
 
 
 def keyword_student(word="carefully"):
@@ -68,7 +82,7 @@ def questions(n):
 
 def test_reward_rises_when_the_students_answers_improve():
     student = keyword_student()
-    reward = StudentOutcomeReward(GSM, student, SamplingParams(max_tokens=32), RewardConfig())
+    reward = StudentReward(GSM, student, InstructionProtocol(), RewardConfig(), max_tokens=32)
     qs, answers = questions(4)
     logged = {}
     plain = reward(None, [[{"role": "assistant", "content": "Read the problem."}]] * 4, qs, answers,
@@ -86,7 +100,7 @@ def test_reward_rises_when_the_students_answers_improve():
 
 def test_baseline_is_cached_across_calls_and_duplicates_share_generation():
     student = keyword_student()
-    reward = StudentOutcomeReward(GSM, student, SamplingParams(max_tokens=32), RewardConfig(harm_penalty=1.0))
+    reward = StudentReward(GSM, student, InstructionProtocol(), RewardConfig(harm_penalty=1.0), max_tokens=32)
     qs, answers = questions(2)
     # GRPO sends several completions per question: same question repeated in one batch
     assert reward(None, ["carefully", "shortcut", "carefully"], [qs[1]] * 3, [answers[1]] * 3) == [1.0, 0.0, 1.0]
@@ -94,3 +108,52 @@ def test_baseline_is_cached_across_calls_and_duplicates_share_generation():
     # call 1: q2 baseline + 2 distinct instructed prompts (the repeated one is generated once);
     # call 2: q1 baseline + 1 instructed prompt. The q2 baseline is not generated again.
     assert student.calls == 5
+
+
+def controlled_logprobs(prompt: str, target: str) -> tuple[float, int]:
+    """A student whose log-probability of the gold solution is set by the words in its prompt:
+    -2 per token by default, -1 with "carefully", -3 with "shortcut"; 4 tokens per target."""
+    per_token = -1.0 if "carefully" in prompt else -3.0 if "shortcut" in prompt else -2.0
+    return per_token * 4, 4
+
+
+def test_likelihood_reward_is_exact_and_needs_no_generation():
+    student = keyword_student()
+    student.logprob = controlled_logprobs
+    config = RewardConfig(kind="likelihood", harm_penalty=0.5)
+    reward = StudentReward(GSM, student, InstructionProtocol(), config)
+    qs, answers = questions(3)
+    targets = [f"{a} is double. The final answer is $\\boxed{{{a}}}$." for a in answers]
+    logged = {}
+    got = reward(None, ["Work carefully.", "Use a shortcut.", "Read it."], qs, answers, target=targets,
+                 log_metric=logged.__setitem__)
+    # base = -2 per token; with: -1 (+1), -3 (-1, harm 1 -> -0.5 more), -2 (0)
+    assert got == [pytest.approx(1.0), pytest.approx(-1.5), pytest.approx(0.0)]
+    assert logged["student/logprob_baseline"] == pytest.approx(-2.0)
+    assert student.calls == 0 and student.scored_pairs == 6  # 3 baselines + 3 instructions, nothing generated
+    reward(None, ["Work carefully."], [qs[0]], [answers[0]], target=[targets[0]])
+    assert student.scored_pairs == 7  # the baseline of a question is scored once
+
+
+def test_the_leak_penalty_fires_when_an_instruction_states_the_answer():
+    student = keyword_student()
+    student.logprob = lambda prompt, target: (-0.5 * 4, 4) if "is 8" in prompt else (-2.0 * 4, 4)
+    reward = StudentReward(GSM, student, InstructionProtocol(), RewardConfig(kind="likelihood", leak_penalty=2.0))
+    q, a = "What is 4 doubled?", "8"
+    got = reward(None, ["The answer is 8.", "Double it carefully."], [q, q], [a, a], target=["4 * 2 = 8"] * 2)
+    assert got == [pytest.approx(1.5 - 2.0), pytest.approx(0.0)]  # stating the answer no longer pays
+    assert [o.leak for o in reward.last_outcomes] == [True, False]
+    number_penalty = StudentReward(GSM, keyword_student(), InstructionProtocol(),
+                                   RewardConfig(new_number_penalty=0.25), max_tokens=32)
+    assert number_penalty(None, ["Use 4 + 4 = 8 carefully.", "Work carefully."], [q, q], [a, a]) == [
+        pytest.approx(1.0 - 1.0 - 0.25), pytest.approx(1.0)]  # leak (1.0) and a new number (0.25)
+
+
+def test_truncated_instructions_are_counted_and_cut_back_to_a_sentence():
+    student = keyword_student()
+    reward = StudentReward(GSM, student, InstructionProtocol(max_tokens=5), RewardConfig(), max_tokens=32)
+    qs, answers = questions(2)
+    logged = {}
+    reward(None, ["Work carefully. Then the", "Be quick."], qs, answers, completion_ids=[[1] * 5, [1] * 3],
+           log_metric=logged.__setitem__)
+    assert reward.last_instructions == ["Work carefully.", "Be quick."] and logged["teacher/truncated"] == 0.5

@@ -7,6 +7,8 @@ import pytest
 from scripted_students import ScriptedStudent
 
 from w2s.errors import W2SError
+from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.rewards import RewardConfig
 from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher, training_examples
 
 
@@ -30,7 +32,8 @@ def config(tiny_model, gsm_file, tmp_path, **overrides):
     settings = dict(data=str(data_folder(gsm_file, tmp_path)), train_split="train", train_limit=8,
                     steps=2, questions_per_step=2, num_generations=2, save_steps=1,
                     output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"),
-                    teacher=TeacherConfig(model=str(tiny_model), lora=False, max_instruction_tokens=8))
+                    teacher=TeacherConfig(model=str(tiny_model), lora=False),
+                    instruction=InstructionProtocol(max_tokens=8))
     return WSTTrainConfig(**{**settings, **overrides})
 
 
@@ -44,6 +47,8 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
         assert r["time/teacher_generation_s"] > 0 and r["time/update_s"] > 0
         assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/step_s"]) < 0.01
     assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
+    assert all(0 <= r["frac_reward_zero_std"] <= 1 for r in rows)  # GRPO groups that gave no gradient
+    assert InstructionProtocol.saved_with(out / "final") == InstructionProtocol(max_tokens=8)
     assert len(json.loads((out / "train_ids.json").read_text())) == 8
     with pytest.raises(W2SError, match="already holds checkpoints"):
         train_teacher(config(tiny_model, gsm_file, tmp_path), student=student())
@@ -63,20 +68,29 @@ def test_training_questions_never_overlap_the_eval_split(gsm_file, tmp_path):
         training_examples(same_file)
 
 
-def test_the_teacher_learns_what_helps_the_student(tiny_model, gsm_file, tmp_path):
-    """The student is right only when the instruction contains KEYWORD; GRPO must find that out."""
+@pytest.mark.parametrize("kind", ["relative", "absolute", "likelihood"])
+def test_the_teacher_learns_what_helps_the_student(tiny_model, gsm_file, tmp_path, kind):
+    """The student does well only when the instruction contains KEYWORD; GRPO must find that out.
+
+    Outcome kinds: the student is right only then. Likelihood: the gold solution is likelier then.
+    """
     keyword = "the"
+
+    def instructed(prompt: str) -> bool:
+        return keyword in prompt.split("What is")[0]
 
     def respond(prompt, _):
         n = int(re.search(r"What is (\d+)", prompt).group(1))
-        return f"The answer is {2 * n}." if keyword in prompt.split("What is")[0] else "The answer is 0."
+        return f"The answer is {2 * n}." if instructed(prompt) else "The answer is 0."
+
+    def logprob(prompt, target):
+        return (-1.0 if instructed(prompt) else -2.0) * 4, 4
 
     cfg = config(tiny_model, gsm_file, tmp_path, steps=80, questions_per_step=4, num_generations=4,
-                 learning_rate=5e-3, save_steps=1000, seed=0)
-    cfg.teacher.max_instruction_tokens = 6
-    cfg.teacher.template = "{question}"  # keep the keyword out of the student's view of the prompt
-    out = train_teacher(cfg, student=ScriptedStudent(respond))
+                 learning_rate=5e-3, save_steps=1000, seed=0, reward=RewardConfig(kind=kind))
+    cfg.instruction = InstructionProtocol(template="{question}", max_tokens=6)  # keyword out of the student's view
+    out = train_teacher(cfg, student=ScriptedStudent(respond, logprob=logprob))
     rewards = [json.loads(line)["reward"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
-    print(f"mean reward: first 10 steps {first:.3f}, last 10 steps {last:.3f}")
+    print(f"{kind}: mean reward first 10 steps {first:.3f}, last 10 steps {last:.3f}")
     assert last > first + 0.25, "the teacher did not learn to use the keyword"

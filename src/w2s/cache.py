@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS responses (
     n_tokens INTEGER NOT NULL,
     finish_reason TEXT NOT NULL,
     created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    logprob REAL NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
 )
 """
 
@@ -36,6 +43,12 @@ def request_key(fingerprint: str, prompt: Prompt, params: SamplingParams, index:
     """A stable hash of everything that determines a completion."""
     payload = {"model": fingerprint, "prompt": prompt, "params": params.cache_fields(),
                "index": index if params.temperature > 0 else 0}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def score_key(fingerprint: str, prompt: Prompt, target: str) -> str:
+    """A stable hash of a teacher-forced scoring request (the model, the prompt, the scored text)."""
+    payload = {"model": fingerprint, "prompt": prompt, "target": target, "kind": "score"}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -49,7 +62,7 @@ class ResponseCache:
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         from w2s.students.base import Completion
@@ -69,13 +82,34 @@ class ResponseCache:
 
     def put_many(self, model: str, items: Iterable[tuple[str, Completion]]) -> None:
         now = time.time()
-        rows = [(key, model, c.text, c.n_tokens, c.finish_reason, now) for key, c in items]
+        self._insert("responses", [(key, model, c.text, c.n_tokens, c.finish_reason, now) for key, c in items])
+
+    def get_scores(self, keys: Iterable[str]) -> dict[str, tuple[float, int]]:
+        """Cached (sum of log-probabilities, number of target tokens) per scoring key."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, tuple[float, int]] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, logprob, n in self._db.execute(
+                        f"SELECT key, logprob, n_tokens FROM scores WHERE key IN ({marks})", chunk):
+                    found[key] = (logprob, n)
+        return found
+
+    def put_scores(self, model: str, items: Iterable[tuple[str, float, int]]) -> None:
+        now = time.time()
+        self._insert("scores", [(key, model, logprob, n, now) for key, logprob, n in items])
+
+    def _insert(self, table: str, rows: list[tuple]) -> None:
+        """Insert rows in one transaction (committed before returning: a later crash keeps them)."""
         if not rows:
             return
+        marks = ", ".join("?" * len(rows[0]))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -103,6 +103,11 @@ def answer_is(text: str) -> str | None:
 _NUMBER = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
 
 
+def numbers_in(text: str) -> list[str]:
+    """Every number written in `text`, in order, as written (without a leading '$')."""
+    return [m.group(0).replace("$", "").replace(" ", "") for m in _NUMBER.finditer(text.replace("\\$", "$"))]
+
+
 def parse_number(text: str | None) -> Decimal | None:
     """The first number in `text`, tolerant of $, commas, units, %, LaTeX wrappers and a final '.'."""
     if text is None:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from w2s.cache import ResponseCache, request_key
+from w2s.cache import ResponseCache, request_key, score_key
+from w2s.errors import W2SError
 
 Prompt = str | list[dict[str, str]]  # raw text, or chat messages [{"role": ..., "content": ...}]
 OnResult = Callable[[int, "Completion"], None]
@@ -50,6 +51,20 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class TargetScore:
+    """How likely the student finds a given text as its answer (teacher-forced, no generation)."""
+
+    logprob: float  # sum of the target tokens' log-probabilities
+    n_tokens: int
+    cached: bool = False
+
+    @property
+    def mean(self) -> float:
+        """Mean log-probability per target token (comparable across targets of different length)."""
+        return self.logprob / self.n_tokens if self.n_tokens else 0.0
+
+
+@dataclass(frozen=True)
 class Request:
     prompt: Prompt
     index: int  # sample index (0..k-1); seeds sampling
@@ -60,9 +75,11 @@ class GenerationStats:
     """Counters across a student's lifetime; `tokens_per_s` covers fresh generations only."""
 
     generated: int = 0
-    cached: int = 0
+    cached: int = 0  # generations and scores answered from the cache
     tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # generating and scoring
+    scored: int = 0  # (prompt, target) pairs scored
+    scored_tokens: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -100,6 +117,37 @@ class Student(ABC):
                 await self._agenerate(plan.misses, params, plan.on_result)
         return plan.results()
 
+    def score(self, prompts: Sequence[Prompt], targets: Sequence[str], desc: str = "scoring",
+              progress: bool = True) -> list[TargetScore]:
+        """The log-probability of each target text as the answer to its prompt (teacher-forced).
+
+        No generation: one forward pass per (prompt, target), batched by the backend, cached like
+        generations (a pair scored once is never scored again). Backends that cannot score text
+        (remote APIs) raise a one-line W2SError.
+        """
+        if len(prompts) != len(targets):
+            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+        keys = [score_key(self.fingerprint, p, t) for p, t in zip(prompts, targets, strict=True)]
+        unique = dict(zip(keys, zip(prompts, targets, strict=True), strict=True))
+        found = {k: TargetScore(lp, n, cached=True)
+                 for k, (lp, n) in (self.cache.get_scores(unique) if self.cache is not None else {}).items()}
+        todo = [k for k in unique if k not in found]
+        self.stats.cached += len(unique) - len(todo)
+        if todo:
+            bar = tqdm(total=len(todo), desc=desc, unit="seq", disable=not progress, dynamic_ncols=True, leave=False)
+            start = time.perf_counter()
+            try:
+                for key, result in zip(todo, self._score([unique[k] for k in todo], bar.update), strict=True):
+                    found[key] = result
+            finally:
+                self.stats.seconds += time.perf_counter() - start
+                bar.close()
+            if self.cache is not None:
+                self.cache.put_scores(self.fingerprint, [(k, found[k].logprob, found[k].n_tokens) for k in todo])
+            self.stats.scored += len(todo)
+            self.stats.scored_tokens += sum(found[k].n_tokens for k in todo)
+        return [found[k] for k in keys]
+
     def _plan(self, prompts: Sequence[Prompt], params: SamplingParams, k: int, desc: str,
               progress: bool) -> _Plan:
         self.show_progress = progress
@@ -110,6 +158,11 @@ class Student(ABC):
     @abstractmethod
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         """Generate every request; call on_result(i, completion) as each one finishes."""
+
+    def _score(self, pairs: list[tuple[Prompt, str]], advance: Callable[[int], object]) -> list[TargetScore]:
+        """Score (prompt, target) pairs in order; call advance(n) as n of them are done."""
+        raise W2SError(f"student '{self.name}' ({type(self).__name__}) cannot score text, so reward.kind "
+                       "'likelihood' needs a local student (backend hf or vllm); use 'relative' or 'absolute'")
 
     async def _agenerate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         await asyncio.to_thread(self._generate, requests, params, on_result)

@@ -21,7 +21,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from w2s.errors import W2SError
-from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student
+from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
 
 def set_cpu_threads() -> None:
@@ -120,6 +120,45 @@ class HFStudent(Student):
             steps.close()
             for row, i in enumerate(batch):
                 on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens))
+
+    def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        """Teacher-forced log-probabilities of each target after its rendered prompt, in batches.
+
+        Right padding keeps every real token at its natural position. Only the target positions
+        go through the output layer (a full vocabulary of logits for every prompt token would cost
+        GBs for a 150K-token vocabulary), then log-softmax and the target tokens' entries.
+        """
+        import torch
+
+        encoded = []
+        for prompt, target in pairs:
+            head = self.tokenizer(self.render(prompt), add_special_tokens=isinstance(prompt, str))["input_ids"]
+            tail = self.tokenizer(target, add_special_tokens=False)["input_ids"]
+            encoded.append((head, tail))
+        order = sorted(range(len(pairs)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
+        decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
+        pad = self.tokenizer.pad_token_id
+        results: dict[int, TargetScore] = {}
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            seqs = [encoded[i][0] + encoded[i][1] for i in batch]
+            width = max(map(len, seqs))
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+            with torch.inference_mode():
+                hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                for row, i in enumerate(batch):
+                    head, tail = encoded[i]
+                    if not tail:
+                        results[i] = TargetScore(0.0, 0)
+                        continue
+                    # the hidden state at position p predicts token p + 1
+                    states = hidden[row, len(head) - 1 : len(head) + len(tail) - 1]
+                    logprobs = torch.log_softmax(head_layer(states).float(), dim=-1)
+                    picked = logprobs.gather(1, torch.tensor(tail, device=self.device)[:, None])
+                    results[i] = TargetScore(float(picked.sum()), len(tail))
+            advance(len(batch))
+        return [results[i] for i in range(len(pairs))]
 
     def _generate_continuous(self, encoded: list[list[int]], params: SamplingParams, on_result: OnResult) -> None:
         """Greedy decoding with continuous batching; each answer is handed over (and cached) as it ends."""

@@ -11,8 +11,13 @@ For the same held-out questions and the same student, compare:
 - optionally, any teacher behind an OpenAI-compatible API (`api_teacher`), e.g. a stronger model.
 
 Each condition gets its accuracy with a 95% bootstrap interval, its relative gain over no
-instruction, its helped/harmed counts against no instruction, and the exact McNemar p-value.
-Instructions are generated greedily, so an evaluation is deterministic and fully cached.
+instruction, its helped/harmed counts against no instruction, the exact McNemar p-value, and its
+cost: the student's mean generated tokens, tokens per correct answer, and answers cut at the
+budget (`student_max_tokens`). Instructions are generated greedily, so an evaluation is
+deterministic and fully cached; instructions that hit the teacher's token limit are counted.
+
+Every teacher condition uses one instruction protocol (template, placement, limits): the one
+the trained teacher was trained with (read from its run folder), else `instruction.*`.
 """
 
 from __future__ import annotations
@@ -23,14 +28,14 @@ from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
+from w2s.errors import W2SError
 from w2s.evaluation import grade_responses
 from w2s.jsonl import write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import bootstrap_ci, mcnemar_exact
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.tasks import get_task
-from w2s.wst.rewards import clean_instruction, student_prompt
-from w2s.wst.train import TEACHER_TEMPLATE
+from w2s.wst.protocol import InstructionProtocol
 
 
 @dataclass
@@ -48,10 +53,8 @@ class WSTEvalConfig:
     # any teacher behind an OpenAI-compatible API (e.g. a stronger model as teacher), e.g.
     # api_teacher.backend=openai api_teacher.model=gpt-4o-mini api_teacher.base_url=...
     api_teacher: StudentConfig | None = None
-    teacher_template: str = TEACHER_TEMPLATE
-    max_instruction_tokens: int = 64
-    max_instruction_chars: int = 600
-    placement: str = "system"
+    # None: the trained teacher's own protocol (saved by `w2s wst train`), else the defaults
+    instruction: InstructionProtocol | None = None
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -61,7 +64,7 @@ def load_teacher(name: str, cache: ResponseCache | None) -> Student:
     """A teacher as a Student: any model name, or a LoRA adapter folder saved by `w2s wst train`."""
     from w2s.students.hf import HFStudent
 
-    folder = Path(name)
+    folder = teacher_folder(name)
     if (folder / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
         from transformers import AutoTokenizer
@@ -71,46 +74,72 @@ def load_teacher(name: str, cache: ResponseCache | None) -> Student:
         model = AutoPeftModelForCausalLM.from_pretrained(folder).merge_and_unload()
         return HFStudent(model, AutoTokenizer.from_pretrained(folder), cache=cache,
                          fingerprint=f"{folder}@{folder_hash(folder)}", name=str(folder))
-    return HFStudent(name, cache=cache)
+    return HFStudent(str(folder) if folder.is_dir() else name, cache=cache)
+
+
+def teacher_folder(name: str) -> Path:
+    """A trained run's folder stands for its final teacher (`RUN_DIR` means `RUN_DIR/final`)."""
+    folder = Path(name)
+    return folder / "final" if (folder / "final").is_dir() else folder
+
+
+def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str]:
+    """The instruction protocol for every teacher condition, and where it came from."""
+    saved = InstructionProtocol.saved_with(teacher_folder(config.trained_teacher)) if config.trained_teacher else None
+    if saved is not None:
+        if config.instruction is not None and config.instruction != saved:
+            raise W2SError(f"instruction.* differs from the protocol {config.trained_teacher} was trained with "
+                           f"({saved}); drop the instruction.* settings to evaluate it as trained")
+        return saved, f"as trained ({config.trained_teacher})"
+    if config.instruction is not None:
+        return config.instruction, "from the config"
+    return InstructionProtocol(), "defaults"
 
 
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed)
+    protocol, protocol_source = eval_protocol(config)
+    print(f"instruction protocol ({protocol_source}): template {protocol.template!r:.60}, placement "
+          f"{protocol.placement}, max {protocol.max_tokens} tokens")
     cache = ResponseCache(config.cache or default_cache_path())
     student = student or make_student(config.student, cache)
-    teacher_prompts = [[{"role": "user", "content": config.teacher_template.format(question=e.question)}]
-                       for e in examples]
-    writing = SamplingParams(max_tokens=config.max_instruction_tokens)
+    teacher_prompts = [protocol.teacher_prompt(e.question) for e in examples]
+    writing = SamplingParams(max_tokens=protocol.max_tokens)
+    truncated_instructions: dict[str, int] = {}
 
-    def written_by(writer: Student) -> list[str]:
-        outs = writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")
-        return [clean_instruction(o[0].text, config.max_instruction_chars) for o in outs]
+    def written_by(writer: Student, condition: str) -> list[str]:
+        outs = [o[0] for o in writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")]
+        truncated_instructions[condition] = sum(o.finish_reason == "length" for o in outs)
+        return [protocol.clean(o.text, o.finish_reason == "length") for o in outs]
 
     conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples)}
     if config.generic_instruction:
         conditions["generic"] = [config.generic_instruction] * len(examples)
     if config.untrained_teacher:
-        conditions["untrained teacher"] = written_by(load_teacher(config.untrained_teacher, cache))
+        conditions["untrained teacher"] = written_by(load_teacher(config.untrained_teacher, cache), "untrained teacher")
     if config.trained_teacher:
-        conditions["trained teacher"] = written_by(load_teacher(config.trained_teacher, cache))
+        conditions["trained teacher"] = written_by(load_teacher(config.trained_teacher, cache), "trained teacher")
     if config.self_instruction:
-        conditions["self-instruction"] = written_by(student)
+        conditions["self-instruction"] = written_by(student, "self-instruction")
     if config.api_teacher is not None:
-        conditions[f"API teacher ({config.api_teacher.model})"] = written_by(make_student(config.api_teacher, cache))
+        name = f"API teacher ({config.api_teacher.model})"
+        conditions[name] = written_by(make_student(config.api_teacher, cache), name)
 
     # Every condition's prompts go to the student in one call: batches fill up across conditions
     # and the length-sorted batching groups similar prompts together.
     answering = SamplingParams(max_tokens=config.student_max_tokens)
-    prompts = [student_prompt(task, e.question, i, config.placement)
+    prompts = [protocol.student_prompt(task, e.question, i)
                for instructions in conditions.values() for e, i in zip(examples, instructions, strict=True)]
     outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
-    rows, correct = [], {}
+    rows, correct, cost = [], {}, {}
     for c, (name, instructions) in enumerate(conditions.items()):
-        answers = [o[0].text for o in outputs[c * len(examples): (c + 1) * len(examples)]]
-        graded = grade_responses(task, examples, answers)
+        answers = [o[0] for o in outputs[c * len(examples): (c + 1) * len(examples)]]
+        graded = grade_responses(task, examples, [a.text for a in answers])
         correct[name] = [g["correct"] for g in graded]
-        rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a}
+        cost[name] = answer_cost(answers, correct[name])
+        rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a.text,
+                  "n_tokens": a.n_tokens, "finish_reason": a.finish_reason}
                  for e, i, a, g in zip(examples, instructions, answers, graded, strict=True)]
 
     base = correct["no instruction"]
@@ -121,14 +150,25 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         helped, harmed, p = mcnemar_exact(base, outcomes)
         gain = (est.value - base_acc) / base_acc if base_acc > 0 else None
         table.append({"condition": name, "accuracy": est.__dict__, "relative_gain": gain,
-                      "helped": helped, "harmed": harmed, "mcnemar_p": p})
+                      "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
+                      "instructions_truncated": truncated_instructions.get(name, 0)})
     out = Path(config.output)
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
-               "conditions": table, "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
+               "student_max_tokens": config.student_max_tokens, "protocol": to_dict(protocol),
+               "protocol_source": protocol_source, "conditions": table, "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
     (out / "wst_eval.json").write_text(json.dumps(summary, indent=2))
     summary["output"] = str(out)
     return summary
+
+
+def answer_cost(answers: list, correct: list[bool]) -> dict:
+    """What a condition costs in student tokens: per answer, per correct answer, and answers cut."""
+    tokens = sum(a.n_tokens for a in answers)
+    right = sum(correct)
+    return {"mean_tokens": tokens / len(answers) if answers else 0.0,
+            "tokens_per_correct": tokens / right if right else None,
+            "answers_cut": sum(a.finish_reason == "length" for a in answers)}
 
 
 def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
@@ -150,14 +190,19 @@ def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
 
 
 def format_table(summary: dict) -> str:
-    lines = [f"{summary['task']} ({summary['split']}), student {summary['student']}, n={summary['n']}",
-             "| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    budget = summary.get("student_max_tokens")
+    lines = [f"{summary['task']} ({summary['split']}), student {summary['student']}, n={summary['n']}, "
+             f"student budget {budget} tokens",
+             "| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p | mean tokens | "
+             "tokens per correct | answers cut | instructions cut |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary["conditions"]:
         acc = row["accuracy"]
         gain = "n/a" if row["relative_gain"] is None else f"{100 * row['relative_gain']:+.1f}%"
+        per_correct = "n/a" if row.get("tokens_per_correct") is None else f"{row['tokens_per_correct']:.0f}"
         lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
-                     f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} |")
+                     f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {row.get('mean_tokens', 0):.0f} | "
+                     f"{per_correct} | {row.get('answers_cut', 0)} | {row.get('instructions_truncated', 0)} |")
     if summary.get("trained_teacher_vs"):
         lines += ["", "| trained teacher vs | trained right, other wrong | trained wrong, other right | McNemar p |",
                   "| --- | --- | --- | --- |"]

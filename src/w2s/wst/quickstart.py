@@ -4,12 +4,15 @@ Teacher SmolLM2-135M-Instruct (LoRA), student Qwen2.5-0.5B-Instruct (offline pac
 from the default data roots (else the hub, else the offline `gsm_symbolic` generator):
 
 1. the student's no-instruction baseline on held-out test questions;
-2. a short GRPO run of the teacher on train questions;
+2. a short GRPO run of the teacher on train questions, with the likelihood reward (the student
+   scores the gold solution with and without each instruction: no student generation, so a
+   step takes seconds rather than minutes);
 3. `w2s wst eval` on the same held-out questions (none / generic / untrained / trained teacher);
 4. `w2s report` on the run folder.
 
 It is a demonstration of the pipeline sized to finish in about a quarter of an hour, not a result:
-a few GRPO steps on a dozen questions cannot show a significant gain (see results/ for real runs).
+a few GRPO steps on a dozen questions cannot show a significant gain, and the report says so
+(see results/ for real runs).
 Rerunning continues where it stopped: generations come from the cache, training resumes.
 """
 
@@ -26,8 +29,9 @@ from w2s.stats import bootstrap_ci
 from w2s.students import SamplingParams, StudentConfig, make_student
 from w2s.tasks import get_task
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
-from w2s.wst.report import write_report
-from w2s.wst.rewards import student_prompt
+from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.report import sample_size_verdict, write_report
+from w2s.wst.rewards import RewardConfig
 from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
 
 
@@ -37,11 +41,13 @@ class QuickstartConfig:
     data: str | None = None
     output: str = "runs/quickstart"
     eval_questions: int = 12
-    steps: int = 3
+    steps: int = 6
     questions_per_step: int = 2
     num_generations: int = 4
     student_max_tokens: int = 256
     cache: str | None = None
+    instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig(kind="likelihood"))
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
 
@@ -72,7 +78,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     print(f"[1/4] baseline: {student.name} on {len(examples)} held-out {task_name} {eval_split} questions, "
           "no instruction")
     params = SamplingParams(max_tokens=config.student_max_tokens)
-    outputs = student.generate([student_prompt(task, e.question, None, "system") for e in examples], params,
+    outputs = student.generate([config.instruction.student_prompt(task, e.question, None) for e in examples], params,
                                desc="student baseline")
     graded = grade_responses(task, examples, [o[0].text for o in outputs])
     print(f"      baseline accuracy {bootstrap_ci([g['correct'] for g in graded])}")
@@ -88,19 +94,20 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             task=task_name, data=config.data, train_split=train_split, eval_split=eval_split,
             steps=config.steps, questions_per_step=config.questions_per_step,
             num_generations=config.num_generations, save_steps=1, student_max_tokens=config.student_max_tokens,
-            output=str(train_out), cache=config.cache, teacher=config.teacher, student=config.student,
+            output=str(train_out), cache=config.cache, instruction=config.instruction, reward=config.reward,
+            teacher=config.teacher, student=config.student,
         ), resume=any(train_out.glob("checkpoint-*")), student=student)
 
     print("[3/4] held-out evaluation: no instruction, generic, untrained teacher, trained teacher")
     summary = run_wst_eval(WSTEvalConfig(
         task=task_name, data=config.data, split=eval_split, limit=config.eval_questions,
         student_max_tokens=config.student_max_tokens, untrained_teacher=config.teacher.model,
-        trained_teacher=str(final), self_instruction=False, teacher_template=config.teacher.template,
-        max_instruction_tokens=config.teacher.max_instruction_tokens, output=str(out / "eval"),
+        trained_teacher=str(final), self_instruction=False, output=str(out / "eval"),
         cache=config.cache, student=config.student,
     ), student=student)
     print(format_table(summary))
     report = write_report(out)
     print(f"[4/4] report: {report} (plots beside it); training metrics: {train_out}/metrics.jsonl")
+    print(sample_size_verdict(summary).replace("**", ""))
     print("This is a few-minute demonstration, not a result: see README 'Results' for real runs.")
     return report

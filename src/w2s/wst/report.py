@@ -29,11 +29,18 @@ def training_section(metrics_file: Path, out: Path) -> list[str]:
     if not rows:
         return [f"`{metrics_file}` has no logged steps yet."]
     steps = [r["step"] for r in rows]
+    # outcome rewards log the student's accuracy; the likelihood reward its log-probability of gold
+    measure = "logprob" if any("student/logprob_baseline" in r for r in rows) else "accuracy"
+    label = {"logprob": "student log-prob of the gold solution (per token)",
+             "accuracy": "student accuracy on the step's questions"}[measure]
     panels = {
         "teacher reward": {"reward mean": [r["reward"] for r in rows]},
-        "student accuracy on the step's questions": {
-            "with instruction": [r.get("student/accuracy_with_instruction", 0.0) for r in rows],
-            "no instruction": [r.get("student/accuracy_baseline", 0.0) for r in rows]},
+        label: {"with instruction": [r.get(f"student/{measure}_with_instruction", 0.0) for r in rows],
+                "no instruction": [r.get(f"student/{measure}_baseline", 0.0) for r in rows]},
+        "wasted and suspect instructions": {
+            "GRPO groups with all-equal rewards": [r.get("frac_reward_zero_std", 0.0) for r in rows],
+            "instructions with new numbers": [r.get("teacher/new_numbers", 0.0) for r in rows],
+            "instructions cut at the token limit": [r.get("teacher/truncated", 0.0) for r in rows]},
     }
     png = training_curves(steps, panels, out / "training.png", f"WST training ({metrics_file.parent.name})")
     n = len(rows)
@@ -48,11 +55,15 @@ def training_section(metrics_file: Path, out: Path) -> list[str]:
     lines = [f"![training curves]({png.name})", "",
              f"{n} logged steps (last step {steps[-1]}), from `{metrics_file}`.", "",
              "| | first half of steps | second half of steps |", "| --- | --- | --- |"]
-    for label, key in [("reward mean", "reward"), ("student accuracy with instruction",
-                                                      "student/accuracy_with_instruction"),
-                       ("helped per step", "helped"), ("harmed per step", "harmed"),
-                       ("instruction length (chars)", "teacher/instruction_chars")]:
-        lines.append(f"| {label} | {mean(key, rows[:half]):.3f} | {mean(key, rows[half:] or rows):.3f} |")
+    for name, key in [("reward mean", "reward"), (f"student {measure} with instruction",
+                                                   f"student/{measure}_with_instruction"),
+                      ("helped per step", "helped"), ("harmed per step", "harmed"),
+                      ("share of GRPO groups with all-equal rewards (no gradient)", "frac_reward_zero_std"),
+                      ("share of instructions stating the answer", "teacher/leaks"),
+                      ("share of instructions with new numbers", "teacher/new_numbers"),
+                      ("share of instructions cut at the token limit", "teacher/truncated"),
+                      ("instruction length (chars)", "teacher/instruction_chars")]:
+        lines.append(f"| {name} | {mean(key, rows[:half]):.3f} | {mean(key, rows[half:] or rows):.3f} |")
     lines += ["", "Where the time went (all steps): " + ", ".join(
         f"{p.replace('_', ' ')} {100 * totals[p] / step_total:.0f}%" for p in parts)
         + f"; {step_total / n:.1f} s per step."]
@@ -65,11 +76,30 @@ def evaluation_section(eval_file: Path, out: Path) -> list[str]:
     png = accuracy_bars(estimates, out / "conditions.png",
                         f"{summary['task']} {summary['split']}: student accuracy by instruction (n={summary['n']})")
     cfg = summary.get("config", {})
-    return [format_table(summary), "", f"![accuracy per condition]({png.name})", "",
+    return [format_table(summary), "", sample_size_verdict(summary), "",
+            f"![accuracy per condition]({png.name})", "",
             f"From `{eval_file}`. Trained teacher: `{cfg.get('trained_teacher')}`; untrained teacher: "
             f"`{cfg.get('untrained_teacher')}`; student answers up to {cfg.get('student_max_tokens')} tokens, "
             "greedy. Intervals are 95% bootstrap; p in the first table is the exact McNemar test against "
             "no instruction, in the second (when there is a trained teacher) against each other condition."]
+
+
+def sample_size_verdict(summary: dict) -> str:
+    """Say plainly whether the evaluation could have detected a lift, from its own numbers."""
+    rows = {row["condition"]: row for row in summary["conditions"]}
+    trained, n = rows.get("trained teacher"), summary["n"]
+    if trained is None:
+        return f"No trained teacher in this evaluation (n = {n})."
+    acc = trained["accuracy"]
+    width = acc["high"] - acc["low"]
+    p = trained["mcnemar_p"]
+    verdict = (f"The trained teacher differs from no instruction at p = {p:.3g} (exact McNemar, n = {n})"
+               + (": significant at 0.05." if p < 0.05 else ": not significant at 0.05."))
+    if n < 100:
+        verdict += (f" **This sample is too small to mean anything**: with n = {n} the 95% interval of one "
+                    f"accuracy is {width:.2f} wide, so only a very large change could show. Run "
+                    "`w2s wst eval` with a few hundred questions to test the method.")
+    return verdict
 
 
 def write_report(run_dir: str | Path) -> Path:

@@ -1,22 +1,30 @@
-"""The WST reward: how much a teacher's instruction changed the student's score on a question.
+"""The WST reward: how much a teacher's instruction changed the student on a question.
 
-For a question q with gold answer a, let
+For a question q and an instruction i, the student is measured without and with i:
 
-- `base(q)` be the student's mean correctness over k samples with no instruction (computed once
-  per question and remembered);
-- `with(q, i)` be its mean correctness over k samples with instruction i in its prompt.
+- `relative` / `absolute` (outcome rewards, any backend): `base(q)` and `with(q, i)` are the
+  student's mean correctness over k = `student_samples` generated answers (k > 1 samples at
+  `student_temperature`, so rewards become fractions), graded by the task's one grader;
+- `likelihood` (students that can score text: hf, vLLM): `base(q)` and `with(q, i)` are the
+  student's mean log-probability per token of the gold solution (`task.target_text`),
+  teacher-forced, with no generation at all. Every instruction gets a distinct, graded reward,
+  so GRPO groups are almost never all equal.
 
 Then
 
-    absolute: reward = with(q, i)                - harm_penalty * max(0, base(q) - with(q, i))
-    relative: reward = with(q, i) - base(q)      - harm_penalty * max(0, base(q) - with(q, i))
+    relative, likelihood: r = with(q, i) - base(q) - harm_penalty * max(0, base(q) - with(q, i))
+    absolute:             r = with(q, i)           - harm_penalty * max(0, base(q) - with(q, i))
+    all kinds:            r -= leak_penalty        if i states the gold final answer (not in q)
+                          r -= new_number_penalty  if i contains a number that q does not
 
-With k = 1 (the default, greedy) the harm term is exactly "the instruction turned a correct
-answer wrong". Correctness comes from the task's one grader (flexible extraction), the same
-one `w2s eval` uses.
+`base(q)` is computed once per question and remembered. The leak penalty stops a teacher from
+winning by stating answers (which the likelihood reward would otherwise pay for); the optional
+new-number penalty pushes a small teacher from solving (writing intermediate results, often
+wrong) towards instructing.
 
-`StudentOutcomeReward` is a plain TRL reward function (`prompts, completions, **columns`), so it
-can also be handed straight to a `trl.GRPOTrainer`. It needs `question` and `answer` columns.
+`StudentReward` is a plain TRL reward function (`prompts, completions, **columns`), so it can be
+handed straight to a `trl.GRPOTrainer`. It needs `question` and `answer` columns, and `target`
+(the gold solution) for `likelihood`.
 """
 
 from __future__ import annotations
@@ -25,33 +33,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from w2s.students import Prompt, SamplingParams, Student
+from w2s.students import SamplingParams, Student
 from w2s.tasks import Task
+from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
+
+KINDS = ("relative", "absolute", "likelihood")
 
 
 @dataclass
 class RewardConfig:
-    kind: str = "relative"  # relative | absolute
+    kind: str = "relative"  # relative | absolute | likelihood
     harm_penalty: float = 0.0
-    student_samples: int = 1  # k; >1 needs a sampling temperature for the student
-    placement: str = "system"  # where the instruction goes: system message, or prefix of the user turn
-    max_instruction_chars: int = 600  # longer instructions are cut here
+    student_samples: int = 1  # k (outcome kinds); >1 needs student_temperature > 0
+    student_temperature: float = 0.0  # outcome kinds: 0 = greedy
+    leak_penalty: float = 1.0  # subtracted when the instruction states the gold answer
+    new_number_penalty: float = 0.0  # subtracted when the instruction has a number the question lacks
 
     def __post_init__(self) -> None:
-        if self.kind not in ("relative", "absolute"):
-            raise ValueError(f"reward.kind must be 'relative' or 'absolute', got '{self.kind}'")
-        if self.placement not in ("system", "prefix"):
-            raise ValueError(f"reward.placement must be 'system' or 'prefix', got '{self.placement}'")
-        if self.student_samples < 1 or self.harm_penalty < 0:
-            raise ValueError("reward.student_samples must be >= 1 and reward.harm_penalty >= 0")
+        if self.kind not in KINDS:
+            raise ValueError(f"reward.kind must be one of {', '.join(KINDS)}, got '{self.kind}'")
+        if self.student_samples < 1 or self.harm_penalty < 0 or self.leak_penalty < 0 or self.new_number_penalty < 0:
+            raise ValueError("reward.student_samples must be >= 1 and the reward penalties >= 0")
+        if self.student_samples > 1 and self.student_temperature <= 0:
+            raise ValueError("reward.student_samples > 1 needs reward.student_temperature > 0 "
+                             "(greedy samples are all the same)")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The student's mean correctness on one question without and with an instruction."""
+    """The student on one question without and with an instruction (correctness or log-probability)."""
 
     baseline: float
     with_instruction: float
+    leak: bool = False
+    new_numbers: bool = False
 
     @property
     def helped(self) -> bool:
@@ -64,82 +79,81 @@ class Outcome:
 
 def reward_from(outcome: Outcome, config: RewardConfig) -> float:
     """The reward for one outcome, exactly as defined in the module docstring."""
-    base = outcome.baseline if config.kind == "relative" else 0.0
+    base = 0.0 if config.kind == "absolute" else outcome.baseline
     harm = max(0.0, outcome.baseline - outcome.with_instruction)
-    return outcome.with_instruction - base - config.harm_penalty * harm
+    return (outcome.with_instruction - base - config.harm_penalty * harm
+            - config.leak_penalty * outcome.leak - config.new_number_penalty * outcome.new_numbers)
 
 
-def clean_instruction(text: str, max_chars: int) -> str:
-    """Strip the teacher's text and cut it at `max_chars` (on a word boundary when possible)."""
-    text = text.strip()
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars]
-    return cut.rsplit(" ", 1)[0] if " " in cut else cut
-
-
-def student_prompt(task: Task, question: str, instruction: str | None, placement: str) -> Prompt:
-    """The student's chat prompt: the task's own prompt, plus the instruction if there is one."""
-    messages = task.messages(question)
-    if not instruction:
-        return messages
-    if placement == "system":
-        return [{"role": "system", "content": instruction}, *messages]
-    first, *rest = messages
-    return [{**first, "content": f"{instruction}\n\n{first['content']}"}, *rest]
-
-
-class StudentOutcomeReward:
-    """TRL reward function scoring each teacher completion by the student's outcome.
+class StudentReward:
+    """TRL reward function scoring each teacher completion by what it does to the student.
 
     One call sends every (instruction, question) pair of the batch, plus the no-instruction
-    prompts of questions seen for the first time, to the student in a single `generate` call
-    (batched, cached). `last_outcomes` keeps the batch's outcomes for logging.
+    prompts of questions seen for the first time, to the student at once (batched, cached).
+    `last_outcomes` keeps the batch's outcomes for logging.
     """
 
-    __name__ = "student_outcome"  # TRL names logged metrics after the function
+    __name__ = "student"  # TRL names logged metrics after the function
 
-    def __init__(self, task: Task, student: Student, params: SamplingParams, config: RewardConfig) -> None:
-        self.task, self.student, self.params, self.config = task, student, params, config
+    def __init__(self, task: Task, student: Student, protocol: InstructionProtocol, config: RewardConfig,
+                 max_tokens: int = 256, seed: int = 0) -> None:
+        self.task, self.student, self.protocol, self.config = task, student, protocol, config
+        self.params = SamplingParams(temperature=config.student_temperature, max_tokens=max_tokens, seed=seed)
         self._baseline: dict[tuple[str, str], float] = {}
         self.last_outcomes: list[Outcome] = []
         self.last_instructions: list[str] = []
         self.grading_seconds = 0.0  # total time spent in the grader (the benchmark's "grading" share)
 
-    def outcomes(self, questions: list[str], answers: list[str], instructions: list[str]) -> list[Outcome]:
-        """Baseline and with-instruction scores for each (question, answer, instruction)."""
-        k, placement = self.config.student_samples, self.config.placement
-        new = list(dict.fromkeys((q, a) for q, a in zip(questions, answers, strict=True)
-                                 if (q, a) not in self._baseline))
-        prompts = [student_prompt(self.task, q, None, placement) for q, _ in new]
-        prompts += [student_prompt(self.task, q, i, placement) for q, i in zip(questions, instructions, strict=True)]
-        samples = self.student.generate(prompts, self.params, k=k, desc="student", progress=False)
-        start = time.perf_counter()
-        for (question, answer), completions in zip(new, samples[: len(new)], strict=True):
-            self._baseline[(question, answer)] = self._score(completions, answer)
-        outcomes = [Outcome(self._baseline[(q, a)], self._score(c, a))
-                    for q, a, c in zip(questions, answers, samples[len(new):], strict=True)]
-        self.grading_seconds += time.perf_counter() - start
-        return outcomes
+    def measure(self, questions: list[str], golds: list[str], instructions: list[str]) -> list[tuple[float, float]]:
+        """(base, with) per item; `golds` are final answers (outcome kinds) or gold solutions (likelihood)."""
+        new = list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
+        prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
+        prompts += [self.protocol.student_prompt(self.task, q, i) for q, i in zip(questions, instructions, strict=True)]
+        targets = [g for _, g in new] + list(golds)
+        if self.config.kind == "likelihood":
+            values = [s.mean for s in self.student.score(prompts, targets, desc="student scores", progress=False)]
+        else:
+            samples = self.student.generate(prompts, self.params, k=self.config.student_samples, desc="student",
+                                            progress=False)
+            start = time.perf_counter()
+            values = [sum(self.task.grader.grade(c.text, g).correct for c in completions) / len(completions)
+                      for completions, g in zip(samples, targets, strict=True)]
+            self.grading_seconds += time.perf_counter() - start
+        for key, value in zip(new, values, strict=False):
+            self._baseline[key] = value
+        return [(self._baseline[(q, g)], v) for q, g, v in zip(questions, golds, values[len(new):], strict=True)]
 
     def __call__(self, prompts: list, completions: list, question: list[str], answer: list[str],
+                 target: list[str] | None = None, completion_ids: list[list[int]] | None = None,
                  log_metric: Callable[[str, float], None] | None = None, **_: object) -> list[float]:
-        instructions = [clean_instruction(_completion_text(c), self.config.max_instruction_chars)
-                        for c in completions]
-        outcomes = self.outcomes(list(question), [str(a) for a in answer], instructions)
+        truncated = [len(ids) >= self.protocol.max_tokens for ids in completion_ids] if completion_ids \
+            else [False] * len(completions)
+        instructions = [self.protocol.clean(_completion_text(c), cut) for c, cut in zip(completions, truncated,
+                                                                                       strict=True)]
+        answers = [str(a) for a in answer]
+        if self.config.kind == "likelihood":
+            if target is None:
+                raise ValueError("reward.kind 'likelihood' needs a 'target' column (the gold solution)")
+            golds = list(target)
+        else:
+            golds = answers
+        measured = self.measure(list(question), golds, instructions)
+        outcomes = [Outcome(base, with_, leaks_answer(i, q, a, self.task.grader), bool(new_numbers(i, q)))
+                    for (base, with_), i, q, a in zip(measured, instructions, question, answers, strict=True)]
         self.last_outcomes, self.last_instructions = outcomes, instructions
         if log_metric is not None:
             n = max(1, len(outcomes))
-            log_metric("student/accuracy_with_instruction", sum(o.with_instruction for o in outcomes) / n)
-            log_metric("student/accuracy_baseline", sum(o.baseline for o in outcomes) / n)
+            name = "logprob" if self.config.kind == "likelihood" else "accuracy"
+            log_metric(f"student/{name}_with_instruction", sum(o.with_instruction for o in outcomes) / n)
+            log_metric(f"student/{name}_baseline", sum(o.baseline for o in outcomes) / n)
             log_metric("student/helped", float(sum(o.helped for o in outcomes)))
             log_metric("student/harmed", float(sum(o.harmed for o in outcomes)))
             log_metric("student/unchanged", float(sum(not o.helped and not o.harmed for o in outcomes)))
             log_metric("teacher/instruction_chars", sum(len(i) for i in instructions) / n)
+            log_metric("teacher/leaks", sum(o.leak for o in outcomes) / n)
+            log_metric("teacher/new_numbers", sum(o.new_numbers for o in outcomes) / n)
+            log_metric("teacher/truncated", sum(truncated) / n)
         return [reward_from(o, self.config) for o in outcomes]
-
-    def _score(self, completions, answer: str) -> float:
-        return sum(self.task.grader.grade(c.text, answer).correct for c in completions) / len(completions)
 
 
 def _completion_text(completion) -> str:

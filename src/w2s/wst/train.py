@@ -1,8 +1,10 @@
 """`w2s wst train`: GRPO on the teacher, rewarded by the student's outcomes (TRL GRPOTrainer).
 
 Simplifications, stated plainly: the reward is the one in `w2s.wst.rewards` (no format or length
-shaping); only the teacher is trained (full or LoRA); KL to the reference is off by default
-(`beta: 0`, TRL's default too), so no reference model is loaded.
+shaping beyond its optional penalties); only the teacher is trained (full or LoRA); KL to the
+reference is off by default (`beta: 0`, TRL's default too), so no reference model is loaded.
+The instruction protocol (`instruction.*`: template, placement, limits) is saved with the run
+and with its final teacher, so `w2s wst eval` uses exactly the same one.
 """
 
 from __future__ import annotations
@@ -19,15 +21,10 @@ from w2s.cache import ResponseCache
 from w2s.config import to_dict
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path
-from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
-from w2s.wst.rewards import RewardConfig, StudentOutcomeReward
-
-TEACHER_TEMPLATE = (
-    "You are a teacher. A student will solve the problem below. Write one short instruction "
-    "(at most two sentences) that will help the student solve it correctly. Do not solve the "
-    "problem yourself and do not state the answer.\n\nProblem: {question}"
-)
+from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.rewards import RewardConfig, StudentReward
 
 
 @dataclass
@@ -36,8 +33,6 @@ class TeacherConfig:
     lora: bool = True  # LoRA via PEFT; false trains every weight
     lora_r: int = 16
     lora_alpha: int = 32
-    template: str = TEACHER_TEMPLATE  # must contain {question}
-    max_instruction_tokens: int = 64
     temperature: float = 1.0  # GRPO needs diverse samples per question
 
 
@@ -55,10 +50,10 @@ class WSTTrainConfig:
     learning_rate: float = 1e-5
     beta: float = 0.0
     save_steps: int = 10
-    student_max_tokens: int = 256
-    student_temperature: float = 0.0
+    student_max_tokens: int = 256  # the student's answer budget (outcome rewards)
     output: str = "runs/wst/default"
     cache: str | None = None
+    instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -78,8 +73,6 @@ def training_examples(config: WSTTrainConfig) -> list[Example]:
 
 def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student | None = None) -> Path:
     """Run GRPO; checkpoints, metrics.jsonl, TensorBoard logs and split ids go to config.output."""
-    if "{question}" not in config.teacher.template:
-        raise W2SError("teacher.template must contain {question}")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     import torch
     from datasets import Dataset
@@ -96,22 +89,22 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     examples = training_examples(config)
     (out / "config.json").write_text(json.dumps(to_dict(config), indent=2))
     (out / "train_ids.json").write_text(json.dumps([e.id for e in examples]))
+    protocol = config.instruction
+    protocol.save(out)
 
     if student is None:
         student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
-    params = SamplingParams(temperature=config.student_temperature, max_tokens=config.student_max_tokens,
-                            seed=config.seed)
-    reward = StudentOutcomeReward(task, student, params, config.reward)
+    reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed)
 
-    rows = [{"prompt": [{"role": "user", "content": config.teacher.template.format(question=e.question)}],
-             "question": e.question, "answer": e.answer, "id": e.id} for e in examples]
+    rows = [{"prompt": protocol.teacher_prompt(e.question), "question": e.question, "answer": e.answer,
+             "target": task.target_text(e), "id": e.id} for e in examples]
     dataset = Dataset.from_list(rows)
     cuda = torch.cuda.is_available()
     batch = config.questions_per_step * config.num_generations
     args = GRPOConfig(
         output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
         per_device_train_batch_size=batch, num_generations=config.num_generations,
-        max_completion_length=config.teacher.max_instruction_tokens, temperature=config.teacher.temperature,
+        max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
         logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
         # On CPU, bf16 and gradient checkpointing made a GRPO step ~5x slower (see NOTES).
         bf16=cuda, gradient_checkpointing=False, use_cpu=not cuda, dataloader_num_workers=0,
@@ -128,6 +121,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     last = get_last_checkpoint(str(out)) if resume else None
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out / "final"))
+    protocol.save(out / "final")
     return out
 
 
@@ -165,7 +159,7 @@ class _JsonlMetrics(TrainerCallback):
     work, and the update (forward/backward/optimizer plus logging: the remainder of the step).
     """
 
-    def __init__(self, path: Path, reward: StudentOutcomeReward, student: Student, trainer) -> None:
+    def __init__(self, path: Path, reward: StudentReward, student: Student, trainer) -> None:
         self.path, self.reward, self.student, self.clock = path, reward, student, trainer.clock
         self._last = self._readings()
 

@@ -1,0 +1,160 @@
+"""The instruction protocol: how a teacher is asked for an instruction, and how the student gets it.
+
+One definition, shared by `w2s wst train`, `w2s wst eval` and the quickstart. A training run
+saves its protocol as `instruction_protocol.json` in the run folder and in `final/`, and the
+evaluation of a trained teacher reads it back from there, so a teacher is always evaluated the
+way it was trained (template, placement and limits).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from w2s.errors import W2SError
+from w2s.graders import Grader, numbers_in, parse_number
+from w2s.students import Prompt
+from w2s.tasks import Task
+
+PROTOCOL_FILE = "instruction_protocol.json"
+
+# The original template: a plain request. Kept for comparison (the 135M teacher mostly solves the
+# problem under it, see results/wst_protocol.md).
+PLAIN_TEMPLATE = (
+    "You are a teacher. A student will solve the problem below. Write one short instruction "
+    "(at most two sentences) that will help the student solve it correctly. Do not solve the "
+    "problem yourself and do not state the answer.\n\nProblem: {question}"
+)
+
+# Few-shot: a small teacher imitates worked examples of *hints* far better than it follows the
+# words "do not solve". The examples show strategy without arithmetic or numbers.
+HINT_TEMPLATE = (
+    "Write a one-sentence hint for a student about how to approach a maths word problem. The hint "
+    "names the steps to take. It never does any arithmetic and never gives the answer.\n\n"
+    "Problem: Tom buys 5 pens at $2 each and pays with a $20 bill. How much change does he get?\n"
+    "Hint: First find the total cost of the pens, then subtract it from the amount he paid.\n\n"
+    "Problem: A tank holds 300 litres and leaks 4 litres per hour. How full is it after a day?\n"
+    "Hint: Convert the day to hours, find the total leaked, and take it away from the starting amount.\n\n"
+    "Problem: Ann is twice as old as Ben, who is 3 years older than Cal, who is 7. How old is Ann?\n"
+    "Hint: Work from the person whose age you know, one relation at a time.\n\n"
+    "Problem: {question}\nHint:"
+)
+
+# The same examples as earlier chat turns (user: problem, assistant: hint): small chat models copy
+# the form of their own earlier answers more faithfully than examples inside one message.
+_HINT_SHOTS = [
+    ("Tom buys 5 pens at $2 each and pays with a $20 bill. How much change does he get?",
+     "First find the total cost of the pens, then subtract it from the amount he paid."),
+    ("A tank holds 300 litres and leaks 4 litres per hour. How full is it after a day?",
+     "Convert the day to hours, find the total leaked, and take it away from the starting amount."),
+    ("Ann is twice as old as Ben, who is 3 years older than Cal, who is 7. How old is Ann?",
+     "Work from the person whose age you know, one relation at a time."),
+]
+_HINT_SYSTEM = ("You write a one-sentence hint for a student about how to approach a maths word problem. "
+                "The hint names the steps to take. It never does any arithmetic and never gives the answer.")
+HINT_CHAT = [{"role": "system", "content": _HINT_SYSTEM},
+             *[m for q, h in _HINT_SHOTS for m in ({"role": "user", "content": f"Problem: {q}"},
+                                                   {"role": "assistant", "content": h})],
+             {"role": "user", "content": "Problem: {question}"}]
+
+TEMPLATES: dict[str, str | list[dict[str, str]]] = {"plain": PLAIN_TEMPLATE, "hint": HINT_TEMPLATE,
+                                                    "hint-chat": HINT_CHAT}
+
+
+@dataclass
+class InstructionProtocol:
+    """Template (a name from TEMPLATES or text with {question}), placement and limits."""
+
+    template: str = "hint"
+    placement: str = "system"  # system: a system message; prefix: in front of the user turn
+    max_tokens: int = 48  # the teacher's generation budget; instructions that hit it are counted
+    max_chars: int = 600  # longer instructions are cut here (on a word boundary)
+
+    def __post_init__(self) -> None:
+        if "{question}" not in json.dumps(self.template_text):
+            raise ValueError(f"instruction.template must contain {{question}} or be one of: {', '.join(TEMPLATES)}")
+        if self.placement not in ("system", "prefix"):
+            raise ValueError(f"instruction.placement must be 'system' or 'prefix', got '{self.placement}'")
+        if self.max_tokens < 1 or self.max_chars < 1:
+            raise ValueError("instruction.max_tokens and instruction.max_chars must be >= 1")
+
+    @property
+    def template_text(self) -> str | list[dict[str, str]]:
+        """The named template (one user message, or chat turns), else the template text itself."""
+        return TEMPLATES.get(self.template, self.template)
+
+    def teacher_prompt(self, question: str) -> list[dict[str, str]]:
+        """The chat prompt a teacher answers with an instruction."""
+        template = self.template_text
+        if isinstance(template, str):
+            return [{"role": "user", "content": template.replace("{question}", question)}]
+        return [{**m, "content": m["content"].replace("{question}", question)} for m in template]
+
+    def student_prompt(self, task: Task, question: str, instruction: str | None) -> Prompt:
+        """The student's prompt: the task's own prompt, plus the instruction if there is one."""
+        messages = task.messages(question)
+        if not instruction:
+            return messages
+        if self.placement == "system":
+            return [{"role": "system", "content": instruction}, *messages]
+        first, *rest = messages
+        return [{**first, "content": f"{instruction}\n\n{first['content']}"}, *rest]
+
+    def clean(self, text: str, truncated: bool = False) -> str:
+        """The instruction the student sees, from the teacher's raw text.
+
+        Only the first paragraph counts (a few-shot teacher may go on to invent the next
+        "Problem:"). A leading "Hint:" label is dropped. An instruction cut at the token limit
+        loses its unfinished last sentence when a finished one precedes it; callers count those.
+        """
+        text = re.split(r"\n\s*\n|\nProblem:", text.strip(), maxsplit=1)[0].strip()
+        text = re.sub(r"^(?:hint|instruction)\s*:\s*", "", text, flags=re.IGNORECASE).strip()
+        if truncated:
+            ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+            if ends and ends[-1] < len(text):
+                text = text[: ends[-1]]
+        if len(text) > self.max_chars:
+            cut = text[: self.max_chars]
+            text = cut.rsplit(" ", 1)[0] if " " in cut else cut
+        return text
+
+    def save(self, folder: str | Path) -> None:
+        path = Path(folder) / PROTOCOL_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def saved_with(cls, teacher: str | Path) -> InstructionProtocol | None:
+        """The protocol a teacher was trained with: `teacher/` or its run folder (parent); else None."""
+        folder = Path(teacher)
+        for candidate in (folder / PROTOCOL_FILE, folder.parent / PROTOCOL_FILE):
+            if candidate.is_file():
+                try:
+                    return cls(**json.loads(candidate.read_text(encoding="utf-8")))
+                except (ValueError, TypeError) as err:
+                    raise W2SError(f"{candidate}: not a valid instruction protocol ({err})") from None
+        return None
+
+
+def new_numbers(instruction: str, question: str) -> list[str]:
+    """Numbers in the instruction that are not in the question: a sign the teacher is solving.
+
+    Signs are ignored ("1200 - 200" would otherwise read as a new number, -200).
+    """
+    given = {abs(v) for v in map(parse_number, numbers_in(question)) if v is not None}
+    found = [(n, parse_number(n)) for n in numbers_in(instruction)]
+    return [n for n, v in found if v is not None and abs(v) not in given]
+
+
+def leaks_answer(instruction: str, question: str, gold: str, grader: Grader) -> bool:
+    """Whether the instruction states the gold final answer when the question does not contain it.
+
+    Numbers are compared by the task's grader (so "1,000" states "1000"); a non-numeric gold
+    answer (a MATH expression, say) leaks when its text appears in the instruction.
+    """
+    gold = gold.strip()
+    if any(grader.equivalent(n, gold) for n in new_numbers(instruction, question)):
+        return True
+    return parse_number(gold) is None and len(gold) > 1 and gold in instruction and gold not in question
