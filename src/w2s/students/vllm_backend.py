@@ -7,7 +7,7 @@ vLLM batches and schedules internally, so all requests go in one call.
 from __future__ import annotations
 
 from w2s.errors import W2SError
-from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student
+from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
 
 class VLLMStudent(Student):
@@ -42,3 +42,30 @@ class VLLMStudent(Student):
                 best = output.outputs[0]
                 on_result(i, Completion(best.text, len(best.token_ids),
                                         "length" if best.finish_reason == "length" else "stop"))
+
+    def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        """Teacher-forced scores from vLLM's prompt log-probabilities (one engine call, no sampling).
+
+        The prompt is rendered with the model's chat template and the target appended as tokens;
+        vLLM returns, for every prompt position, the log-probability of the token actually there.
+        """
+        from vllm.inputs import TokensPrompt
+
+        tokenizer = self.llm.get_tokenizer()
+        inputs, spans = [], []
+        for prompt, target in pairs:
+            text = prompt if isinstance(prompt, str) else tokenizer.apply_chat_template(
+                prompt, tokenize=False, add_generation_prompt=True)
+            head = tokenizer(text, add_special_tokens=isinstance(prompt, str))["input_ids"]
+            tail = tokenizer(target, add_special_tokens=False)["input_ids"]
+            inputs.append(TokensPrompt(prompt_token_ids=head + tail))
+            spans.append((len(head), tail))
+        params = self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        scores = []
+        for output, (start, tail) in zip(outputs, spans, strict=True):
+            logprobs = output.prompt_logprobs
+            total = sum(logprobs[start + j][token].logprob for j, token in enumerate(tail))
+            scores.append(TargetScore(float(total), len(tail)))
+        advance(len(pairs))
+        return scores

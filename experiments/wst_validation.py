@@ -1,0 +1,88 @@
+"""Validation study for the WST protocol: which instruction template, and what the likelihood reward sees.
+
+Runs on GSM8K train_2 questions only (never test). For each candidate template, the untrained
+teacher samples instructions exactly as in training (temperature, num_generations per
+question), and we measure what the protocol rule reads:
+
+- share of instructions with a number the question does not contain (the teacher is solving),
+- share that leak the gold answer, share cut at the token limit, mean length,
+- the likelihood reward of each instruction (student bf16 teacher-forced scores), its mean, the
+  share of instructions with a positive reward, and the share of GRPO groups whose rewards are
+  all equal (no gradient).
+
+    python experiments/wst_validation.py --questions 40 --generations 4 --output results/wst_validation.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from w2s.cache import ResponseCache
+from w2s.paths import default_cache_path
+from w2s.students import SamplingParams
+from w2s.students.hf import HFStudent
+from w2s.tasks import get_task
+from w2s.wst.protocol import TEMPLATES, InstructionProtocol
+from w2s.wst.rewards import RewardConfig, StudentReward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--teacher", default="smollm2-135m-instruct")
+    parser.add_argument("--student", default="qwen2.5-0.5b-instruct")
+    parser.add_argument("--student-dtype", default="bfloat16")
+    parser.add_argument("--templates", default=",".join(TEMPLATES))
+    parser.add_argument("--temperature", type=float, default=1.0, help="the teacher's, as in training")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+
+    task = get_task("gsm8k")
+    examples = task.load("train_2", limit=args.questions, seed=args.seed)
+    cache = ResponseCache(default_cache_path())
+    teacher = HFStudent(args.teacher, cache=cache)
+    student = HFStudent(args.student, dtype=args.student_dtype, batch_size=8, cache=cache)
+    results = {"split": "train_2", "n_questions": len(examples), "generations": args.generations,
+               "seed": args.seed, "teacher": args.teacher, "student": args.student,
+               "student_dtype": args.student_dtype, "temperature": args.temperature, "templates": {}}
+    for name in args.templates.split(","):
+        protocol = InstructionProtocol(template=name)
+        start = time.perf_counter()
+        outs = teacher.generate([protocol.teacher_prompt(e.question) for e in examples],
+                                SamplingParams(temperature=args.temperature, max_tokens=protocol.max_tokens, seed=args.seed),
+                                k=args.generations, desc=f"teacher ({name})")
+        teacher_s = time.perf_counter() - start
+        flat = [(e, c) for e, cs in zip(examples, outs, strict=True) for c in cs]
+        reward = StudentReward(task, student, protocol, RewardConfig(kind="likelihood"))
+        start = time.perf_counter()
+        rewards = reward(None, [c.text for _, c in flat], [e.question for e, _ in flat],
+                         [e.answer for e, _ in flat], target=[task.target_text(e) for e, _ in flat],
+                         completion_ids=[[0] * c.n_tokens for _, c in flat])
+        score_s = time.perf_counter() - start
+        outcomes = reward.last_outcomes
+        groups = [rewards[i:i + args.generations] for i in range(0, len(rewards), args.generations)]
+        n = len(flat)
+        results["templates"][name] = {
+            "new_numbers": sum(o.new_numbers for o in outcomes) / n,
+            "leaks": sum(o.leak for o in outcomes) / n,
+            "truncated": sum(c.finish_reason == "length" for _, c in flat) / n,
+            "mean_chars": statistics.mean(len(i) for i in reward.last_instructions),
+            "mean_reward": statistics.mean(rewards),
+            "positive_reward": sum(r > 0 for r in rewards) / n,
+            "groups_all_equal": sum(len(set(g)) == 1 for g in groups) / len(groups),
+            "teacher_seconds": round(teacher_s, 1), "scoring_seconds": round(score_s, 1),
+            "examples": [{"question": e.question[:120], "instruction": i, "reward": round(r, 4)}
+                         for (e, _), i, r in list(zip(flat, reward.last_instructions, rewards, strict=True))[:8]],
+        }
+        print(name, json.dumps({k: v for k, v in results["templates"][name].items() if k != "examples"}))
+    with open(args.output, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
