@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate the student on held-out questions under each instruction "
                                    "condition: accuracy with 95% intervals, relative gain, helped/harmed "
                                    "counts and an exact McNemar test against no instruction.")
-    p.add_argument("--teacher", help="trained teacher: model folder or LoRA adapter folder (run/final)")
+    p.add_argument("--teacher", help="trained teacher: a `w2s wst train` run folder (its final/ and its instruction "
+                   "protocol), a model folder or a LoRA adapter folder")
     p.add_argument("--model", help="the student model")
     p.add_argument("--limit", type=int, help="number of held-out questions (default 200)")
     p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
