@@ -63,8 +63,11 @@ class FakeOpenAIServer:
                     self._send(500, {"error": {"message": "boom"}})
                 elif kind == "garbage":
                     self._send_raw(200, b"{this is not json")
+                elif kind == "401":  # as hosted APIs do: the refusal repeats the key it was sent
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}."}})
                 else:
-                    text = answer_for(prompt)
+                    text = "" if kind == "empty" else answer_for(prompt)
                     if "messages" in body:
                         choice = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop"}

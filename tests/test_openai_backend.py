@@ -83,7 +83,7 @@ def test_client_errors_are_not_retried():
 
 def test_unreachable_server():
     s = OpenAIStudent("m", "http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01, timeout_s=1)
-    with pytest.raises(W2SError, match=r"requests to http://127.0.0.1:9/v1 failed.*(cannot connect|timeout).* after 2 attempt"):
+    with pytest.raises(W2SError, match=r"requests to http://127.0.0.1:9/v1 failed.*(connection to .* failed|timeout).* after 2 attempt"):
         s.generate([chat(0)], GREEDY, progress=False)
 
 
@@ -132,3 +132,39 @@ def test_concurrency_gives_at_least_30x_sequential_throughput():
         server.wait()
     speedup = per_request * 256 / elapsed
     assert speedup >= 30, f"only {speedup:.1f}x sequential throughput"
+
+
+def test_empty_answers_are_retried_never_cached_and_counted(tmp_path):
+    # question 1 answers "" twice then properly; question 2 never answers anything
+    plan = lambda prompt, attempt: ("empty", 0) if prompt.endswith(" 2") or (prompt.endswith(" 1") and attempt < 2) \
+        else ("ok", 0)  # noqa: E731
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with FakeOpenAIServer(plan) as server:
+        s = student(server.url, max_retries=3, cache=cache)
+        out = s.generate([chat(i) for i in range(3)], GREEDY, progress=False)
+        assert [o[0].text for o in out] == [answer_for("question 0"), answer_for("question 1"), ""]
+        assert out[2][0].finish_reason == "empty" and s.stats.empty == 1
+        assert server.attempts["question 1"] == 3 and server.attempts["question 2"] == 4
+        assert cache.count() == 2  # the empty answer is not cached: a rerun asks again
+        again = student(server.url, max_retries=0, cache=cache)
+        again.generate([chat(i) for i in range(3)], GREEDY, progress=False)
+        assert server.attempts["question 2"] == 5 and again.stats.cached == 2
+
+
+def test_a_key_echoed_by_the_server_never_reaches_the_error(monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-live-abcdefgh12345678")
+    with FakeOpenAIServer(lambda p, a: ("401", 0)) as server:
+        s = student(server.url, api_key_env="MY_KEY")
+        with pytest.raises(W2SError) as err:
+            s.generate([chat(0)], GREEDY, progress=False)
+    assert "HTTP 401" in str(err.value) and "abcdefgh" not in str(err.value) and "***" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://user:pass@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?api-key=s3cr3t"])
+def test_credentials_in_the_base_url_are_refused_without_repeating_them(url, capsys):
+    from w2s.cli import main
+
+    assert main(["eval", "--backend", "openai", "--base-url", url, "--model", "m"]) == 2
+    err = capsys.readouterr().err
+    assert "student.base_url: credentials" in err and "pass" not in err and "s3cr3t" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -17,7 +17,7 @@ def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_mod
     # the student's own instruction (it answers the teacher prompt with "The answer is 0.") harms.
     def respond(prompt, _):
         n = int(re.search(r"What is (\d+)", prompt).group(1))
-        if prompt.startswith("Write a one-sentence hint"):
+        if prompt.startswith("You are a teacher"):
             return "The answer is 0."
         if prompt.startswith("The answer is 0."):
             return "no idea"

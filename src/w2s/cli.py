@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from w2s.config import apply_overrides, build, load_yaml
+from w2s.config import apply_overrides, build, load_yaml, set_key
 from w2s.errors import W2SError
 
 # flag dest -> dotted config key, for the eval command
@@ -27,12 +27,13 @@ def _config_from_args(cls: type, args: argparse.Namespace, flags: dict[str, str]
     """Config file, then flags, then free `key=value` overrides (last one wins)."""
     data = load_yaml(args.config) if args.config else {}
     source = args.config or "command line"
-    flag_overrides = [f"{key}={getattr(args, dest)}" for dest, key in flags.items()
-                      if getattr(args, dest, None) is not None]
+    for dest, key in flags.items():  # flag values are taken as typed by argparse, never as YAML
+        if getattr(args, dest, None) is not None:
+            set_key(data, key, getattr(args, dest))
     for item in args.overrides:
         if "=" not in item:
             raise W2SError(f"unexpected argument '{item}' (overrides look like key.sub=value)")
-    data = apply_overrides(data, flag_overrides + list(args.overrides))
+    data = apply_overrides(data, list(args.overrides))
     return build(cls, data, source)
 
 
@@ -117,7 +118,7 @@ def cmd_reason_report(args: argparse.Namespace) -> None:
 
 
 def cmd_reason_pairs(args: argparse.Namespace) -> None:
-    from w2s.jsonl import write_jsonl
+    from w2s.jsonl import check_output, write_jsonl
     from w2s.reason.selection import PairRules, build_pairs, read_samples_file, read_weak_file
     from w2s.tasks import get_task
 
@@ -125,6 +126,7 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
         rules = PairRules(args.min_confidence, args.flip_confidence, args.max_pairs, args.seed)
     except ValueError as err:
         raise W2SError(str(err)) from None
+    check_output(args.output, args.weak, args.samples)
     weak, samples = read_weak_file(args.weak), read_samples_file(args.samples)
     pairs, branches = build_pairs(get_task(args.task).grader, weak, samples, rules)
     write_jsonl(args.output, pairs)
@@ -278,7 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Overrides may stand anywhere, also after a flag (`limit=2 --model X max_tokens=2`): argparse
+    # leaves such later positionals unparsed, so they are collected here.
+    args, extra = parser.parse_known_args(argv)
+    stray = [item for item in extra if item.startswith("-") or "=" not in item or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)

@@ -39,7 +39,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` strings (value parsed as YAML: numbers, bools, lists) to a nested dict."""
+    """Apply `a.b.c=value` strings to a nested dict. The value is read as a YAML scalar (numbers,
+    bools, lists), and `build` then checks it against the field's type."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -48,16 +49,26 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise W2SError(f"override '{item}': '{part}' is a value, not a section")
-            node = child
-        node[parts[-1]] = value
+        set_key(data, key, value, item)
+    return data
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any, what: str | None = None) -> dict[str, Any]:
+    """Set `data[a][b][c] = value` for dotted key `a.b.c`, creating sections on the way.
+
+    Command-line flags use this directly with the value argparse parsed (a string stays a
+    string: `--output 'runs/a #1'` and `--model 0123` are kept exactly), unlike overrides.
+    """
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise W2SError(f"override '{what or dotted}': '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
     return data
 
 

@@ -6,11 +6,10 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
-from w2s.jsonl import write_jsonl
+from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import Estimate, bootstrap_ci
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
@@ -32,6 +31,11 @@ class EvalConfig:
     output: str | None = None  # run folder; default runs/eval/<task>-<split>-<model>
     cache: str | None = None  # response cache file; default $W2S_HOME/responses.sqlite
     student: StudentConfig = field(default_factory=StudentConfig)
+
+    def __post_init__(self) -> None:
+        SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens)  # refuses bad values in one line
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
 
 
 @dataclass
@@ -56,7 +60,7 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     """Generate (through the cache), grade, summarize, and write responses.jsonl + summary.json."""
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed)
-    out_dir = Path(config.output or default_output(config))
+    out_dir = check_output_folder(config.output or default_output(config))
     cache = ResponseCache(config.cache or default_cache_path())
     if student is None:
         student = make_student(config.student, cache)
@@ -74,6 +78,7 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
         "task": task.name, "split": config.split, "model": student.name, "fingerprint": student.fingerprint,
         "n": len(rows), "accuracy": accuracy.__dict__, "strict_accuracy": strict.__dict__,
         "generated": student.stats.generated, "cached": student.stats.cached,
+        "empty_answers": student.stats.empty,  # still empty after every retry; not cached, so a rerun asks again
         "generated_tokens": student.stats.tokens, "generation_seconds": round(student.stats.seconds, 2),
         "tokens_per_s": round(student.stats.tokens_per_s, 2),
         "truncated": sum(r["finish_reason"] == "length" for r in rows),
@@ -97,7 +102,8 @@ def format_summary(result: EvalResult) -> str:
         f"  accuracy (flexible): {result.accuracy}",
         f"  accuracy (strict):   {result.strict_accuracy}",
         f"  generated {s['generated']} (cached {s['cached']}), {s['generated_tokens']} tokens in "
-        f"{s['generation_seconds']} s = {s['tokens_per_s']} tokens/s; {s['truncated']} hit max_tokens",
+        f"{s['generation_seconds']} s = {s['tokens_per_s']} tokens/s; {s['truncated']} hit max_tokens"
+        + (f"; {s['empty_answers']} stayed empty (not cached; rerun to ask again)" if s["empty_answers"] else ""),
         f"  wrote {s['output']}/responses.jsonl and summary.json",
     ]
     return "\n".join(lines)

@@ -171,6 +171,7 @@ def _format_number(number: Decimal) -> str:
 # MATH: LaTeX expressions, equivalence by math-verify in a worker process
 
 _VERIFY_TIMEOUT_S = 5.0
+_STARTUP_TIMEOUT_S = 300.0
 
 
 class MathGrader(Grader):
@@ -213,6 +214,12 @@ def _verify_cached(gold: str, pred: str) -> bool:
     return _VERIFIER.verify(gold, pred)
 
 
+def _warm_up() -> bool:
+    import math_verify  # noqa: F401
+
+    return True
+
+
 def _verify_in_worker(gold: str, pred: str) -> bool:
     from math_verify import parse, verify
 
@@ -235,6 +242,9 @@ class _Verifier:
         with self._lock:
             if self._pool is None:
                 self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                # Start the worker and import math-verify (sympy) outside the per-check timeout: on a
+                # loaded machine start-up alone can take longer, and a timed-out check grades wrong.
+                self._pool.submit(_warm_up).result(timeout=_STARTUP_TIMEOUT_S)
             return self._pool
 
     def _restart(self, pool: cf.ProcessPoolExecutor) -> None:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import iter_jsonl, write_jsonl
+from w2s.jsonl import check_output, iter_jsonl, write_jsonl
 from w2s.stats import Estimate, bootstrap_ci
 from w2s.tasks import get_task
+from w2s.tasks.base import text_field
 
 
 @dataclass
@@ -22,18 +23,18 @@ def grade_file(task_name: str, input_path: str | Path, response_key: str = "resp
                answer_key: str = "answer", output_path: str | Path | None = None) -> GradeResult:
     """Add `pred` and `correct` to every row of a JSONL file; errors name the offending line."""
     task = get_task(task_name)
+    if output_path is not None:
+        check_output(output_path, input_path)
     rows, strict = [], []
     for number, row in iter_jsonl(input_path):
         where = f"{input_path}:{number}"
         for key in (response_key, answer_key):
             if key not in row:
                 raise W2SError(f"{where}: missing key '{key}' (keys present: {', '.join(sorted(row)) or 'none'})")
-        response, gold = row[response_key], row[answer_key]
+        response, gold = row[response_key], text_field(row, (answer_key,), where)  # the tasks' own check
         if not isinstance(response, str):
             raise W2SError(f"{where}: '{response_key}' must be a string, got {type(response).__name__}")
-        if gold is None or isinstance(gold, (dict, list)):
-            raise W2SError(f"{where}: '{answer_key}' must be a string or number, got {type(gold).__name__}")
-        grade = task.grader.grade(response, task.gold_from_text(str(gold)))
+        grade = task.grader.grade(response, task.gold_from_text(gold))
         rows.append({**row, "pred": grade.pred, "correct": grade.correct})
         strict.append(grade.strict_correct)
     if not rows:

@@ -16,8 +16,12 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise W2SError(f"{path}: no such file")
     opener = _open_gz if path.suffix == ".gz" else open
-    with opener(path) as handle:  # type: ignore[operator]
-        for number, line in enumerate(handle, start=1):
+    with opener(path, "rb") as handle:  # bytes, decoded line by line: a bad byte names its line
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise W2SError(f"{path}:{number}: not UTF-8 text (JSONL files must be UTF-8 encoded)") from None
             if not line.strip():
                 continue
             try:
@@ -27,6 +31,30 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise W2SError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             yield number, row
+
+
+def check_output(output: str | Path, *inputs: str | Path) -> Path:
+    """Refuse, before any work, an output path that is one of the inputs or a folder.
+
+    An output never overwrites an input: `w2s grade --input a.jsonl --output a.jsonl` would
+    otherwise replace the user's data with the graded copy.
+    """
+    out = Path(output)
+    if out.is_dir():
+        raise W2SError(f"{out}: is a folder; --output must be a file path")
+    for given in inputs:
+        source = Path(given)
+        if source.exists() and out.exists() and out.resolve() == source.resolve():
+            raise W2SError(f"{out}: the output is also an input; choose another --output")
+    return out
+
+
+def check_output_folder(folder: str | Path) -> Path:
+    """Refuse, before any work, an output folder path that is an existing file."""
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise W2SError(f"{out}: is a file; --output must be a folder (it receives several files)")
+    return out
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -46,14 +74,19 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write rows atomically (temp file + rename) so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise W2SError(f"{path}: is a folder; expected a file path for the output")
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _open_gz(path: Path):
+def _open_gz(path: Path, mode: str = "rb"):
     import gzip
 
-    return gzip.open(path, "rt", encoding="utf-8")
+    return gzip.open(path, mode)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from w2s.cache import ResponseCache
 from w2s.errors import W2SError
-from w2s.students.base import Completion, Prompt, SamplingParams, Student, StudentConfig
-
-BACKENDS = ("hf", "openai", "vllm")
+from w2s.students.base import BACKENDS, Completion, Prompt, SamplingParams, Student, StudentConfig
 
 
 def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> Student:
     """Build the configured backend; heavy libraries are imported only for the one asked for."""
+    try:
+        return _make(config, cache)
+    except TypeError as err:  # an unknown student.extra key reaches the backend's constructor
+        if "unexpected keyword argument" not in str(err):
+            raise
+        name = str(err).split("argument", 1)[1].strip(" '\"")
+        raise W2SError(f"student.extra.{name}: not an option of backend '{config.backend}'") from None
+
+
+def _make(config: StudentConfig, cache: ResponseCache | None) -> Student:
     if config.backend == "hf":
         from w2s.students.hf import HFStudent
 

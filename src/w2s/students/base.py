@@ -35,6 +35,14 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
     def cache_fields(self) -> dict:
         fields = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.temperature > 0:
@@ -46,7 +54,7 @@ class SamplingParams:
 class Completion:
     text: str
     n_tokens: int  # generated tokens
-    finish_reason: str = "stop"  # "stop" or "length"
+    finish_reason: str = "stop"  # "stop", "length", or "empty" (a server answered nothing; never cached)
     cached: bool = False
 
 
@@ -78,6 +86,7 @@ class GenerationStats:
     cached: int = 0  # generations and scores answered from the cache
     tokens: int = 0
     seconds: float = 0.0  # generating and scoring
+    empty: int = 0  # answers that stayed empty after every retry (not cached)
     scored: int = 0  # (prompt, target) pairs scored
     scored_tokens: int = 0
 
@@ -191,7 +200,9 @@ class _Plan:
     def on_result(self, i: int, completion: Completion) -> None:
         key = self.miss_keys[i]
         self.found[key] = completion
-        if self.student.cache is not None:
+        if completion.finish_reason == "empty":  # a server kept answering nothing: ask again next run
+            self.student.stats.empty += 1
+        elif self.student.cache is not None:
             self.student.cache.put_many(self.student.fingerprint, [(key, completion)])
         self.student.stats.generated += 1
         self.student.stats.tokens += completion.n_tokens
@@ -235,3 +246,46 @@ class StudentConfig:
     max_retries: int = 6  # openai: attempts after the first
     timeout_s: float = 120.0  # openai: per request
     extra: dict = field(default_factory=dict)  # backend-specific keyword arguments
+
+    def __post_init__(self) -> None:
+        """Refuse impossible settings in one line, before any model loads or request is sent."""
+        checks = [
+            (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
+            (self.batch_size >= 1, f"student.batch_size must be >= 1, got {self.batch_size}"),
+            (self.batching in ("static", "continuous"),
+             f"student.batching: expected 'static' or 'continuous', got '{self.batching}'"),
+            (self.dtype in DTYPES, f"student.dtype: expected one of {', '.join(DTYPES)}, got '{self.dtype}'"),
+            (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+             f"student.device: expected auto, cpu, cuda or cuda:N, got '{self.device}'"),
+            (self.concurrency >= 1, f"student.concurrency must be >= 1, got {self.concurrency}"),
+            (self.max_retries >= 0, f"student.max_retries must be >= 0, got {self.max_retries}"),
+            (self.timeout_s > 0, f"student.timeout_s must be > 0, got {self.timeout_s}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.base_url:
+            check_base_url(self.base_url)
+
+
+def check_base_url(url: str) -> str:
+    """Refuse credentials inside a server URL: they would reach logs, summaries and cache keys.
+
+    The key belongs in the environment variable named by `student.api_key_env`. The message
+    names only the scheme and host, never the offending part.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"student.base_url: expected http(s)://host[:port]/path, got a URL with scheme "
+                         f"'{parts.scheme}'")
+    if parts.username or parts.password or parts.query:
+        raise ValueError(f"student.base_url: credentials or query parameters in the URL "
+                         f"({parts.scheme}://{parts.hostname}/...) are refused; put the API key in the "
+                         "environment variable named by student.api_key_env")
+    return url
+
+
+BACKENDS = ("hf", "openai", "vllm")
+DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -47,6 +47,8 @@ class HFStudent(Student):
         set_cpu_threads()
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise W2SError(f"student.device is '{device}' but torch sees no CUDA GPU here; use device=cpu or auto")
         if isinstance(model, str):
             from w2s.models import resolve_model
 

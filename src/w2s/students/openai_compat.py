@@ -16,10 +16,14 @@ import os
 import random
 import time
 
-from w2s.errors import W2SError
-from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student
+from w2s.errors import W2SError, redact
+from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student, check_base_url
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class EmptyAnswer(ValueError):
+    """A 200 response whose answer is empty: retried like a malformed one, never cached."""
 
 
 class OpenAIStudent(Student):
@@ -30,6 +34,10 @@ class OpenAIStudent(Student):
         self.name = model
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        try:
+            check_base_url(self.base_url)
+        except ValueError as err:
+            raise W2SError(str(err)) from None
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.max_retries = max_retries
@@ -43,7 +51,7 @@ class OpenAIStudent(Student):
         from openai import AsyncOpenAI
 
         # Local servers accept any key; hosted APIs need the variable set.
-        key = os.environ.get(self.api_key_env) or "EMPTY"
+        key = self._key() or "EMPTY"
         kwargs = {}
         try:  # aiohttp's connection pool costs far less CPU per request than httpx's at 64-way load
             from openai import DefaultAioHttpClient
@@ -52,6 +60,9 @@ class OpenAIStudent(Student):
         except (ImportError, RuntimeError):
             pass
         return AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout_s, **kwargs)
+
+    def _key(self) -> str | None:
+        return os.environ.get(self.api_key_env)
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         try:
@@ -78,8 +89,8 @@ class OpenAIStudent(Student):
             await client.close()
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
-            raise W2SError(f"{len(failures)} of {len(requests)} requests to {self.base_url} failed "
-                           f"(answers received so far are cached): {failures[0]}")
+            raise W2SError(redact(f"{len(failures)} of {len(requests)} requests to {self.base_url} failed "
+                                  f"(answers received so far are cached): {failures[0]}", self._key()))
 
     async def _with_retries(self, client, request: Request, params: SamplingParams) -> Completion:
         attempt = 0
@@ -89,7 +100,9 @@ class OpenAIStudent(Student):
             except Exception as err:  # noqa: BLE001 - classified below
                 retry, wait, reason = self._classify(err, attempt)
                 if not retry or attempt >= self.max_retries:
-                    raise W2SError(f"{reason} after {attempt + 1} attempt(s)") from None
+                    if isinstance(err, EmptyAnswer):  # kept out of the cache and counted (see base.py)
+                        return Completion("", 0, "empty")
+                    raise W2SError(redact(f"{reason} after {attempt + 1} attempt(s)", self._key())) from None
                 attempt += 1
                 self.retries += 1
                 await asyncio.sleep(wait)
@@ -106,6 +119,8 @@ class OpenAIStudent(Student):
             text = response.choices[0].message.content
         if not isinstance(text, str):
             raise ValueError("malformed response: no text in choices[0]")
+        if not text.strip():
+            raise EmptyAnswer("empty answer")
         usage = getattr(response, "usage", None)
         n_tokens = getattr(usage, "completion_tokens", None) or len(text.split())
         finish = response.choices[0].finish_reason or "stop"
@@ -126,7 +141,11 @@ class OpenAIStudent(Student):
         if isinstance(err, openai.APITimeoutError):
             return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"
         if isinstance(err, openai.APIConnectionError):
-            return True, backoff, f"cannot connect to {self.base_url}"
+            cause = err.__cause__ or err.__context__
+            detail = f" ({type(cause).__name__})" if cause is not None else ""
+            return True, backoff, f"connection to {self.base_url} failed{detail}"
+        if isinstance(err, EmptyAnswer):
+            return True, backoff, f"empty answers from {self.base_url}"
         if isinstance(err, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError,
                             AttributeError, IndexError, TypeError)):
             return True, backoff, f"malformed response from {self.base_url}"

@@ -131,9 +131,19 @@ def data_roots() -> list[Path]:
 
 
 def text_field(row: dict[str, Any], keys: tuple[str, ...], where: str) -> str:
-    """The first of `keys` present in row, as a non-empty string; else a one-line error."""
+    """The first of `keys` present in row, as a non-empty string; else a one-line error.
+
+    Numbers are accepted (GSM8K answers are often stored as numbers); lists, dicts and booleans
+    are refused, so `w2s eval` never renders `['a', 'b']` as a question or grades against it.
+    This is the one validation of task fields, shared by every command that loads a task.
+    """
     for key in keys:
-        if key in row and row[key] is not None and str(row[key]).strip():
-            return str(row[key])
+        value = row.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise W2SError(f"{where}: field '{key}' must be a string or number, got {type(value).__name__}")
+        if str(value).strip():
+            return str(value)
     have = ", ".join(sorted(row)) or "none"
     raise W2SError(f"{where}: missing field '{keys[0]}' (fields present: {have})")

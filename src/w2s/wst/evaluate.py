@@ -30,7 +30,7 @@ from w2s.cache import ResponseCache
 from w2s.config import to_dict
 from w2s.errors import W2SError
 from w2s.evaluation import grade_responses
-from w2s.jsonl import write_jsonl
+from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import bootstrap_ci, mcnemar_exact
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
@@ -58,6 +58,12 @@ class WSTEvalConfig:
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
+
+    def __post_init__(self) -> None:
+        if self.student_max_tokens < 1:
+            raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
 
 
 def load_teacher(name: str, cache: ResponseCache | None) -> Student:
@@ -99,6 +105,7 @@ def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str]:
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed)
+    out = check_output_folder(config.output)
     protocol, protocol_source = eval_protocol(config)
     print(f"instruction protocol ({protocol_source}): template {protocol.template!r:.60}, placement "
           f"{protocol.placement}, max {protocol.max_tokens} tokens")
@@ -152,7 +159,6 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         table.append({"condition": name, "accuracy": est.__dict__, "relative_gain": gain,
                       "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
                       "instructions_truncated": truncated_instructions.get(name, 0)})
-    out = Path(config.output)
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
                "student_max_tokens": config.student_max_tokens, "protocol": to_dict(protocol),

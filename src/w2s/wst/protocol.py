@@ -67,7 +67,7 @@ TEMPLATES: dict[str, str | list[dict[str, str]]] = {"plain": PLAIN_TEMPLATE, "hi
 class InstructionProtocol:
     """Template (a name from TEMPLATES or text with {question}), placement and limits."""
 
-    template: str = "hint"
+    template: str = "plain"  # chosen on GSM8K train_2 validation (results/wst_protocol.md)
     placement: str = "system"  # system: a system message; prefix: in front of the user turn
     max_tokens: int = 48  # the teacher's generation budget; instructions that hit it are counted
     max_chars: int = 600  # longer instructions are cut here (on a word boundary)

@@ -33,7 +33,7 @@ class TeacherConfig:
     lora: bool = True  # LoRA via PEFT; false trains every weight
     lora_r: int = 16
     lora_alpha: int = 32
-    temperature: float = 1.0  # GRPO needs diverse samples per question
+    temperature: float = 0.7  # GRPO needs diverse samples; 0.7 chosen on validation (results/wst_protocol.md)
     # bf16 autocast for the teacher's generation and update. None: on GPU only. On a CPU with
     # native bf16 (AVX512-BF16, AMX) it was 1.85x faster than fp32 for a LoRA forward+backward;
     # on AVX2-only CPUs it made GRPO steps about 5x slower.
@@ -61,6 +61,13 @@ class WSTTrainConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.questions_per_step, self.student_max_tokens, self.save_steps) < 1:
+            raise ValueError("steps, questions_per_step, save_steps and student_max_tokens must be >= 1")
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations must be >= 2 (GRPO compares instructions within a group), "
+                             f"got {self.num_generations}")
 
 
 def training_examples(config: WSTTrainConfig) -> list[Example]:

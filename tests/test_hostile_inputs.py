@@ -1,0 +1,132 @@
+"""Inputs a careless or hostile user gives: nothing is lost, nothing runs silently wrong, one line each."""
+
+import json
+
+import pytest
+
+from w2s.cli import main
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_grade_refuses_to_overwrite_its_input(tmp_path, capsys):
+    src = tmp_path / "runs.jsonl"
+    original = json.dumps({"response": "The answer is 4.", "answer": "4"}) + "\n"
+    src.write_text(original)
+    code, _, err = run(["grade", "--task", "gsm8k", "--input", src, "--output", src], capsys)
+    assert code == 2 and "the output is also an input" in err and len(err.splitlines()) == 1
+    assert src.read_text() == original
+    same_file_other_spelling = tmp_path / "." / "runs.jsonl"
+    assert run(["grade", "--task", "gsm8k", "--input", src, "--output", same_file_other_spelling], capsys)[0] == 2
+
+
+def test_reason_pairs_refuses_to_overwrite_the_weak_file(tmp_path, capsys):
+    weak, samples = tmp_path / "weak.jsonl", tmp_path / "samples.jsonl"
+    weak.write_text(json.dumps({"id": "a", "question": "q", "response": "The answer is 1."}) + "\n")
+    samples.write_text(json.dumps({"id": "a", "responses": ["The answer is 1."] * 3}) + "\n")
+    before = weak.read_text()
+    code, _, err = run(["reason", "pairs", "--task", "gsm8k", "--weak", weak, "--samples", samples,
+                        "--output", weak], capsys)
+    assert code == 2 and "also an input" in err and weak.read_text() == before
+
+
+def test_an_output_folder_is_refused_and_leaves_no_temporary_file(tmp_path, capsys):
+    src = tmp_path / "runs.jsonl"
+    src.write_text(json.dumps({"response": "4", "answer": "4"}) + "\n")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, _, err = run(["grade", "--task", "gsm8k", "--input", src, "--output", folder], capsys)
+    assert code == 2 and "is a folder" in err and list(folder.iterdir()) == [] and not list(tmp_path.glob("*.tmp"))
+
+
+def test_eval_output_that_is_a_file_is_refused_before_any_generation(tmp_path, gsm_file, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("precious")
+    code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train",
+                        "--output", taken], capsys)
+    assert code == 2 and "is a file" in err and taken.read_text() == "precious"  # before the model is looked up
+
+
+def test_non_utf8_input_names_the_file_and_line(tmp_path, capsys):
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(json.dumps({"response": "4", "answer": "4"}).encode() + b"\n" + '{"response": "caf\u00e9"}'.encode("latin-1"))
+    code, _, err = run(["grade", "--task", "gsm8k", "--input", src], capsys)
+    assert code == 2 and f"{src}:2: not UTF-8" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--concurrency", "0"], "student.concurrency must be >= 1"),
+    (["--concurrency", "-1"], "student.concurrency must be >= 1"),
+    (["--batch-size", "0"], "student.batch_size must be >= 1"),
+    (["--max-tokens", "-5"], "max_tokens must be >= 1"),
+    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["student.dtype=float99"], "student.dtype: expected one of"),
+    (["student.device=tpu"], "student.device: expected"),
+    (["--limit", "0"], "limit must be >= 1"),
+])
+def test_impossible_settings_are_refused_before_any_model_loads(argv, message, gsm_file, capsys):
+    code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train", *argv], capsys)
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_unknown_backend_option_and_missing_gpu_are_one_line(tiny_model, gsm_file, capsys):
+    pytest.importorskip("torch")
+    import torch
+
+    code, _, err = run(["eval", "--model", tiny_model, "--data", gsm_file, "--split", "train", "student.extra.foo=1"],
+                       capsys)
+    assert code == 2 and err == "error: student.extra.foo: not an option of backend 'hf'"
+    if not torch.cuda.is_available():
+        code, _, err = run(["eval", "--model", tiny_model, "--data", gsm_file, "--split", "train",
+                            "student.device=cuda"], capsys)
+        assert code == 2 and "sees no CUDA GPU" in err
+
+
+def test_flag_values_are_strings_not_yaml(tmp_path, gsm_file, capsys):
+    """`--output 'runs/a #1'` keeps its '#1'; `--model 0123` stays '0123'; `--output yes` is a path."""
+    from w2s.cli import _config_from_args, build_parser
+    from w2s.evaluation import EvalConfig
+
+    parser = build_parser()
+    for output in ["runs/a #1", "yes", "0123"]:
+        args = parser.parse_args(["eval", "--output", output, "--model", "0123"])
+        config = _config_from_args(EvalConfig, args, {"output": "output", "model": "student.model"})
+        assert config.output == output and config.student.model == "0123"
+
+
+def test_overrides_may_follow_a_flag(tiny_model, gsm_file, tmp_path, capsys):
+    code, out, err = run(["eval", "limit=2", "--model", tiny_model, "max_tokens=3", "--data", gsm_file,
+                          "--split", "train", "--output", tmp_path / "run"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["n"] == 2 and summary["config"]["max_tokens"] == 3
+    with pytest.raises(SystemExit):  # argparse's own one-line usage error, exit 2
+        main(["eval", "--no-such-flag"])
+
+
+def test_wst_eval_validates_the_instruction_protocol(gsm_file, capsys):
+    code, _, err = run(["wst", "eval", "instruction.placement=bogus"], capsys)
+    assert code == 2 and "instruction.placement must be 'system' or 'prefix'" in err
+    code, _, err = run(["wst", "eval", "instruction.template=Just answer."], capsys)
+    assert code == 2 and "instruction.template must contain {question}" in err
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"question": "What is 9 + 9?", "answer": ["18", "20"]}, "field 'answer' must be a string or number, got list"),
+    ({"question": "What is 9 + 9?", "answer": {"n": 18}}, "field 'answer' must be a string or number, got dict"),
+    ({"question": ["a", "b"], "answer": "18"}, "field 'question' must be a string or number, got list"),
+])
+def test_eval_and_grade_refuse_the_same_malformed_fields(row, message, tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    code, _, err = run(["eval", "--model", "no-such-model", "--data", data], capsys)
+    assert code == 2 and f"{data}:1: {message}" in err
+    if "answer" in message:
+        graded = tmp_path / "graded.jsonl"
+        graded.write_text(json.dumps({"response": "The answer is 18.", **row}) + "\n")
+        code, _, err = run(["grade", "--task", "gsm8k", "--input", graded], capsys)
+        assert code == 2 and f"{graded}:1: {message}" in err
