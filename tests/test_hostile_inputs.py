@@ -130,3 +130,16 @@ def test_eval_and_grade_refuse_the_same_malformed_fields(row, message, tmp_path,
         graded.write_text(json.dumps({"response": "The answer is 18.", **row}) + "\n")
         code, _, err = run(["grade", "--task", "gsm8k", "--input", graded], capsys)
         assert code == 2 and f"{graded}:1: {message}" in err
+
+
+def test_reason_pairs_warns_when_no_ids_match_and_refuses_null_ids(tmp_path, capsys):
+    weak, samples, out = tmp_path / "weak.jsonl", tmp_path / "samples.jsonl", tmp_path / "pairs.jsonl"
+    weak.write_text(json.dumps({"id": "a", "question": "q", "response": "The answer is 1."}) + "\n")
+    samples.write_text(json.dumps({"id": "b", "responses": ["The answer is 1."] * 3}) + "\n")
+    code, printed, err = run(["reason", "pairs", "--task", "gsm8k", "--weak", weak, "--samples", samples,
+                              "--output", out], capsys)
+    assert code == 0 and "warning: no id of" in err and printed.strip().endswith("pairs: 0 from 0 questions")
+    weak.write_text(json.dumps({"id": None, "question": "q", "response": "The answer is 1."}) + "\n")
+    code, _, err = run(["reason", "pairs", "--task", "gsm8k", "--weak", weak, "--samples", samples,
+                        "--output", out], capsys)
+    assert code == 2 and f"{weak}:1: field 'id' must be a string or number, got nothing" in err

@@ -128,6 +128,10 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
         raise W2SError(str(err)) from None
     check_output(args.output, args.weak, args.samples)
     weak, samples = read_weak_file(args.weak), read_samples_file(args.samples)
+    shared = {w["id"] for w in weak} & {s["id"] for s in samples}
+    if not shared:
+        print(f"warning: no id of {args.weak} appears in {args.samples}: no question can give a pair "
+              "(do both files come from the same questions?)", file=sys.stderr)
     pairs, branches = build_pairs(get_task(args.task).grader, weak, samples, rules)
     write_jsonl(args.output, pairs)
     print(f"questions: {len(weak)} in {args.weak}; " + ", ".join(f"{k}: {v}" for k, v in branches.items()))

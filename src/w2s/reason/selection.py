@@ -144,6 +144,9 @@ def _read_unique_rows(path: str, parse) -> list[dict]:
     rows, seen = [], set()
     for number, row in iter_jsonl(path):
         where = f"{path}:{number}"
+        if row.get("id") is None or isinstance(row.get("id"), (bool, list, dict)):
+            raise W2SError(f"{where}: field 'id' must be a string or number, got "
+                           f"{'nothing' if row.get('id') is None else type(row['id']).__name__}")
         item = parse(row, where)
         if item["id"] in seen:
             raise W2SError(f"{where}: duplicate id '{item['id']}'")
