@@ -143,3 +143,20 @@ def test_reason_pairs_warns_when_no_ids_match_and_refuses_null_ids(tmp_path, cap
     code, _, err = run(["reason", "pairs", "--task", "gsm8k", "--weak", weak, "--samples", samples,
                         "--output", out], capsys)
     assert code == 2 and f"{weak}:1: field 'id' must be a string or number, got nothing" in err
+
+
+def test_a_corrupt_or_folder_cache_is_one_line_that_says_what_to_do(tmp_path, gsm_file, capsys):
+    broken = tmp_path / "cache.sqlite"
+    broken.write_bytes(b"this is not a sqlite database" * 100)
+    code, _, err = run(["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--cache", broken], capsys)
+    assert code == 2 and "not a usable response cache" in err and "move it aside" in err
+    code, _, err = run(["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--cache", tmp_path], capsys)
+    assert code == 2 and "is a folder" in err
+
+
+@pytest.mark.parametrize("content", ['{"task": "gsm8k", "condi', "[1, 2, 3]", '{"conditions": [{"condition": "x"}]}', ""])
+def test_report_on_a_truncated_or_foreign_eval_file_is_one_line(content, tmp_path, capsys):
+    (tmp_path / "wst_eval.json").write_text(content)
+    code, _, err = run(["report", tmp_path], capsys)
+    assert code == 2 and ("wst_eval.json" in err or "results files are incomplete" in err)
+    assert len(err.splitlines()) == 1

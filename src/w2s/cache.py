@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from w2s.errors import W2SError
+
 if TYPE_CHECKING:
     from w2s.students.base import Completion, Prompt, SamplingParams
 
@@ -59,10 +61,16 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if self.path.is_dir():
+            raise W2SError(f"{self.path}: is a folder; the response cache must be a file path")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise W2SError(f"{self.path}: not a usable response cache ({err}); move it aside "
+                           f"(mv {self.path} {self.path}.broken) and rerun: answers are then generated anew") from None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         from w2s.students.base import Completion

@@ -89,7 +89,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     from w2s.wst.report import write_report
 
     reason_run = (Path(args.run_dir) / "metrics.json").is_file()  # `w2s reason` runs write metrics.json
-    print(f"wrote {(write_reason_report if reason_run else write_report)(args.run_dir)}")
+    try:
+        report = (write_reason_report if reason_run else write_report)(args.run_dir)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
+        raise W2SError(f"{args.run_dir}: its results files are incomplete or not written by w2s "
+                       f"({type(err).__name__}: {err}); rerun the command that wrote them") from None
+    print(f"wrote {report}")
 
 
 def cmd_reason_run(args: argparse.Namespace) -> None:

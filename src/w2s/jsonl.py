@@ -57,6 +57,19 @@ def check_output_folder(folder: str | Path) -> Path:
     return out
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file, with a one-line error naming it when it is missing, truncated or not UTF-8."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise W2SError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise W2SError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise W2SError(f"{path}:{err.lineno}: invalid JSON ({err.msg}); is the file truncated?") from None
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """All rows of a JSONL file (optionally gzipped)."""
     return [row for _, row in iter_jsonl(path)]

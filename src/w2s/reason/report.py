@@ -3,10 +3,10 @@ with the weak floor and strong ceiling marked, and the sizes of the filtered set
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from w2s.errors import W2SError
+from w2s.jsonl import read_json
 from w2s.plots import accuracy_bars
 from w2s.stats import Estimate
 
@@ -26,7 +26,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
     metrics_file = run / "metrics.json"
     if not metrics_file.is_file():
         raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'evaluate' step first)")
-    metrics = json.loads(metrics_file.read_text())
+    metrics = read_json(metrics_file)
     estimates = {name: Estimate(**row["accuracy"]) for name, row in metrics["models"].items()}
     lines_ = {k: v for k, v in (("weak floor", metrics.get("weak_floor")),
                                 ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}
@@ -39,7 +39,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
         lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
     config_file = run / "config.json"
     if config_file.is_file():
-        config = json.loads(config_file.read_text())
+        config = read_json(config_file)
         lines += [f"Weak model `{config['weak_model']}`, strong model `{config['strong_model']}`, task "
                   f"`{config['task']}`: train_1 {config['train1_limit']}, train_2 {config['train2_limit']}, "
                   f"test {config['test_limit']} questions (seed {config['seed']}); Stage I set "
@@ -49,13 +49,13 @@ def write_reason_report(run_dir: str | Path) -> Path:
     if stats_file.is_file():
         lines += ["## Stage I consistency filter", "", "| round | questions | kept | gold acc. of kept weak answers "
                   "| gold acc. of all weak answers |", "| --- | --- | --- | --- | --- |"]
-        for s in json.loads(stats_file.read_text()):
+        for s in read_json(stats_file):
             lines.append(f"| {s['round']} | {s['questions']} | {s['kept']} | {s['gold_accuracy_weak_kept']} | "
                          f"{s['gold_accuracy_all_weak']} |")
         lines.append("")
     pairs_file = run / "pairs_stats.json"
     if pairs_file.is_file():
-        p = json.loads(pairs_file.read_text())
+        p = read_json(pairs_file)
         lines += ["## Stage II pairs", "", f"{p['pairs']} pairs from {p['questions']} questions; branches: "
                   + ", ".join(f"{k} {v}" for k, v in p["branches"].items())
                   + f". Gold-correct (diagnostic): chosen {p['chosen_gold_correct']}, rejected "

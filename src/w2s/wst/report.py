@@ -7,11 +7,10 @@ RUN_DIR may hold a training run (`metrics.jsonl`, written by `w2s wst train`), a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import read_jsonl
+from w2s.jsonl import read_json, read_jsonl
 from w2s.plots import accuracy_bars, training_curves
 from w2s.stats import Estimate
 from w2s.wst.evaluate import format_table
@@ -71,7 +70,7 @@ def training_section(metrics_file: Path, out: Path) -> list[str]:
 
 
 def evaluation_section(eval_file: Path, out: Path) -> list[str]:
-    summary = json.loads(eval_file.read_text())
+    summary = read_json(eval_file)
     estimates = {row["condition"]: Estimate(**row["accuracy"]) for row in summary["conditions"]}
     png = accuracy_bars(estimates, out / "conditions.png",
                         f"{summary['task']} {summary['split']}: student accuracy by instruction (n={summary['n']})")
