@@ -128,3 +128,17 @@ def test_pairs_command_names_the_bad_line(tmp_path, capsys):
     assert main(["reason", "pairs", "--task", "gsm8k", "--weak", str(weak), "--samples", str(samples),
                  "--output", str(tmp_path / "p.jsonl")]) == 2
     assert f"{samples}:1: field 'responses' must be a non-empty list of strings" in capsys.readouterr().err
+
+
+def test_selection_reads_marked_final_answers_only():
+    """A response without a marked answer is "no answer", never a vote for its last number."""
+    grader = G
+    unmarked = ["Step s5: I cannot tell.", "First 12 * 3 = 36, then 36 + 5 = 41, and then we"]  # 2nd cut short
+    assert consistency_filter(grader, unmarked, ["The answer is 5.", "The answer is 41."]) == [False, False]
+    assert consistency_filter(grader, unmarked, ["The answer is 5.", "The answer is 41."], strict=False) == [True, True]
+    samples = ["so 36 + 5 = 41 and", "then 41 more", "The answer is 7.", "The answer is 7."]
+    strict_vote = majority_vote(grader, samples)
+    assert strict_vote.answer is None and strict_vote.majority == [0, 1]  # two "no answer" votes, first seen
+    assert majority_vote(grader, samples, strict=False).answer == "41"
+    rules = PairRules(min_confidence=0.5, flip_confidence=0.5)
+    assert pairs_for_question(grader, "q", "The answer is 41.", samples, rules) == ("majority has no answer", [])

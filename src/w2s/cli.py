@@ -128,7 +128,8 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
     from w2s.tasks import get_task
 
     try:
-        rules = PairRules(args.min_confidence, args.flip_confidence, args.max_pairs, args.seed)
+        rules = PairRules(args.min_confidence, args.flip_confidence, args.max_pairs, args.seed,
+                          strict=args.extraction == "strict")
     except ValueError as err:
         raise W2SError(str(err)) from None
     check_output(args.output, args.weak, args.samples)
@@ -273,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", required=True, help="JSONL of the strong model's samples")
     p.add_argument("--output", required=True, help="where to write the pairs (JSONL)")
     p.add_argument("--min-confidence", type=float, default=0.6, help="skip below this majority share (0.6)")
+    p.add_argument("--extraction", choices=["strict", "flexible"], default="strict",
+                   help="read final answers strictly (marked answers only, the default, as the reference "
+                        "code does) or flexibly (the grader's fallback, e.g. the last number)")
     p.add_argument("--flip-confidence", type=float, default=0.8,
                    help="overrule a disagreeing weak answer at or above this share (0.8)")
     p.add_argument("--max-pairs", type=int, default=1, help="distinct pairs per question at most (1)")

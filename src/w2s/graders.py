@@ -51,9 +51,12 @@ class Grader(ABC):
         correct = strict_correct if pred == strict_pred else self.equivalent(pred, gold)
         return Grade(pred, correct, strict_pred, strict_correct)
 
-    def same_answer(self, response_a: str, response_b: str) -> bool:
-        """Both responses have a non-empty final answer and the answers agree (Stage I filter)."""
-        a, b = self.extract(response_a), self.extract(response_b)
+    def same_answer(self, response_a: str, response_b: str, strict: bool = False) -> bool:
+        """Both responses have a non-empty final answer and the answers agree (Stage I filter).
+
+        With strict=True only marked final answers count, as the method's reference code reads them.
+        """
+        a, b = self.extract(response_a, strict), self.extract(response_b, strict)
         return a is not None and b is not None and self.equivalent(a, b)
 
 

@@ -49,6 +49,18 @@ class NothingToTrain(W2SError):
 
 
 @dataclass
+class SelectionConfig:
+    """How Stage I and Stage II read final answers: strict (marked answers only, as the reference
+    code does) or flexible (the grader's fallback, e.g. the last number)."""
+
+    extraction: str = "strict"
+
+    def __post_init__(self) -> None:
+        if self.extraction not in ("strict", "flexible"):
+            raise ValueError(f"selection.extraction must be 'strict' or 'flexible', got '{self.extraction}'")
+
+
+@dataclass
 class ReasonConfig:
     task: str = "gsm8k"
     data: str | None = None
@@ -70,6 +82,7 @@ class ReasonConfig:
     min_confidence: float = 0.6
     flip_confidence: float = 0.8
     max_pairs: int = 1
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     preference: str = "dpo"  # dpo | orpo
     baselines: bool = True  # train full weak FT and the strong ceiling
     output: str = "runs/reason/default"
@@ -196,11 +209,13 @@ def icl_answers(run: Run) -> None:
           f"gold accuracy {_gold_rate(rows)} (diagnostic)")
 
 
-def consistency_sets(task: Task, weak_rows: list[dict], icl_rows: list[dict]) -> dict[str, list[dict]]:
+def consistency_sets(task: Task, weak_rows: list[dict], icl_rows: list[dict], strict: bool = True
+                     ) -> dict[str, list[dict]]:
     """The three Stage I SFT sets from paired answers: weak, in-context, and both (hybrid)."""
     icl_by_id = {r["id"]: r for r in icl_rows}
     paired = [(w, icl_by_id[w["id"]]) for w in weak_rows if w["id"] in icl_by_id]
-    keep = consistency_filter(task.grader, [w["response"] for w, _ in paired], [s["response"] for _, s in paired])
+    keep = consistency_filter(task.grader, [w["response"] for w, _ in paired], [s["response"] for _, s in paired],
+                              strict=strict)
     kept = [pair for pair, k in zip(paired, keep, strict=True) if k]
     weak_set = [w for w, _ in kept]
     icl_set = [s for _, s in kept]
@@ -225,7 +240,7 @@ def stage1_filter(run: Run) -> None:
                     write_jsonl(target, run.zero_shot(model, run.split("train2"), f"round {round_} {name} model"))
                 answers[name] = read_jsonl(target)
             weak_rows, icl_rows = answers["weak"], answers["icl"]
-        sets = consistency_sets(run.task, weak_rows, icl_rows)
+        sets = consistency_sets(run.task, weak_rows, icl_rows, strict=run.config.selection.extraction == "strict")
         for name, rows in sets.items():
             write_jsonl(folder / f"{name}.jsonl", rows)
         kept = len(sets["weak"])
@@ -282,7 +297,8 @@ def stage2_samples(run: Run) -> None:
 def stage2_pairs(run: Run) -> None:
     weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
     samples = read_jsonl(run.need(run.file("stage2_samples.jsonl"), "stage2-samples"))
-    rules = PairRules(run.config.min_confidence, run.config.flip_confidence, run.config.max_pairs, run.config.seed)
+    rules = PairRules(run.config.min_confidence, run.config.flip_confidence, run.config.max_pairs, run.config.seed,
+                      strict=run.config.selection.extraction == "strict")
     pairs, branches = build_pairs(run.task.grader, weak_rows, samples, rules)
     gold = {e.id: e.answer for e in run.split("train2")}
     grader = run.task.grader

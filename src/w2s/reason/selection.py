@@ -4,6 +4,12 @@ Stage I (`consistency_filter`): keep a question only when the weak answer and th
 in-context answer both have a final answer and the two agree, by the task's grader (its
 extraction and its equivalence). Gold answers are never looked at.
 
+Final answers are read with the grader's **strict** extraction by default, as the method's
+reference code does: only a marked answer (`#### N`, "The answer is N", `\boxed{}`) counts, so a
+response without one (a solution cut at the token limit, "I cannot tell.") is "no answer" and
+never votes for whatever number happens to come last in it. `strict=False` (config
+`selection.extraction: flexible`) uses the flexible fallback instead.
+
 Stage II (`majority_vote`, `build_pairs`): the Stage I model's n samples per question vote; the
 majority answer is the largest group of equivalent final answers (a response with no final
 answer votes for "no answer"), ties going to the answer sampled first, and confidence is the
@@ -38,11 +44,11 @@ class Vote:
     minority: list[int]  # all other samples
 
 
-def consistency_filter(grader: Grader, weak: list[str], in_context: list[str]) -> list[bool]:
+def consistency_filter(grader: Grader, weak: list[str], in_context: list[str], strict: bool = True) -> list[bool]:
     """Per question: keep it iff both responses have a final answer and the answers agree."""
     if len(weak) != len(in_context):
         raise ValueError("weak and in-context responses must be paired question by question")
-    return [grader.same_answer(w, s) for w, s in zip(weak, in_context, strict=True)]
+    return [grader.same_answer(w, s, strict) for w, s in zip(weak, in_context, strict=True)]
 
 
 def _same(grader: Grader, a: str | None, b: str | None) -> bool:
@@ -51,13 +57,13 @@ def _same(grader: Grader, a: str | None, b: str | None) -> bool:
     return a == b or grader.equivalent(a, b)
 
 
-def majority_vote(grader: Grader, responses: list[str]) -> Vote:
+def majority_vote(grader: Grader, responses: list[str], strict: bool = True) -> Vote:
     """Group samples by equivalent final answer; the largest group wins, ties to the first seen."""
     if not responses:
         raise ValueError("majority vote over zero samples")
     groups: list[tuple[str | None, list[int]]] = []
     for i, response in enumerate(responses):
-        answer = grader.extract(response)
+        answer = grader.extract(response, strict)
         for representative, members in groups:
             if _same(grader, representative, answer):
                 members.append(i)
@@ -76,6 +82,7 @@ class PairRules:
     flip_confidence: float = 0.8
     max_pairs: int = 1
     seed: int = 0
+    strict: bool = True  # marked final answers only (see the module docstring)
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_confidence <= 1 or not 0 <= self.flip_confidence <= 1:
@@ -92,13 +99,13 @@ def _distinct_pick(texts: list[str], k: int, rng: random.Random) -> list[str]:
 def pairs_for_question(grader: Grader, question_id: str, weak_response: str, samples: list[str],
                        rules: PairRules) -> tuple[str, list[tuple[str, str]]]:
     """(which branch fired, [(chosen, rejected), ...]) for one question."""
-    vote = majority_vote(grader, samples)
+    vote = majority_vote(grader, samples, rules.strict)
     if vote.confidence < rules.min_confidence:
         return "low confidence", []
     if vote.answer is None:
         return "majority has no answer", []
     rng = random.Random(f"{rules.seed}:{question_id}")
-    weak_answer = grader.extract(weak_response)
+    weak_answer = grader.extract(weak_response, rules.strict)
     if weak_answer is not None and _same(grader, weak_answer, vote.answer):
         rejected = _distinct_pick([samples[i] for i in vote.minority], rules.max_pairs, rng)
         if not rejected:
