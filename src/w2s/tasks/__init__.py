@@ -13,10 +13,15 @@ TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (GSM8K, Math500, GSMSym
 
 def get_task(name: str) -> Task:
     """A task instance by registry name; unknown names list the known ones."""
+    if name.startswith("rg:"):
+        from w2s.tasks.rg import RGTask
+
+        return RGTask(name)
     try:
         return TASKS[name.lower()]()
     except KeyError:
-        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)})") from None
+        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)}, or rg:<reasoning-gym "
+                       "dataset>; `w2s tasks` lists them)") from None
 
 
 __all__ = ["TASKS", "Example", "Message", "Task", "get_task"]

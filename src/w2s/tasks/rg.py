@@ -1,0 +1,169 @@
+"""Every reasoning-gym dataset as a w2s task: `rg:<name>`, generated offline with exact answers.
+
+    get_task("rg:chain_sum")                              # the dataset's default difficulty
+    get_task("rg:chain_sum?min_terms=2&max_terms=3")      # difficulty parameters of its config
+
+Parameters after `?` are the fields of the dataset's reasoning-gym config (values read as YAML
+scalars), so the same name works on the command line and in YAML configs. `size` (default
+1000) is how many items each split generates.
+
+Splits `train_1`, `train_2`, `validation` and `test` are different generator seeds. They are
+made disjoint by question text: test first, then each later split drops any question an
+earlier one holds, so a split never overlaps test or another split. The grader is
+reasoning-gym's own scorer behind the usual strict/flexible extraction (see `RGGrader`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from w2s.errors import W2SError
+from w2s.graders import Grader, answer_is, last_boxed, parse_number
+from w2s.tasks.base import Example, Task
+
+PREFIX = "rg:"
+# reasoning-gym seeds item i with (seed + i), so nearby seeds give shifted copies of one stream:
+# split seeds lie 10 million apart. Test comes first: it is never trimmed.
+_SPLIT_SEEDS = {"test": 30_000_000, "train_1": 10_000_000, "train_2": 20_000_000, "validation": 40_000_000}
+_DEFAULT_SIZE = 1000
+
+
+class RGGrader(Grader):
+    """reasoning-gym's scorer for one dataset, behind w2s's extraction.
+
+    - strict: a marked answer only: the last `\\boxed{...}`, else "The answer is ...", else
+      "#### ...";
+    - flexible: strict, else the last non-empty line.
+
+    Equivalence is the dataset's own `score_answer` (full score counts as correct), with a
+    numeric comparison first when both sides are numbers (so "7.0" equals "7").
+    """
+
+    name = "reasoning-gym"
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+        self.entries: dict[str, dict[str, Any]] = {}  # gold answer -> its item (metadata for scorers)
+
+    def extract(self, response: str, strict: bool = False) -> str | None:
+        boxed = last_boxed(response)
+        if boxed:
+            return boxed
+        stated = answer_is(response)
+        if stated:
+            return stated
+        marked = re.findall(r"####\s*([^\n]+)", response)
+        if marked:
+            return marked[-1].strip()
+        if strict:
+            return None
+        lines = [line.strip() for line in response.strip().splitlines() if line.strip()]
+        return lines[-1] if lines else None
+
+    def equivalent(self, pred: str | None, gold: str) -> bool:
+        if pred is None or not pred.strip():
+            return False
+        a, b = parse_number(pred), parse_number(gold)
+        if a is not None and b is not None and _only_number(pred) and _only_number(gold):
+            return a == b
+        entry = self.entries.get(str(gold), {"question": "", "answer": gold, "metadata": {}})
+        try:
+            return float(self.dataset.score_answer(pred.strip(), entry)) >= 1.0
+        except Exception:  # noqa: BLE001 - a scorer that cannot read the answer did not accept it
+            return False
+
+
+class RGTask(Task):
+    """One reasoning-gym dataset with its config parameters; see the module docstring."""
+
+    def __init__(self, spec: str) -> None:
+        self.name = spec
+        self.dataset_name, self.params, self.size = parse_spec(spec)
+        self.grader = RGGrader(_dataset(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS["test"], self.size))
+        self.grader.entries.update({str(i["answer"]): i for i in self._split_items("test")})
+
+    def example_from_row(self, row: dict[str, Any], where: str, index: int) -> Example:
+        from w2s.tasks.base import text_field
+
+        return Example(str(row.get("id", index)), text_field(row, ("question",), where),
+                       text_field(row, ("answer",), where), row.get("solution"))
+
+    def _frozen_params(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted(self.params.items()))
+
+    def _load_all(self, split: str, data: str | None) -> list[Example]:
+        if data is not None:
+            return super()._load_all(split, data)
+        if split not in _SPLIT_SEEDS:
+            raise W2SError(f"task '{self.name}': unknown split '{split}' (expected one of: {', '.join(_SPLIT_SEEDS)})")
+        items = self._split_items(split)
+        self.grader.entries.update({str(item["answer"]): item for item in items})
+        return [Example(f"{split}-{i}", item["question"], str(item["answer"])) for i, item in enumerate(items)]
+
+    def _split_items(self, split: str) -> list[dict[str, Any]]:
+        """The split's items, minus any question an earlier split (test first) already holds."""
+        taken: set[str] = set()
+        for name in _SPLIT_SEEDS:
+            items = [item for item in _items(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS[name], self.size)
+                     if item["question"] not in taken]
+            if name == split:
+                return items
+            taken |= {item["question"] for item in items}
+        raise W2SError(f"task '{self.name}': unknown split '{split}'")
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any], int]:
+    """`rg:name?key=value&...` -> (name, config parameters, size per split), checked."""
+    from reasoning_gym.factory import DATASETS
+
+    body = spec[len(PREFIX):]
+    name, _, query = body.partition("?")
+    if name not in DATASETS:
+        close = [n for n in sorted(DATASETS) if name and (name in n or n in name)][:5]
+        raise W2SError(f"unknown reasoning-gym dataset '{name}'" + (f" (did you mean: {', '.join(close)}?)" if close
+                                                                      else "; `w2s tasks` lists them"))
+    params: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise W2SError(f"task '{spec}': parameter '{item}' should look like key=value")
+        params[key] = yaml.safe_load(raw)
+    size = params.pop("size", _DEFAULT_SIZE)
+    fields = set(DATASETS[name][1].__dataclass_fields__) - {"seed", "size"}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise W2SError(f"task '{spec}': unknown parameter(s) {', '.join(unknown)} for {name} "
+                       f"(expected: {', '.join(sorted(fields))})")
+    if not isinstance(size, int) or not 1 <= size <= 10_000_000:
+        raise W2SError(f"task '{spec}': size must be a positive integer")
+    return name, params, size
+
+
+def dataset_names() -> list[str]:
+    from reasoning_gym.factory import DATASETS
+
+    return sorted(DATASETS)
+
+
+@lru_cache(maxsize=64)
+def _dataset(name: str, params: tuple[tuple[str, Any], ...], seed: int, size: int) -> Any:
+    import reasoning_gym
+
+    try:
+        return reasoning_gym.create_dataset(name, seed=seed, size=size, **dict(params))
+    except (TypeError, ValueError, AssertionError) as err:
+        raise W2SError(f"reasoning-gym dataset '{name}' refused parameters {dict(params)}: {err}") from None
+
+
+@lru_cache(maxsize=64)
+def _items(name: str, params: tuple[tuple[str, Any], ...], seed: int, size: int) -> tuple[dict[str, Any], ...]:
+    dataset = _dataset(name, params, seed, size)
+    return tuple(dataset[i] for i in range(len(dataset)))
+
+
+def _only_number(text: str) -> bool:
+    return re.fullmatch(r"\s*-?\$?\s?[\d,]*\.?\d+\s*", text) is not None
