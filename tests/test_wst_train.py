@@ -52,10 +52,13 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
     assert len(json.loads((out / "train_ids.json").read_text())) == 8
     with pytest.raises(W2SError, match="already holds checkpoints"):
         train_teacher(config(tiny_model, gsm_file, tmp_path), student=student())
+    # a run killed after logging a step past its last checkpoint: that step's row must not stay twice
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"step": 3, "reward": 9.0}) + "\n")
     # resume to a later step: continues from checkpoint-2 rather than starting over
     out = train_teacher(config(tiny_model, gsm_file, tmp_path, steps=3), resume=True, student=student())
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[-1]["reward"] != 9.0
 
 
 def test_training_questions_never_overlap_the_eval_split(gsm_file, tmp_path):

@@ -131,10 +131,22 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
                                   args=args, train_dataset=dataset, peft_config=peft_config)
     trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
+    if last is not None:  # steps logged after the checkpoint are trained again: drop their old rows
+        _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]))
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out / "final"))
     protocol.save(out / "final")
     return out
+
+
+def _keep_metrics_through(path: Path, step: int) -> None:
+    """Keep the metrics rows of steps up to `step` (a resumed run logs the later ones anew)."""
+    if path.is_file():
+        rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in rows), encoding="utf-8")
+        tmp.replace(path)
 
 
 def _timed(trainer_cls: type) -> type:
