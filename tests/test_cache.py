@@ -1,7 +1,8 @@
 import multiprocessing
 
-from w2s.cache import ResponseCache, request_key
-from w2s.students import Completion, SamplingParams
+from w2s.cache import ResponseCache
+from w2s.students import SamplingParams
+from w2s.students.base import request_key
 
 
 def test_keys_separate_what_matters():
@@ -17,15 +18,15 @@ def test_keys_separate_what_matters():
 
 def test_roundtrip(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
-    cache.put_many("m", [("k1", Completion("text", 3, "length"))])
-    assert cache.get_many(["k1", "k2"]) == {"k1": Completion("text", 3, "length", cached=True)}
+    cache.put_many("m", [("k1", "text", 3, "length")])
+    assert cache.get_many(["k1", "k2"]) == {"k1": ("text", 3, "length")}
     assert ResponseCache(tmp_path / "c.sqlite").count("m") == 1
 
 
 def _writer(path: str, worker: int) -> None:
     cache = ResponseCache(path)
     for i in range(50):
-        cache.put_many("m", [(f"{worker}-{i}", Completion(f"w{worker} {i}", 1))])
+        cache.put_many("m", [(f"{worker}-{i}", f"w{worker} {i}", 1, "stop")])
 
 
 def test_concurrent_writer_processes(tmp_path):
@@ -39,3 +40,15 @@ def test_concurrent_writer_processes(tmp_path):
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
     assert ResponseCache(path).count() == 200
+
+
+def test_the_cache_and_report_import_no_student_or_model_code():
+    """The cache knows no student types; `w2s report` must not pay for loading transformers."""
+    import subprocess
+    import sys
+
+    cache_only = "import sys, w2s.cache; assert 'w2s.students.base' not in sys.modules"
+    reports = ("import sys, w2s.wst.report, w2s.reason.report; "
+               "bad = [m for m in ('transformers', 'torch', 'trl') if m in sys.modules]; assert not bad, bad")
+    for code in (cache_only, reports):
+        subprocess.run([sys.executable, "-c", code], check=True)

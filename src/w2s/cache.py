@@ -15,12 +15,9 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from w2s.errors import W2SError
-
-if TYPE_CHECKING:
-    from w2s.students.base import Completion, Prompt, SamplingParams
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -41,21 +38,15 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
-def request_key(fingerprint: str, prompt: Prompt, params: SamplingParams, index: int) -> str:
-    """A stable hash of everything that determines a completion."""
-    payload = {"model": fingerprint, "prompt": prompt, "params": params.cache_fields(),
-               "index": index if params.temperature > 0 else 0}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-def score_key(fingerprint: str, prompt: Prompt, target: str) -> str:
-    """A stable hash of a teacher-forced scoring request (the model, the prompt, the scored text)."""
-    payload = {"model": fingerprint, "prompt": prompt, "target": target, "kind": "score"}
+def stable_key(payload: dict[str, Any]) -> str:
+    """A stable hash of everything that determines a cached value (built by the students)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 class ResponseCache:
-    """SQLite-backed map from request key to Completion; safe across threads and processes."""
+    """SQLite-backed map from request key to (text, n_tokens, finish_reason), and from scoring key
+    to (log-probability, n_tokens); safe across threads and processes. It knows nothing of
+    students: keys and the meaning of a row are theirs (`w2s.students.base`)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -72,11 +63,9 @@ class ResponseCache:
             raise W2SError(f"{self.path}: not a usable response cache ({err}); move it aside "
                            f"(mv {self.path} {self.path}.broken) and rerun: answers are then generated anew") from None
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
-        from w2s.students.base import Completion
-
+    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[str, int, str]]:
         keys = list(dict.fromkeys(keys))
-        found: dict[str, Completion] = {}
+        found: dict[str, tuple[str, int, str]] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
@@ -85,12 +74,13 @@ class ResponseCache:
                     f"SELECT key, text, n_tokens, finish_reason FROM responses WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, text, n_tokens, finish in rows:
-                    found[key] = Completion(text, n_tokens, finish, cached=True)
+                    found[key] = (text, n_tokens, finish)
         return found
 
-    def put_many(self, model: str, items: Iterable[tuple[str, Completion]]) -> None:
+    def put_many(self, model: str, items: Iterable[tuple[str, str, int, str]]) -> None:
+        """Store (key, text, n_tokens, finish_reason) rows, committed before returning."""
         now = time.time()
-        self._insert("responses", [(key, model, c.text, c.n_tokens, c.finish_reason, now) for key, c in items])
+        self._insert("responses", [(key, model, text, n, finish, now) for key, text, n, finish in items])
 
     def get_scores(self, keys: Iterable[str]) -> dict[str, tuple[float, int]]:
         """Cached (sum of log-probabilities, number of target tokens) per scoring key."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from w2s.cache import ResponseCache, request_key, score_key
+from w2s.cache import ResponseCache, stable_key
 from w2s.errors import W2SError
 
 Prompt = str | list[dict[str, str]]  # raw text, or chat messages [{"role": ..., "content": ...}]
@@ -70,6 +70,18 @@ class TargetScore:
     def mean(self) -> float:
         """Mean log-probability per target token (comparable across targets of different length)."""
         return self.logprob / self.n_tokens if self.n_tokens else 0.0
+
+
+def request_key(fingerprint: str, prompt: Prompt, params: SamplingParams, index: int) -> str:
+    """The cache key of one generation: the model's fingerprint, the exact prompt, the sampling
+    parameters and the sample index (dropped, with the seed, for greedy decoding)."""
+    return stable_key({"model": fingerprint, "prompt": prompt, "params": params.cache_fields(),
+                       "index": index if params.temperature > 0 else 0})
+
+
+def score_key(fingerprint: str, prompt: Prompt, target: str) -> str:
+    """The cache key of one teacher-forced score: the model, the prompt, the scored text."""
+    return stable_key({"model": fingerprint, "prompt": prompt, "target": target, "kind": "score"})
 
 
 @dataclass(frozen=True)
@@ -190,7 +202,8 @@ class _Plan:
         for prompt, row in zip(prompts, self.keys, strict=True):
             for j, key in enumerate(row):
                 unique.setdefault(key, Request(prompt, j if params.temperature > 0 else 0))
-        self.found = student.cache.get_many(unique) if student.cache is not None else {}
+        self.found = {key: Completion(*row, cached=True)
+                      for key, row in (student.cache.get_many(unique) if student.cache is not None else {}).items()}
         self.miss_keys = [key for key in unique if key not in self.found]
         self.misses = [unique[key] for key in self.miss_keys]
         student.stats.cached += len(unique) - len(self.misses)
@@ -203,7 +216,8 @@ class _Plan:
         if completion.finish_reason == "empty":  # a server kept answering nothing: ask again next run
             self.student.stats.empty += 1
         elif self.student.cache is not None:
-            self.student.cache.put_many(self.student.fingerprint, [(key, completion)])
+            self.student.cache.put_many(self.student.fingerprint, [(key, completion.text, completion.n_tokens,
+                                                                    completion.finish_reason)])
         self.student.stats.generated += 1
         self.student.stats.tokens += completion.n_tokens
         self.bar.update(1)
