@@ -97,3 +97,14 @@ def test_the_teacher_learns_what_helps_the_student(tiny_model, gsm_file, tmp_pat
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     print(f"{kind}: mean reward first 10 steps {first:.3f}, last 10 steps {last:.3f}")
     assert last > first + 0.25, "the teacher did not learn to use the keyword"
+
+
+def test_missing_trl_hooks_fail_loudly():
+    from w2s.wst.train import _timed
+
+    class NotGRPO:
+        def _generate(self):
+            return None
+
+    with pytest.raises(W2SError, match="no _calculate_rewards"):
+        _timed(NotGRPO)

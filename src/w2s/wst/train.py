@@ -153,8 +153,13 @@ def _timed(trainer_cls: type) -> type:
     """A GRPOTrainer that clocks teacher generation and reward computation (student + grading).
 
     These are TRL's own `_generate` and `_calculate_rewards` hooks; the update time is the rest of
-    the step. If a TRL release renames them, the clocks read zero and all time counts as update.
+    the step. They are private, so their presence is checked here: a TRL release that renames
+    them fails loudly at start-up instead of logging a silently wrong time split.
     """
+    missing = [hook for hook in ("_generate", "_calculate_rewards") if not callable(getattr(trainer_cls, hook, None))]
+    if missing:
+        raise W2SError(f"this TRL version's GRPOTrainer has no {', '.join(missing)} (w2s times those hooks); "
+                       "install the TRL range in pyproject.toml")
 
     class TimedGRPOTrainer(trainer_cls):
         clock = {"teacher": 0.0, "reward": 0.0}
