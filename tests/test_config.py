@@ -38,3 +38,10 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 def test_missing_config_file():
     with pytest.raises(W2SError, match="config file not found"):
         load_yaml("/nonexistent/config.yaml")
+
+
+def test_a_key_given_twice_names_the_line(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("task: gsm8k\nstudent:\n  model: a\n  model: b\n")
+    with pytest.raises(W2SError, match=r"twice\.yaml:4: invalid YAML \(key 'model' is given twice\)"):
+        load_yaml(path)

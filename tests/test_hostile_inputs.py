@@ -160,3 +160,29 @@ def test_report_on_a_truncated_or_foreign_eval_file_is_one_line(content, tmp_pat
     code, _, err = run(["report", tmp_path], capsys)
     assert code == 2 and ("wst_eval.json" in err or "results files are incomplete" in err)
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("breakage", ["bad_json", "unknown_type", "no_weights", "truncated_weights", "no_tokenizer"])
+def test_a_broken_model_folder_is_one_line(breakage, tiny_model, tmp_path, gsm_file, capsys):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    weights = folder / "model.safetensors"
+    if breakage == "bad_json":
+        (folder / "config.json").write_text("{not json")
+    elif breakage == "unknown_type":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "model_type": "no-such-architecture"}))
+    elif breakage == "no_weights":
+        weights.unlink()
+    elif breakage == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        for f in folder.iterdir():
+            if f.name.startswith(("tokenizer", "special_tokens")):
+                f.unlink()
+    code, _, err = run(["eval", "--model", folder, "--data", gsm_file, "--split", "train", "--limit", "1",
+                        "--output", tmp_path / "out"], capsys)
+    errors = [line for line in err.splitlines() if "error:" in line]  # progress bars may share stderr
+    assert code == 2 and len(errors) == 1 and str(folder) in errors[0] and "Traceback" not in err

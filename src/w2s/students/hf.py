@@ -54,8 +54,13 @@ class HFStudent(Student):
 
             source = resolve_model(model)
             torch_dtype = _dtype(dtype, device)
-            self.model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch_dtype).to(device)
-            self.tokenizer = AutoTokenizer.from_pretrained(source.path)
+            try:
+                self.model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch_dtype).to(device)
+                self.tokenizer = AutoTokenizer.from_pretrained(source.path)
+            except Exception as err:  # noqa: BLE001 - a broken folder is the user's to fix: say which, in one line
+                first = (str(err).strip().splitlines() or [""])[0][:200]
+                raise W2SError(f"{source.path}: cannot load this model folder ({type(err).__name__}: {first}); "
+                               "check config.json, the weight files and the tokenizer files") from None
             self.name, self.fingerprint = name or model, fingerprint or source.fingerprint
         else:
             if tokenizer is None or fingerprint is None:
