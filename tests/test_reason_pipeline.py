@@ -179,6 +179,6 @@ def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_
                  "max_tokens=4", f"output={cfg.output}", f"cache={cfg.cache}", "sft.epochs=1",
                  "sft.max_length=96"]) == 0
     rows = [json.loads(line) for line in (Path(cfg.output) / "weak_train2.jsonl").read_text().splitlines()]
-    assert len(rows) == 3 and all(set(r) == {"id", "question", "response", "pred", "gold_correct"} for r in rows)
+    assert len(rows) == 3 and all(set(r) == {"id", "question", "response", "gold", "pred", "correct", "strict_pred", "strict_correct"} for r in rows)
     # a single step run on its own needs its inputs
     assert main(["reason", "stage1-sft", f"output={tmp_path / 'other'}", f"data={data}"]) == 2

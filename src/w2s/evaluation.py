@@ -46,14 +46,33 @@ class EvalResult:
     summary: dict
 
 
-def grade_responses(task: Task, examples: list[Example], responses: list[str]) -> list[dict]:
-    """One row per example: the task's grader applied to its response (shared by every caller)."""
+@dataclass
+class Scored:
+    """Responses graded against their examples: one row each, and both accuracies."""
+
+    rows: list[dict]  # {id, gold, pred, correct, strict_pred, strict_correct}
+    accuracy: Estimate  # flexible extraction (the headline)
+    strict_accuracy: Estimate  # a marked final answer only
+
+    @property
+    def correct(self) -> list[bool]:
+        return [r["correct"] for r in self.rows]
+
+
+def score_responses(task: Task, examples: list[Example], responses: list[str]) -> Scored:
+    """The one scoring path: the task's grader on each response, and accuracy with intervals.
+
+    `w2s eval`, `w2s grade`, `w2s wst eval`, the quickstart and the reasoning evaluation all
+    call this, so every results file has the same row schema and the same interval method.
+    """
     rows = []
     for example, response in zip(examples, responses, strict=True):
         grade = task.grader.grade(response, example.answer)
         rows.append({"id": example.id, "gold": example.answer, "pred": grade.pred, "correct": grade.correct,
                      "strict_pred": grade.strict_pred, "strict_correct": grade.strict_correct})
-    return rows
+    if not rows:
+        raise ValueError("no responses to score")
+    return Scored(rows, bootstrap_ci([r["correct"] for r in rows]), bootstrap_ci([r["strict_correct"] for r in rows]))
 
 
 def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
@@ -68,15 +87,14 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     params = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed or 0)
     start = time.perf_counter()
     completions = [c[0] for c in student.generate(prompts, params, desc=f"{task.name} {config.split}")]
-    graded = grade_responses(task, examples, [c.text for c in completions])
+    scored = score_responses(task, examples, [c.text for c in completions])
     rows = [{**row, "question": e.question, "prompt": prompt_text(p), "response": c.text,
              "n_tokens": c.n_tokens, "finish_reason": c.finish_reason}
-            for row, e, p, c in zip(graded, examples, prompts, completions, strict=True)]
-    accuracy = bootstrap_ci([r["correct"] for r in rows])
-    strict = bootstrap_ci([r["strict_correct"] for r in rows])
+            for row, e, p, c in zip(scored.rows, examples, prompts, completions, strict=True)]
+    accuracy, strict = scored.accuracy, scored.strict_accuracy
     summary = {
         "task": task.name, "split": config.split, "model": student.name, "fingerprint": student.fingerprint,
-        "n": len(rows), "accuracy": accuracy.__dict__, "strict_accuracy": strict.__dict__,
+        "n": len(rows), "accuracy": accuracy.to_dict(), "strict_accuracy": strict.to_dict(),
         "generated": student.stats.generated, "cached": student.stats.cached,
         "empty_answers": student.stats.empty,  # still empty after every retry; not cached, so a rerun asks again
         "generated_tokens": student.stats.tokens, "generation_seconds": round(student.stats.seconds, 2),

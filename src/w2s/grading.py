@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
+from w2s.evaluation import score_responses
 from w2s.jsonl import check_output, iter_jsonl, write_jsonl
-from w2s.stats import Estimate, bootstrap_ci
-from w2s.tasks import get_task
+from w2s.stats import Estimate
+from w2s.tasks import Example, get_task
 from w2s.tasks.base import text_field
 
 
@@ -25,7 +26,7 @@ def grade_file(task_name: str, input_path: str | Path, response_key: str = "resp
     task = get_task(task_name)
     if output_path is not None:
         check_output(output_path, input_path)
-    rows, strict = [], []
+    rows, examples = [], []
     for number, row in iter_jsonl(input_path):
         where = f"{input_path}:{number}"
         for key in (response_key, answer_key):
@@ -34,11 +35,13 @@ def grade_file(task_name: str, input_path: str | Path, response_key: str = "resp
         response, gold = row[response_key], text_field(row, (answer_key,), where)  # the tasks' own check
         if not isinstance(response, str):
             raise W2SError(f"{where}: '{response_key}' must be a string, got {type(response).__name__}")
-        grade = task.grader.grade(response, task.gold_from_text(gold))
-        rows.append({**row, "pred": grade.pred, "correct": grade.correct})
-        strict.append(grade.strict_correct)
+        rows.append(row)
+        examples.append(Example(str(row.get("id", number)), "", task.gold_from_text(gold)))
     if not rows:
         raise W2SError(f"{input_path}: no rows to grade")
+    scored = score_responses(task, examples, [row[response_key] for row in rows])
+    rows = [{**row, **{k: g[k] for k in ("pred", "correct", "strict_pred", "strict_correct")}}
+            for row, g in zip(rows, scored.rows, strict=True)]
     if output_path is not None:
         write_jsonl(output_path, rows)
-    return GradeResult(bootstrap_ci([r["correct"] for r in rows]), bootstrap_ci(strict), rows)
+    return GradeResult(scored.accuracy, scored.strict_accuracy, rows)

@@ -20,6 +20,10 @@ class Estimate:
     def __str__(self) -> str:
         return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}] (n={self.n})"
 
+    def to_dict(self) -> dict:
+        """The JSON form every summary file uses: {value, low, high, n}."""
+        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
+
 
 def bootstrap_ci(outcomes: list[bool] | list[float], confidence: float = 0.95, resamples: int = 10_000,
                  seed: int = 0) -> Estimate:

@@ -32,7 +32,7 @@ from pathlib import Path
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
 from w2s.errors import W2SError
-from w2s.evaluation import grade_responses
+from w2s.evaluation import score_responses
 from w2s.jsonl import read_jsonl, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
@@ -142,22 +142,22 @@ class Run:
         return SamplingParams(max_tokens=self.config.max_tokens)
 
     def zero_shot(self, model: str | Path, examples: list[Example], desc: str) -> list[dict]:
-        """Greedy zero-shot answers, as rows {id, question, response, pred, gold_correct}."""
+        """Greedy zero-shot answers, as rows {id, question, response, gold, pred, correct, strict_*}."""
         answers = [o[0] for o in self.generate(model, [self.task.messages(e.question) for e in examples],
                                                self.greedy(), desc=desc)]
         return _answer_rows(self.task, examples, answers)
 
 
 def _answer_rows(task: Task, examples: list[Example], answers: list[str]) -> list[dict]:
-    graded = grade_responses(task, examples, answers)
-    return [{"id": e.id, "question": e.question, "response": a, "pred": g["pred"], "gold_correct": g["correct"]}
-            for e, a, g in zip(examples, answers, graded, strict=True)]
+    scored = score_responses(task, examples, answers) if examples else None
+    return [{**g, "question": e.question, "response": a}
+            for e, a, g in zip(examples, answers, scored.rows if scored else [], strict=True)]
 
 
 def _gold_rate(rows: list[dict]) -> str:
     if not rows:
         return "n/a"
-    return f"{sum(r['gold_correct'] for r in rows) / len(rows):.3f}"
+    return f"{sum(r['correct'] for r in rows) / len(rows):.3f}"
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -341,7 +341,7 @@ def evaluate(run: Run) -> None:
         if not target.exists():
             write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
         rows = read_jsonl(target)
-        results[name] = {"model": str(model), "accuracy": bootstrap_ci([r["gold_correct"] for r in rows]).__dict__}
+        results[name] = {"model": str(model), "accuracy": bootstrap_ci([r["correct"] for r in rows]).to_dict()}
     floor = results.get("weak floor", {}).get("accuracy", {}).get("value")
     top = results.get("strong ceiling", {}).get("accuracy", {}).get("value")
     for row in results.values():

@@ -29,10 +29,10 @@ from pathlib import Path
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
 from w2s.errors import W2SError
-from w2s.evaluation import grade_responses
+from w2s.evaluation import score_responses
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
-from w2s.stats import bootstrap_ci, mcnemar_exact
+from w2s.stats import mcnemar_exact
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
@@ -139,24 +139,25 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     prompts = [protocol.student_prompt(task, e.question, i)
                for instructions in conditions.values() for e, i in zip(examples, instructions, strict=True)]
     outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
-    rows, correct, cost = [], {}, {}
+    rows, scored, cost = [], {}, {}
     for c, (name, instructions) in enumerate(conditions.items()):
         answers = [o[0] for o in outputs[c * len(examples): (c + 1) * len(examples)]]
-        graded = grade_responses(task, examples, [a.text for a in answers])
-        correct[name] = [g["correct"] for g in graded]
-        cost[name] = answer_cost(answers, correct[name])
+        scored[name] = score_responses(task, examples, [a.text for a in answers])
+        cost[name] = answer_cost(answers, scored[name].correct)
         rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a.text,
                   "n_tokens": a.n_tokens, "finish_reason": a.finish_reason}
-                 for e, i, a, g in zip(examples, instructions, answers, graded, strict=True)]
+                 for e, i, a, g in zip(examples, instructions, answers, scored[name].rows, strict=True)]
 
+    correct = {name: s.correct for name, s in scored.items()}
     base = correct["no instruction"]
-    base_acc = sum(base) / len(base)
+    base_acc = scored["no instruction"].accuracy.value
     table = []
     for name, outcomes in correct.items():
-        est = bootstrap_ci(outcomes)
+        est = scored[name].accuracy
         helped, harmed, p = mcnemar_exact(base, outcomes)
         gain = (est.value - base_acc) / base_acc if base_acc > 0 else None
-        table.append({"condition": name, "accuracy": est.__dict__, "relative_gain": gain,
+        table.append({"condition": name, "accuracy": est.to_dict(), "strict_accuracy": scored[name].strict_accuracy.to_dict(),
+                      "relative_gain": gain,
                       "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
                       "instructions_truncated": truncated_instructions.get(name, 0)})
     write_jsonl(out / "instructions_and_answers.jsonl", rows)

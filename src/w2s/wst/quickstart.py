@@ -23,9 +23,8 @@ from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.errors import W2SError
-from w2s.evaluation import grade_responses
+from w2s.evaluation import score_responses
 from w2s.paths import default_cache_path
-from w2s.stats import bootstrap_ci
 from w2s.students import SamplingParams, StudentConfig, make_student
 from w2s.tasks import get_task
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
@@ -80,8 +79,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     params = SamplingParams(max_tokens=config.student_max_tokens)
     outputs = student.generate([config.instruction.student_prompt(task, e.question, None) for e in examples], params,
                                desc="student baseline")
-    graded = grade_responses(task, examples, [o[0].text for o in outputs])
-    print(f"      baseline accuracy {bootstrap_ci([g['correct'] for g in graded])}")
+    print(f"      baseline accuracy {score_responses(task, examples, [o[0].text for o in outputs]).accuracy}")
 
     train_out = out / "train"
     final = train_out / "final"
