@@ -9,11 +9,11 @@ import sys
 import time
 
 import pytest
-from scripted_students import ScriptedStudent
 
 from w2s.cache import ResponseCache
 from w2s.cli import main
 from w2s.evaluation import EvalConfig, run_eval
+from w2s.students.scripted import ScriptedStudent
 
 
 def test_eval_accuracy_is_exactly_the_graders(gsm_file, tmp_path):

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from scripted_students import ScriptedStudent
 
-from w2s.cache import ResponseCache
 from w2s.cli import main
 from w2s.errors import W2SError
 from w2s.reason.pipeline import ReasonConfig, run_steps
+from w2s.students import StudentConfig
+from w2s.students.scripted import register_script
 from w2s.training import FinetuneConfig
 
 
@@ -71,24 +71,26 @@ def config(data, tmp_path, tiny_model, **overrides):
     settings = dict(data=str(data), weak_model=str(tiny_model), strong_model=str(tiny_model), train1_limit=None,
                     train2_limit=None, test_limit=None, seed=None, icl_demos=2, samples=5, max_tokens=16,
                     output=str(tmp_path / "run"), cache=str(tmp_path / "cache.sqlite"), sft=small,
-                    preference_training=FinetuneConfig(epochs=1, batch_size=2, max_length=96))
+                    preference_training=FinetuneConfig(epochs=1, batch_size=2, max_length=96),
+                    generation=StudentConfig(backend="scripted", extra={"script": "reason-test"}))
     return ReasonConfig(**{**settings, **overrides})
 
 
+def script_models(script) -> None:
+    """Every model of the run answers through `script(model, prompt, index)` (the scripted backend)."""
+    register_script("reason-test", script)
+
+
 def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path, tiny_model, capsys):
-    cache = ResponseCache(tmp_path / "cache.sqlite")
     asked = []  # (model, question number) of every answer really generated
 
-    def factory(model):
-        script = respond_as(model)
+    def script(model, prompt, idx):
+        asked.append((Path(model).name, last_n(prompt)))
+        return respond_as(model)(prompt, idx)
 
-        def respond(prompt, idx):
-            asked.append((Path(model).name, last_n(prompt)))
-            return script(prompt, idx)
-        return ScriptedStudent(respond, name=Path(model).name, cache=cache)
-
+    script_models(script)
     cfg = config(data, tmp_path, tiny_model)
-    run = run_steps(cfg, until="stage1-filter", student_factory=factory)
+    run = run_steps(cfg, until="stage1-filter")
     weak = [json.loads(line) for line in (run.path / "weak_train2.jsonl").read_text().splitlines()]
     assert [r["id"] for r in weak] == [f"q{n}" for n in range(5, 13)]
     kept = [json.loads(line) for line in (run.path / "stage1" / "weak.jsonl").read_text().splitlines()]
@@ -105,7 +107,7 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     (run.path / "models" / "stage1.partial").mkdir(parents=True)
     capsys.readouterr()
     asked.clear()
-    run = run_steps(cfg, student_factory=factory)  # resumes: earlier steps are not redone
+    run = run_steps(cfg)  # resumes: earlier steps are not redone
     printed = capsys.readouterr().out
     assert "[1/11] weak-sft: done already" in printed and "[3/11] icl-answers: done already" in printed
     assert (run.path / "models" / "weak" / "model.safetensors").stat().st_mtime == weak_model_time
@@ -135,16 +137,12 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert "3 pairs from 3 questions" in report
 
     with pytest.raises(W2SError, match="different config .*changed: samples"):
-        run_steps(config(data, tmp_path, tiny_model, samples=7), student_factory=factory)
+        run_steps(config(data, tmp_path, tiny_model, samples=7))
 
 
 def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round(data, tmp_path, tiny_model):
-    cache = ResponseCache(tmp_path / "cache.sqlite")
-
-    def factory(model):
-        return ScriptedStudent(respond_as(model), name=Path(model).name, cache=cache)
-
-    run = run_steps(config(data, tmp_path, tiny_model, stage1_rounds=2), until="stage1-filter", student_factory=factory)
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    run = run_steps(config(data, tmp_path, tiny_model, stage1_rounds=2), until="stage1-filter")
     assert (run.path / "models" / "stage1_round1_weak").is_dir() and (run.path / "models" / "stage1_round1_icl").is_dir()
     stats = json.loads((run.path / "stage1" / "filter_stats.json").read_text())
     assert [s["kept"] for s in stats] == [5, 7]
@@ -153,17 +151,15 @@ def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round
 
 
 def test_when_stage1_keeps_nothing_the_baselines_and_evaluation_still_run(data, tmp_path, tiny_model, capsys):
-    cache = ResponseCache(tmp_path / "cache.sqlite")
-
-    def factory(model):
-        script = respond_as(model)
+    def script(model, prompt, idx):
         if Path(model).name == "weak":  # never agrees with the strong model
-            return ScriptedStudent(lambda prompt, idx: "The answer is 999.", name="weak", cache=cache)
-        return ScriptedStudent(script, name=Path(model).name, cache=cache)
+            return "The answer is 999."
+        return respond_as(model)(prompt, idx)
 
+    script_models(script)
     cfg = config(data, tmp_path, tiny_model)
     with pytest.raises(W2SError, match="step 'stage1-sft' had nothing to train on, so stage1-sft, stage2-samples"):
-        run_steps(cfg, student_factory=factory)
+        run_steps(cfg)
     printed = capsys.readouterr().out
     assert "[8/11] stage2-samples: skipped (stage1-sft had nothing to train on)" in printed
     metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())
@@ -173,7 +169,7 @@ def test_when_stage1_keeps_nothing_the_baselines_and_evaluation_still_run(data, 
 
 def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_model):
     """No scripting: the tiny weak model is fine-tuned and really answers train_2."""
-    cfg = config(data, tmp_path, tiny_model, max_tokens=4)
+    cfg = config(data, tmp_path, tiny_model, max_tokens=4, generation=StudentConfig())
     assert main(["reason", "run", "--until", "weak-answers", f"data={data}", f"weak_model={tiny_model}",
                  f"strong_model={tiny_model}", "train1_limit=4", "train2_limit=3", "test_limit=2",
                  "max_tokens=4", f"output={cfg.output}", f"cache={cfg.cache}", "sft.epochs=1",

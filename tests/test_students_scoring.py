@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from scripted_students import ScriptedStudent
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from w2s.cache import ResponseCache
 from w2s.errors import W2SError
 from w2s.students.hf import HFStudent
+from w2s.students.scripted import ScriptedStudent
 
 
 def reference_logprob(folder, prompt_text: str, target: str) -> float:

@@ -4,10 +4,10 @@ import json
 import re
 
 from fake_openai_server import FakeOpenAIServer
-from scripted_students import ScriptedStudent
 
 from w2s.config import to_dict
 from w2s.students import StudentConfig
+from w2s.students.scripted import ScriptedStudent
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval, trained_teacher_vs
 from w2s.wst.protocol import InstructionProtocol
 

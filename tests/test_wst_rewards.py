@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from scripted_students import ScriptedStudent
 
+from w2s.students.scripted import ScriptedStudent
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
 from w2s.wst.rewards import Outcome, RewardConfig, StudentReward, reward_from

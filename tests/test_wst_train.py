@@ -4,9 +4,9 @@ import json
 import re
 
 import pytest
-from scripted_students import ScriptedStudent
 
 from w2s.errors import W2SError
+from w2s.students.scripted import ScriptedStudent
 from w2s.wst.protocol import InstructionProtocol
 from w2s.wst.rewards import RewardConfig
 from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher, training_examples

@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from w2s.devices import resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
 from w2s.students import Prompt
 
@@ -55,7 +56,6 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     if not rows:
         raise W2SError(f"nothing to train on for {out}: the training set is empty")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,13 +68,12 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    cuda = torch.cuda.is_available()
-    network = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if cuda else torch.float32)
+    network = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype("auto", resolve_device()))
     common = dict(
         output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
         max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no", report_to=[],
-        bf16=cuda, use_cpu=not cuda, gradient_checkpointing=False, dataloader_num_workers=0,
+        **trainer_precision(), gradient_checkpointing=False, dataloader_num_workers=0,
         remove_unused_columns=False,  # the DPO/ORPO collators need their columns
     )
     peft_config = None

@@ -37,7 +37,7 @@ from w2s.jsonl import read_jsonl, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
 from w2s.stats import bootstrap_ci
-from w2s.students import Prompt, SamplingParams, Student, StudentConfig, make_student
+from w2s.students import Prompt, SamplingParams, StudentConfig, make_student
 from w2s.tasks import Example, Task, get_task
 from w2s.training import FinetuneConfig, finetune, preference_row, sft_row
 
@@ -104,9 +104,8 @@ class ReasonConfig:
 class Run:
     """A run folder: the config, the task's splits, and one way to generate with any model."""
 
-    def __init__(self, config: ReasonConfig, student_factory: Callable[[str], Student] | None = None) -> None:
+    def __init__(self, config: ReasonConfig) -> None:
         self.config, self.path = config, Path(config.output)
-        self.student_factory = student_factory  # tests script the models' answers through this
         self.task: Task = get_task(config.task)
         self.cache = ResponseCache(config.cache or default_cache_path())
         self._splits: dict[str, list[Example]] = {}
@@ -132,10 +131,7 @@ class Run:
 
     def generate(self, model: str | Path, prompts: list[Prompt], params: SamplingParams, k: int = 1,
                  desc: str = "generating") -> list[list[str]]:
-        if self.student_factory is not None:
-            student = self.student_factory(str(model))
-        else:
-            student = make_student(replace(self.config.generation, model=str(model)), self.cache)
+        student = make_student(replace(self.config.generation, model=str(model)), self.cache)
         return [[c.text for c in outs] for outs in student.generate(prompts, params, k=k, desc=desc)]
 
     def greedy(self) -> SamplingParams:
@@ -381,9 +377,9 @@ STEPS = [
 STEP_NAMES = [s.name for s in STEPS]
 
 
-def open_run(config: ReasonConfig, student_factory: Callable[[str], Student] | None = None) -> Run:
+def open_run(config: ReasonConfig) -> Run:
     """The run folder for `config`; refuses a folder made with a different config."""
-    run = Run(config, student_factory)
+    run = Run(config)
     run.path.mkdir(parents=True, exist_ok=True)
     saved = run.file("config.json")
     current = {k: v for k, v in to_dict(config).items() if k not in ("output", "cache")}
@@ -398,13 +394,12 @@ def open_run(config: ReasonConfig, student_factory: Callable[[str], Student] | N
     return run
 
 
-def run_steps(config: ReasonConfig, only: str | None = None, until: str | None = None,
-              student_factory: Callable[[str], Student] | None = None) -> Run:
+def run_steps(config: ReasonConfig, only: str | None = None, until: str | None = None) -> Run:
     """Run every unfinished step in order (or just `only`); finished steps are skipped."""
     for name in (only, until):
         if name is not None and name not in STEP_NAMES:
             raise W2SError(f"unknown step '{name}' (steps: {', '.join(STEP_NAMES)})")
-    run = open_run(config, student_factory)
+    run = open_run(config)
     stopped: dict[str, str] = {}  # step -> why it trained nothing
     for number, step in enumerate(STEPS, start=1):
         if only is not None and step.name != only:

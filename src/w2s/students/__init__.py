@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from w2s.cache import ResponseCache
 from w2s.errors import W2SError
-from w2s.students.base import BACKENDS, Completion, Prompt, SamplingParams, Student, StudentConfig
+from w2s.students.base import (
+    BACKENDS,
+    Completion,
+    Prompt,
+    SamplingParams,
+    Student,
+    StudentConfig,
+    backend_class,
+    register_backend,
+)
+
+_COMMON = ("model", "backend", "extra")
 
 
 def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> Student:
     """Build the configured backend; heavy libraries are imported only for the one asked for."""
+    cls = backend_class(config.backend)
+    defaults = StudentConfig()
+    ignored = [f.name for f in fields(StudentConfig) if f.name not in _COMMON and f.name not in cls.options
+               and getattr(config, f.name) != getattr(defaults, f.name)]
+    if ignored:
+        print(f"note: student.{', student.'.join(ignored)} not used by backend '{config.backend}' "
+              f"(its options: {', '.join(cls.options) or 'none'})")
     try:
-        return _make(config, cache)
+        return cls.from_config(config, cache)
     except TypeError as err:  # an unknown student.extra key reaches the backend's constructor
         if "unexpected keyword argument" not in str(err):
             raise
@@ -18,23 +38,5 @@ def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> S
         raise W2SError(f"student.extra.{name}: not an option of backend '{config.backend}'") from None
 
 
-def _make(config: StudentConfig, cache: ResponseCache | None) -> Student:
-    if config.backend == "hf":
-        from w2s.students.hf import HFStudent
-
-        return HFStudent(config.model, batch_size=config.batch_size, batching=config.batching, dtype=config.dtype,
-                         device=config.device, cache=cache, **config.extra)
-    if config.backend == "openai":
-        from w2s.students.openai_compat import OpenAIStudent
-
-        return OpenAIStudent(config.model, config.base_url, api_key_env=config.api_key_env,
-                             concurrency=config.concurrency, max_retries=config.max_retries,
-                             timeout_s=config.timeout_s, cache=cache, **config.extra)
-    if config.backend == "vllm":
-        from w2s.students.vllm_backend import VLLMStudent
-
-        return VLLMStudent(config.model, dtype=config.dtype, cache=cache, **config.extra)
-    raise W2SError(f"unknown student backend '{config.backend}' (expected one of: {', '.join(BACKENDS)})")
-
-
-__all__ = ["BACKENDS", "Completion", "Prompt", "SamplingParams", "Student", "StudentConfig", "make_student"]
+__all__ = ["BACKENDS", "Completion", "Prompt", "SamplingParams", "Student", "StudentConfig", "make_student",
+           "register_backend"]

@@ -1,15 +1,17 @@
 """The one student interface: k completions for each of many prompts, cached and batched.
 
-Training (WST rewards), evaluation and data generation all call `Student.generate` (or its
-async twin `agenerate`, for async reward functions). The base class owns everything backends
+Training (WST rewards), evaluation and data generation all call `Student.generate` (and
+`Student.score` for teacher-forced log-probabilities). The base class owns everything backends
 have in common: deduplication, the response cache, progress bars and throughput counters.
 A backend only turns a list of unseen requests into completions, reporting each as it lands
 (`on_result`) so a run killed midway keeps what was already generated.
+
+Backends live in a lazy registry (`BACKENDS`: name → "module:Class"), so a config names one
+and only that backend's libraries are imported; `register_backend` adds a user's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
@@ -108,10 +110,18 @@ class GenerationStats:
 
 
 class Student(ABC):
-    """A model that answers prompts. Subclasses implement `_generate` (and may `_agenerate`)."""
+    """A model that answers prompts. Subclasses implement `_generate` (and may `_score`)."""
 
     name: str
     fingerprint: str
+    # The StudentConfig fields this backend reads (besides model and extra); set ones it does
+    # not read are reported by make_student instead of being silently ignored.
+    options: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: StudentConfig, cache: ResponseCache | None = None) -> Student:
+        """Build from a StudentConfig: its `options` fields and `extra` become keyword arguments."""
+        return cls(config.model, cache=cache, **{o: getattr(config, o) for o in cls.options}, **config.extra)
 
     def __init__(self, cache: ResponseCache | None = None) -> None:
         self.cache = cache
@@ -127,15 +137,6 @@ class Student(ABC):
         if plan.misses:
             with plan.running():
                 self._generate(plan.misses, params, plan.on_result)
-        return plan.results()
-
-    async def agenerate(self, prompts: Sequence[Prompt], params: SamplingParams, k: int = 1,
-                        desc: str = "generating", progress: bool = True) -> list[list[Completion]]:
-        """Async twin of `generate` (for async reward functions and servers)."""
-        plan = self._plan(prompts, params, k, desc, progress)
-        if plan.misses:
-            with plan.running():
-                await self._agenerate(plan.misses, params, plan.on_result)
         return plan.results()
 
     def score(self, prompts: Sequence[Prompt], targets: Sequence[str], desc: str = "scoring",
@@ -184,9 +185,6 @@ class Student(ABC):
         """Score (prompt, target) pairs in order; call advance(n) as n of them are done."""
         raise W2SError(f"student '{self.name}' ({type(self).__name__}) cannot score text, so reward.kind "
                        "'likelihood' needs a local student (backend hf or vllm); use 'relative' or 'absolute'")
-
-    async def _agenerate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
-        await asyncio.to_thread(self._generate, requests, params, on_result)
 
 
 class _Plan:
@@ -249,7 +247,7 @@ class StudentConfig:
     """Which model answers, through which backend, with what batching/concurrency."""
 
     model: str = "qwen2.5-0.5b-instruct"
-    backend: str = "hf"  # hf | openai | vllm
+    backend: str = "hf"  # hf | openai | vllm | scripted, or one added with register_backend
     batch_size: int = 16  # hf: sequences per generate() call (static batching)
     batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
@@ -301,5 +299,27 @@ def check_base_url(url: str) -> str:
     return url
 
 
-BACKENDS = ("hf", "openai", "vllm")
+# name -> "module:Class"; a backend's module is imported only when a config names it.
+BACKENDS: dict[str, str] = {
+    "hf": "w2s.students.hf:HFStudent",
+    "openai": "w2s.students.openai_compat:OpenAIStudent",
+    "vllm": "w2s.students.vllm_backend:VLLMStudent",
+    "scripted": "w2s.students.scripted:ScriptedStudent",
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Make `student.backend: name` build the Student subclass at "module:Class" (imported lazily)."""
+    if ":" not in target:
+        raise ValueError(f"backend target must be 'module:Class', got '{target}'")
+    BACKENDS[name] = target
+
+
+def backend_class(name: str) -> type[Student]:
+    import importlib
+
+    if name not in BACKENDS:
+        raise W2SError(f"unknown student backend '{name}' (expected one of: {', '.join(BACKENDS)})")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -15,11 +15,11 @@ Two ways to batch greedy decoding:
 from __future__ import annotations
 
 import os
-import zlib
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from w2s.devices import resolve_device, sample_seed, torch_dtype
 from w2s.errors import W2SError
 from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
@@ -35,6 +35,8 @@ def set_cpu_threads() -> None:
 class HFStudent(Student):
     """A transformers causal LM. Loads from any `resolve_model` name, or takes a model in memory."""
 
+    options = ("batch_size", "batching", "dtype", "device")
+
     def __init__(self, model: str | Any, tokenizer: Any = None, *, batch_size: int = 16, dtype: str = "auto",
                  device: str = "auto", cache=None, fingerprint: str | None = None, name: str | None = None,
                  packed_linear: bool = True, batching: str = "static") -> None:
@@ -45,17 +47,14 @@ class HFStudent(Student):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         set_cpu_threads()
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise W2SError(f"student.device is '{device}' but torch sees no CUDA GPU here; use device=cpu or auto")
+        device = resolve_device(device)
         if isinstance(model, str):
             from w2s.models import resolve_model
 
             source = resolve_model(model)
-            torch_dtype = _dtype(dtype, device)
+            dtype_ = torch_dtype(dtype, device)
             try:
-                self.model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch_dtype).to(device)
+                self.model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype_).to(device)
                 self.tokenizer = AutoTokenizer.from_pretrained(source.path)
             except Exception as err:  # noqa: BLE001 - a broken folder is the user's to fix: say which, in one line
                 first = (str(err).strip().splitlines() or [""])[0][:200]
@@ -116,7 +115,7 @@ class HFStudent(Student):
             if params.temperature > 0:
                 # One seed per batch, derived from the run seed and the batch's first request,
                 # so sampled outputs are reproducible for the same requests and batch size.
-                torch.manual_seed(params.seed * 1_000_003 + zlib.crc32(repr(requests[batch[0]]).encode()))
+                torch.manual_seed(sample_seed(params.seed, repr(requests[batch[0]])))
             # A batch of long answers takes minutes on a CPU: show its decoding steps as they go.
             steps = tqdm(total=params.max_tokens, desc=f"  batch {start // self.batch_size + 1}/"
                          f"{-(-len(order) // self.batch_size)}", unit="tok", leave=False, dynamic_ncols=True,
@@ -247,11 +246,3 @@ def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
     return ids
-
-
-def _dtype(name: str, device: str):
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, name)

@@ -16,6 +16,7 @@ import os
 import random
 import time
 
+from w2s.devices import sample_seed
 from w2s.errors import W2SError, redact
 from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student, check_base_url
 
@@ -27,6 +28,8 @@ class EmptyAnswer(ValueError):
 
 
 class OpenAIStudent(Student):
+    options = ("base_url", "api_key_env", "concurrency", "max_retries", "timeout_s")
+
     def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 32, max_retries: int = 6, timeout_s: float = 120.0,
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, cache=None) -> None:
@@ -110,7 +113,7 @@ class OpenAIStudent(Student):
     async def _once(self, client, request: Request, params: SamplingParams) -> Completion:
         common = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
         if params.temperature > 0:
-            common.update(top_p=params.top_p, seed=params.seed * 1_000_003 + request.index)
+            common.update(top_p=params.top_p, seed=sample_seed(params.seed, request.index))
         if isinstance(request.prompt, str):
             response = await client.completions.create(prompt=request.prompt, **common)
             text = response.choices[0].text

@@ -6,11 +6,14 @@ vLLM batches and schedules internally, so all requests go in one call.
 
 from __future__ import annotations
 
+from w2s.devices import sample_seed
 from w2s.errors import W2SError
 from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
 
 class VLLMStudent(Student):
+    options = ("dtype",)
+
     def __init__(self, model: str, *, dtype: str = "auto", cache=None, **engine_kwargs) -> None:
         super().__init__(cache)
         try:
@@ -29,7 +32,7 @@ class VLLMStudent(Student):
         def sampling(index: int):
             return self._vllm.SamplingParams(
                 temperature=params.temperature, top_p=params.top_p if params.temperature > 0 else 1.0,
-                max_tokens=params.max_tokens, seed=params.seed * 1_000_003 + index if params.temperature > 0 else None)
+                max_tokens=params.max_tokens, seed=sample_seed(params.seed, index) if params.temperature > 0 else None)
 
         chats = [i for i, r in enumerate(requests) if not isinstance(r.prompt, str)]
         texts = [i for i, r in enumerate(requests) if isinstance(r.prompt, str)]

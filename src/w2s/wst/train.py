@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
+from w2s.devices import trainer_precision
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
@@ -85,7 +86,6 @@ def training_examples(config: WSTTrainConfig) -> list[Example]:
 def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student | None = None) -> Path:
     """Run GRPO; checkpoints, metrics.jsonl, TensorBoard logs and split ids go to config.output."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    import torch
     from datasets import Dataset
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
@@ -110,7 +110,6 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     rows = [{"prompt": protocol.teacher_prompt(e.question), "question": e.question, "answer": e.answer,
              "target": task.target_text(e), "id": e.id} for e in examples]
     dataset = Dataset.from_list(rows)
-    cuda = torch.cuda.is_available()
     batch = config.questions_per_step * config.num_generations
     args = GRPOConfig(
         output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
@@ -118,8 +117,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
         max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
         logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
         # Gradient checkpointing only trades time for memory a 135M teacher does not need.
-        bf16=cuda if config.teacher.bf16 is None else config.teacher.bf16, gradient_checkpointing=False,
-        use_cpu=not cuda, dataloader_num_workers=0,
+        **trainer_precision(config.teacher.bf16), gradient_checkpointing=False, dataloader_num_workers=0,
     )
     peft_config = None
     if config.teacher.lora:
