@@ -97,6 +97,7 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
         "n": len(rows), "accuracy": accuracy.to_dict(), "strict_accuracy": strict.to_dict(),
         "generated": student.stats.generated, "cached": student.stats.cached,
         "empty_answers": student.stats.empty,  # still empty after every retry; not cached, so a rerun asks again
+        "retries": student.stats.retries,
         "generated_tokens": student.stats.tokens, "generation_seconds": round(student.stats.seconds, 2),
         "tokens_per_s": round(student.stats.tokens_per_s, 2),
         "truncated": sum(r["finish_reason"] == "length" for r in rows),

@@ -101,6 +101,7 @@ class GenerationStats:
     tokens: int = 0
     seconds: float = 0.0  # generating and scoring
     empty: int = 0  # answers that stayed empty after every retry (not cached)
+    retries: int = 0  # transient failures retried (remote backends)
     scored: int = 0  # (prompt, target) pairs scored
     scored_tokens: int = 0
 

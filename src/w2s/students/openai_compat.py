@@ -48,7 +48,6 @@ class OpenAIStudent(Student):
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.fingerprint = f"openai:{self.base_url.rstrip('/')}:{model}"
-        self.retries = 0  # transient failures retried, across the student's lifetime
 
     def _client(self):
         from openai import AsyncOpenAI
@@ -107,7 +106,7 @@ class OpenAIStudent(Student):
                         return Completion("", 0, "empty")
                     raise W2SError(redact(f"{reason} after {attempt + 1} attempt(s)", self._key())) from None
                 attempt += 1
-                self.retries += 1
+                self.stats.retries += 1
                 await asyncio.sleep(wait)
 
     async def _once(self, client, request: Request, params: SamplingParams) -> Completion:
