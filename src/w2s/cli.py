@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from w2s.config import apply_overrides, build, load_yaml, set_key
+from w2s.devices import is_main_process
 from w2s.errors import W2SError
 
 # flag dest -> dotted config key, for the eval command
@@ -66,7 +67,8 @@ def cmd_wst_train(args: argparse.Namespace) -> None:
 
     config = _config_from_args(WSTTrainConfig, args, {"output": "output", "steps": "steps"})
     out = train_teacher(config, resume=args.resume)
-    print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
+    if is_main_process():
+        print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
 
 
 def cmd_wst_eval(args: argparse.Namespace) -> None:

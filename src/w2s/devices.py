@@ -8,6 +8,7 @@ instructions, AVX512-BF16 or AMX, and slower than fp32 without them).
 
 from __future__ import annotations
 
+import os
 import zlib
 from typing import Any
 
@@ -57,3 +58,14 @@ def sample_seed(seed: int, salt: int | str) -> int:
     if isinstance(salt, str):
         salt = zlib.crc32(salt.encode())
     return seed * 1_000_003 + salt
+
+
+def world_size() -> int:
+    """How many training processes run together (`accelerate launch`/torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a multi-process one: the process that
+    writes run files (configs, metrics, final models), so several processes never race on them."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from w2s.devices import resolve_device, torch_dtype, trainer_precision
+from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
 from w2s.students import Prompt
 
@@ -63,7 +63,9 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
 
     out = Path(out)
     work = out.with_name(out.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
+    main = is_main_process()  # under accelerate launch, one process writes the model folder
+    if main:
+        shutil.rmtree(work, ignore_errors=True)
     base = resolve_model(model).path
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -99,16 +101,19 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         trainer = ORPOTrainer(model=network, args=ORPOConfig(beta=config.beta, **common), train_dataset=dataset,
                               processing_class=tokenizer, peft_config=peft_config)
     trainer.train()
-    trained = trainer.model
-    if config.lora:
-        trained = trained.merge_and_unload()
-    trained.save_pretrained(work / "model")
-    tokenizer.save_pretrained(work / "model")
-    log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
-    (work / "model" / "training_log.json").write_text(json.dumps(
-        {"method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log}, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    (work / "model").rename(out)
-    shutil.rmtree(work, ignore_errors=True)
+    if main:
+        trained = trainer.accelerator.unwrap_model(trainer.model)
+        if config.lora:
+            trained = trained.merge_and_unload()
+        trained.save_pretrained(work / "model")
+        tokenizer.save_pretrained(work / "model")
+        log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
+        (work / "model" / "training_log.json").write_text(json.dumps(
+            {"method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
+             "processes": trainer.accelerator.num_processes}, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        (work / "model").rename(out)
+        shutil.rmtree(work, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()  # no process reads the model before it is complete
     return out

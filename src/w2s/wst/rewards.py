@@ -96,8 +96,11 @@ class StudentReward:
     __name__ = "student"  # TRL names logged metrics after the function
 
     def __init__(self, task: Task, student: Student, protocol: InstructionProtocol, config: RewardConfig,
-                 max_tokens: int = 256, seed: int = 0) -> None:
+                 max_tokens: int = 256, seed: int = 0, processes: int = 1) -> None:
         self.task, self.student, self.protocol, self.config = task, student, protocol, config
+        # TRL averages a logged metric over the training processes; each process logs its counts
+        # times the number of processes, so the average is the step's total over all of them.
+        self.processes = processes
         self.params = SamplingParams(temperature=config.student_temperature, max_tokens=max_tokens, seed=seed)
         self._baseline: dict[tuple[str, str], float] = {}
         self.last_outcomes: list[Outcome] = []
@@ -146,9 +149,10 @@ class StudentReward:
             name = "logprob" if self.config.kind == "likelihood" else "accuracy"
             log_metric(f"student/{name}_with_instruction", sum(o.with_instruction for o in outcomes) / n)
             log_metric(f"student/{name}_baseline", sum(o.baseline for o in outcomes) / n)
-            log_metric("student/helped", float(sum(o.helped for o in outcomes)))
-            log_metric("student/harmed", float(sum(o.harmed for o in outcomes)))
-            log_metric("student/unchanged", float(sum(not o.helped and not o.harmed for o in outcomes)))
+            p = self.processes
+            log_metric("student/helped", float(p * sum(o.helped for o in outcomes)))
+            log_metric("student/harmed", float(p * sum(o.harmed for o in outcomes)))
+            log_metric("student/unchanged", float(p * sum(not o.helped and not o.harmed for o in outcomes)))
             log_metric("teacher/instruction_chars", sum(len(i) for i in instructions) / n)
             log_metric("teacher/leaks", sum(o.leak for o in outcomes) / n)
             log_metric("teacher/new_numbers", sum(o.new_numbers for o in outcomes) / n)

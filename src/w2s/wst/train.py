@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
-from w2s.devices import trainer_precision
+from w2s.devices import is_main_process, trainer_precision, world_size
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
@@ -95,25 +95,33 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     out = Path(config.output)
     if out.exists() and any(out.glob("checkpoint-*")) and not resume:
         raise W2SError(f"{out} already holds checkpoints: pass --resume to continue, or another output=")
-    out.mkdir(parents=True, exist_ok=True)
+    processes = world_size()
+    batch = config.questions_per_step * config.num_generations
+    if batch % processes:
+        raise W2SError(f"questions_per_step x num_generations ({batch}) must divide evenly over the "
+                       f"{processes} training processes")
     task = get_task(config.task)
     examples = training_examples(config)
-    (out / "config.json").write_text(json.dumps(to_dict(config), indent=2))
-    (out / "train_ids.json").write_text(json.dumps([e.id for e in examples]))
     protocol = config.instruction
-    protocol.save(out)
+    main = is_main_process()  # under accelerate launch, one process writes the run's files
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(to_dict(config), indent=2))
+        (out / "train_ids.json").write_text(json.dumps([e.id for e in examples]))
+        protocol.save(out)
 
     if student is None:
         student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
-    reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed)
+    # Each process asks the student about its own share of the step's instructions.
+    reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed,
+                           processes=processes)
 
     rows = [{"prompt": protocol.teacher_prompt(e.question), "question": e.question, "answer": e.answer,
              "target": task.target_text(e), "id": e.id} for e in examples]
     dataset = Dataset.from_list(rows)
-    batch = config.questions_per_step * config.num_generations
     args = GRPOConfig(
         output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
-        per_device_train_batch_size=batch, num_generations=config.num_generations,
+        per_device_train_batch_size=batch // processes, num_generations=config.num_generations,
         max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
         logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
         # Gradient checkpointing only trades time for memory a 135M teacher does not need.
@@ -127,13 +135,15 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
                                  target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = _timed(GRPOTrainer)(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward],
                                   args=args, train_dataset=dataset, peft_config=peft_config)
-    trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
+    if main:
+        trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
-    if last is not None:  # steps logged after the checkpoint are trained again: drop their old rows
+    if last is not None and main:  # steps logged after the checkpoint are trained again: drop their old rows
         _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]))
     trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(str(out / "final"))
-    protocol.save(out / "final")
+    trainer.save_model(str(out / "final"))  # written by the main process only
+    if main:
+        protocol.save(out / "final")
     return out
 
 
@@ -200,14 +210,14 @@ class _JsonlMetrics(TrainerCallback):
         now = self._readings()
         d = {k: now[k] - self._last[k] for k in now}
         self._last = now
-        outcomes = self.reward.last_outcomes
+        # helped/harmed/unchanged count the whole step, every process's share (see StudentReward)
+        counts = {k: int(round(logs.get(f"student/{k}", 0))) for k in ("helped", "harmed", "unchanged")}
         times = {"time/teacher_generation_s": d["teacher"], "time/student_s": d["student"],
                  "time/grading_s": d["grading"],
                  "time/reward_other_s": max(0.0, d["reward"] - d["student"] - d["grading"]),
                  "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]), "time/step_s": d["now"]}
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
-               "helped": sum(o.helped for o in outcomes), "harmed": sum(o.harmed for o in outcomes),
-               "unchanged": sum(not o.helped and not o.harmed for o in outcomes),
+               **counts,
                **{k: round(v, 3) for k, v in times.items()}}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
