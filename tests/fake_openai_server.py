@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Fault = tuple[str, float]  # ("ok" | "sleep" | "429" | "400" | "500" | "garbage", seconds)
+Fault = tuple[str, float]  # ("ok" | "sleep" | "429" | "400" | "500" | "garbage" | "drop", seconds)
 
 
 def answer_for(prompt: str) -> str:
@@ -63,6 +63,9 @@ class FakeOpenAIServer:
                     self._send(500, {"error": {"message": "boom"}})
                 elif kind == "garbage":
                     self._send_raw(200, b"{this is not json")
+                elif kind == "drop":  # the connection closes with no response at all
+                    self.close_connection = True
+                    self.connection.shutdown(2)
                 elif kind == "401":  # as hosted APIs do: the refusal repeats the key it was sent
                     key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                     self._send(401, {"error": {"message": f"Incorrect API key provided: {key}."}})

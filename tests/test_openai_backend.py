@@ -82,9 +82,19 @@ def test_client_errors_are_not_retried():
 
 
 def test_unreachable_server():
-    s = OpenAIStudent("m", "http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01, timeout_s=1)
-    with pytest.raises(W2SError, match=r"requests to http://127.0.0.1:9/v1 failed.*(connection to .* failed|timeout).* after 2 attempt"):
+    s = OpenAIStudent("m", "http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01, timeout_s=30)
+    with pytest.raises(W2SError, match=r"requests to http://127.0.0.1:9/v1 failed.*connection to .* (failed|dropped).* after 2 attempt") as err:
         s.generate([chat(0)], GREEDY, progress=False)
+    assert "timeout" not in str(err.value)
+
+
+def test_a_dropped_connection_is_not_called_a_timeout():
+    """The aiohttp transport raises a timeout error when the server closes the connection."""
+    with FakeOpenAIServer(lambda p, a: ("drop", 0.0)) as server:
+        s = student(server.url, max_retries=1, timeout_s=30)
+        with pytest.raises(W2SError, match=r"connection to .* dropped after 0\.\ds.* after 2 attempt") as err:
+            s.generate([chat(0)], GREEDY, progress=False)
+        assert "timeout" not in str(err.value) and server.attempts["question 0"] == 2
 
 
 def test_api_key_comes_from_the_named_variable_and_is_not_in_the_fingerprint(monkeypatch):

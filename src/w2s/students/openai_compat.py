@@ -97,10 +97,11 @@ class OpenAIStudent(Student):
     async def _with_retries(self, client, request: Request, params: SamplingParams) -> Completion:
         attempt = 0
         while True:
+            start = time.monotonic()
             try:
                 return await self._once(client, request, params)
             except Exception as err:  # noqa: BLE001 - classified below
-                retry, wait, reason = self._classify(err, attempt)
+                retry, wait, reason = self._classify(err, attempt, time.monotonic() - start)
                 if not retry or attempt >= self.max_retries:
                     if isinstance(err, EmptyAnswer):  # kept out of the cache and counted (see base.py)
                         return Completion("", 0, "empty")
@@ -128,8 +129,13 @@ class OpenAIStudent(Student):
         finish = response.choices[0].finish_reason or "stop"
         return Completion(text, int(n_tokens), "length" if finish == "length" else "stop")
 
-    def _classify(self, err: Exception, attempt: int) -> tuple[bool, float, str]:
-        """(retryable?, seconds to wait, a one-line reason without secrets)."""
+    def _classify(self, err: Exception, attempt: int, elapsed_s: float | None = None) -> tuple[bool, float, str]:
+        """(retryable?, seconds to wait, a one-line reason without secrets).
+
+        The aiohttp transport reports a connection the server closed as a *timeout*, so an
+        APITimeoutError that came long before `timeout_s` is reported as the dropped connection
+        it was (a user chasing a "timeout" would raise the timeout instead of fixing the server).
+        """
         import openai
 
         backoff = random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2**attempt))
@@ -141,7 +147,11 @@ class OpenAIStudent(Student):
                 return True, (after + random.uniform(0, 0.1)) if after is not None else backoff, reason
             return False, 0.0, f"{reason}: {_short(err)}"
         if isinstance(err, openai.APITimeoutError):
-            return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"
+            if elapsed_s is None or elapsed_s >= 0.9 * self.timeout_s:
+                return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"
+            cause = err.__cause__ or err.__context__
+            detail = f": {_short(cause)}" if cause is not None else ""
+            return True, backoff, f"connection to {self.base_url} dropped after {elapsed_s:.1f}s{detail}"
         if isinstance(err, openai.APIConnectionError):
             cause = err.__cause__ or err.__context__
             detail = f" ({type(cause).__name__})" if cause is not None else ""
