@@ -34,6 +34,7 @@ class FakeOpenAIServer:
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.auth_headers: list[str] = []
+        self.bodies: list[dict] = []  # every request body, as received
         self._lock = threading.Lock()
         server = self
 
@@ -50,6 +51,7 @@ class FakeOpenAIServer:
                     attempt = server.attempts[prompt]
                     server.attempts[prompt] += 1
                     server.auth_headers.append(self.headers.get("Authorization", ""))
+                    server.bodies.append(body)
                 kind, seconds = server.plan(prompt, attempt)
                 time.sleep(server.latency_s)
                 if kind == "sleep":
@@ -71,6 +73,18 @@ class FakeOpenAIServer:
                     self._send(401, {"error": {"message": f"Incorrect API key provided: {key}."}})
                 else:
                     text = "" if kind == "empty" else answer_for(prompt)
+                    if body.get("stream"):  # server-sent events, three content pieces then [DONE]
+                        with server._lock:
+                            server.answered[prompt] += 1
+                        third = max(1, len(text) // 3)
+                        pieces = [text[:third], text[third:2 * third], text[2 * third:]]
+                        events = [{"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                                   "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                                  for piece in pieces]
+                        events[-1]["choices"][0]["finish_reason"] = "stop"
+                        data = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+                        self._send_raw(200, data.encode(), content_type="text/event-stream")
+                        return
                     if "messages" in body:
                         choice = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop"}
@@ -87,10 +101,10 @@ class FakeOpenAIServer:
             def _send(self, status, payload, headers=None):
                 self._send_raw(status, json.dumps(payload).encode(), headers)
 
-            def _send_raw(self, status, data, headers=None):
+            def _send_raw(self, status, data, headers=None, content_type="application/json"):
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for key, value in (headers or {}).items():
                         self.send_header(key, value)

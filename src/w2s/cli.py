@@ -86,6 +86,14 @@ def cmd_quickstart(args: argparse.Namespace) -> None:
     run_quickstart(_config_from_args(QuickstartConfig, args, {"output": "output"}))
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    from w2s.serve import ServeConfig, run_server
+
+    flags = {"teacher": "teacher", "upstream": "upstream", "upstream_model": "upstream_model", "host": "host",
+             "port": "port", "api_key_env": "api_key_env", "upstream_api_key_env": "upstream_api_key_env"}
+    run_server(_config_from_args(ServeConfig, args, flags))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from w2s.reason.report import write_reason_report
     from w2s.wst.report import write_report
@@ -244,6 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="run folder (default runs/quickstart)")
     _add_config_args(p)
     p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("serve", help="a trained teacher as an OpenAI-compatible proxy in front of any student",
+                       description="Serve /v1/chat/completions: the teacher writes an instruction for the last "
+                                   "user turn, placed as it was trained, and the request goes on to the "
+                                   "upstream (the student) with every other field the client sent.")
+    p.add_argument("--teacher", help="a `w2s wst train` run folder, model folder, LoRA adapter, pack or hub id")
+    p.add_argument("--upstream", help="the student's OpenAI-compatible base URL, e.g. http://localhost:8001/v1")
+    p.add_argument("--upstream-model", help="model name sent upstream (default: the client's)")
+    p.add_argument("--upstream-api-key-env", help="NAME of the variable holding the upstream's key "
+                   "(default OPENAI_API_KEY)")
+    p.add_argument("--api-key-env", help="NAME of a variable holding the key clients must send (default: none)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("report", help="Markdown report with plots for a WST or `w2s reason` run folder",
                        description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "

@@ -94,13 +94,30 @@ class InstructionProtocol:
 
     def student_prompt(self, task: Task, question: str, instruction: str | None) -> Prompt:
         """The student's prompt: the task's own prompt, plus the instruction if there is one."""
-        messages = task.messages(question)
+        return self.place(task.messages(question), instruction)
+
+    def place(self, messages: list[dict], instruction: str | None) -> list[dict]:
+        """Put the instruction into a chat: as a system message first (`system`), or in front of
+        the last user turn (`prefix`). Shared by training, evaluation and `w2s serve`.
+
+        A chat that already opens with a system message keeps it, with the instruction as its
+        first paragraph (some servers accept only one system message).
+        """
         if not instruction:
             return messages
         if self.placement == "system":
+            if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
+                first, *rest = messages
+                return [{**first, "content": f"{instruction}\n\n{first['content']}"}, *rest]
             return [{"role": "system", "content": instruction}, *messages]
-        first, *rest = messages
-        return [{**first, "content": f"{instruction}\n\n{first['content']}"}, *rest]
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+        user = messages[last]
+        content = user.get("content")
+        if isinstance(content, list):  # content parts: the instruction becomes the first text part
+            content = [{"type": "text", "text": instruction}, *content]
+        else:
+            content = f"{instruction}\n\n{content}"
+        return [*messages[:last], {**user, "content": content}, *messages[last + 1:]]
 
     def clean(self, text: str, truncated: bool = False) -> str:
         """The instruction the student sees, from the teacher's raw text.

@@ -1,0 +1,361 @@
+"""`w2s serve`: a trained teacher as an OpenAI-compatible proxy in front of any student model.
+
+A client talks to w2s exactly as it would to the upstream model (`/v1/chat/completions`, with
+`stream` or not). For each request the teacher writes an instruction for the last user turn;
+the proxy places it the way the teacher was trained (its run's `instruction_protocol.json`) and
+forwards the request, with every other field the client sent, to the upstream. The upstream's
+answer comes back unchanged, plus the instruction: in the `X-W2S-Instruction` header
+(percent-encoded) and, for non-streamed answers, a `w2s_instruction` field.
+
+- The teacher is the same `Student` interface as everywhere else (a run folder, a model name or
+  pack, or any OpenAI-compatible endpoint), so its instructions go through the response cache:
+  a question seen before costs no teacher generation.
+- Concurrent requests share batched teacher generation: requests that arrive within
+  `batch_wait_ms` of each other are written in one batch.
+- Upstream failures become OpenAI-style errors: 502 (the upstream failed or answered 5xx) or 504
+  (it timed out), with the reason; an upstream 4xx (the client's request was refused) is passed
+  through as is. Requests in flight to the upstream are bounded by `max_concurrency`.
+- Keys come from environment variables only and never reach a log line or an error message.
+
+The HTTP server and the upstream client are aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from w2s.cache import ResponseCache
+from w2s.errors import W2SError, redact
+from w2s.paths import default_cache_path
+from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.students.base import check_base_url
+from w2s.wst.protocol import InstructionProtocol
+
+log = logging.getLogger("w2s.serve")
+
+
+@dataclass
+class ServeConfig:
+    """Everything `w2s serve` needs: the teacher, the upstream, the listening address, limits."""
+
+    teacher: str = ""  # a `w2s wst train` run folder, a model folder, LoRA adapter, pack or hub id
+    # a teacher behind an OpenAI-compatible endpoint instead: teacher_api.backend=openai
+    # teacher_api.model=NAME teacher_api.base_url=URL (then `teacher` is ignored)
+    teacher_api: StudentConfig | None = None
+    upstream: str = ""  # the student's OpenAI-compatible base URL, e.g. http://localhost:8001/v1
+    upstream_model: str | None = None  # replaces the client's "model" field when set
+    upstream_api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the upstream's key
+    api_key_env: str | None = None  # when set, clients must send this variable's value as a Bearer key
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_concurrency: int = 64  # requests in flight to the upstream
+    timeout_s: float = 300.0  # per upstream request
+    batch_wait_ms: float = 10.0  # how long a teacher batch waits for more requests
+    teacher_batch_size: int = 16
+    instruction: InstructionProtocol | None = None  # None: the teacher's own, else the defaults
+    cache: str | None = None
+    teacher_device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.upstream:
+            raise ValueError("upstream: the student's OpenAI-compatible base URL is required (--upstream URL)")
+        check_base_url(self.upstream)
+        if not self.teacher and self.teacher_api is None:
+            raise ValueError("teacher: a run folder, model name or pack is required (--teacher)")
+        if self.max_concurrency < 1 or self.teacher_batch_size < 1:
+            raise ValueError("max_concurrency and teacher_batch_size must be >= 1")
+        if self.timeout_s <= 0 or self.batch_wait_ms < 0:
+            raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+
+
+def serve_protocol(config: ServeConfig) -> tuple[InstructionProtocol, str]:
+    """The protocol the teacher was trained with (from its run), else the config's, else defaults."""
+    from w2s.wst.evaluate import teacher_folder
+
+    saved = InstructionProtocol.saved_with(teacher_folder(config.teacher)) if config.teacher else None
+    if saved is not None:
+        if config.instruction is not None and config.instruction != saved:
+            raise W2SError(f"instruction.* differs from the protocol {config.teacher} was trained with ({saved})")
+        return saved, f"as trained ({config.teacher})"
+    if config.instruction is not None:
+        return config.instruction, "from the config"
+    return InstructionProtocol(), "defaults"
+
+
+def last_user_text(messages: list) -> str:
+    """The text of the last user turn (string content, or the text parts of a content list)."""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    raise ValueError("messages: expected at least one message with role 'user'")
+
+
+class InstructionWriter:
+    """Writes instructions in batches: requests arriving close together share one generate call."""
+
+    def __init__(self, teacher: Student, protocol: InstructionProtocol, batch_wait_s: float, max_batch: int) -> None:
+        self.teacher, self.protocol = teacher, protocol
+        self.batch_wait_s, self.max_batch = batch_wait_s, max_batch
+        self.params = SamplingParams(max_tokens=protocol.max_tokens)  # greedy: one instruction per question
+        self.queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue()
+        self.batches = 0
+        self.task: asyncio.Task | None = None
+
+    async def write(self, question: str) -> str:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((question, future))
+        return await future
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            deadline = loop.time() + self.batch_wait_s
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
+                except TimeoutError:
+                    break
+            questions = list(dict.fromkeys(q for q, _ in batch))
+            try:
+                outs = await asyncio.to_thread(self.teacher.generate,
+                                               [self.protocol.teacher_prompt(q) for q in questions], self.params,
+                                               desc="instructions", progress=False)
+                written = {q: self.protocol.clean(o[0].text, o[0].finish_reason == "length")
+                           for q, o in zip(questions, outs, strict=True)}
+                self.batches += 1
+                for question, future in batch:
+                    if not future.done():
+                        future.set_result(written[question])
+            except Exception as err:  # noqa: BLE001 - every waiting request gets the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+
+
+def error_response(status: int, message: str, kind: str):
+    from aiohttp import web
+
+    return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
+
+
+class Proxy:
+    """The aiohttp application: auth, instruction, placement, forwarding, errors."""
+
+    def __init__(self, config: ServeConfig, teacher: Student, protocol: InstructionProtocol) -> None:
+        self.config, self.teacher, self.protocol = config, teacher, protocol
+        self.writer = InstructionWriter(teacher, protocol, config.batch_wait_ms / 1000, config.teacher_batch_size)
+        self.upstream = config.upstream.rstrip("/")
+        self.upstream_host = urlsplit(self.upstream).netloc
+        self.gate: asyncio.Semaphore | None = None  # made on the server's event loop
+        self.session = None
+        self.counts = {"requests": 0, "upstream_errors": 0, "teacher_errors": 0}
+
+    def secrets(self) -> list[str | None]:
+        names = [self.config.upstream_api_key_env, self.config.api_key_env]
+        return [os.environ.get(n) for n in names if n]
+
+    def app(self):
+        from aiohttp import web
+
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, app) -> None:
+        import aiohttp
+
+        self.gate = asyncio.Semaphore(self.config.max_concurrency)
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+        self.writer.task = asyncio.create_task(self.writer.run())
+
+    async def _stop(self, app) -> None:
+        if self.writer.task is not None:
+            self.writer.task.cancel()
+        if self.session is not None:
+            await self.session.close()
+
+    def _authorized(self, request) -> bool:
+        if not self.config.api_key_env:
+            return True
+        expected = os.environ.get(self.config.api_key_env, "")
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+    def _upstream_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.config.upstream_api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    async def health(self, request):
+        from aiohttp import web
+
+        return web.json_response({"status": "ok", "teacher": self.teacher.name, "upstream": self.upstream_host,
+                                  **self.counts, "teacher_batches": self.writer.batches})
+
+    async def models(self, request):
+        from aiohttp import web
+
+        if not self._authorized(request):
+            return error_response(401, "invalid or missing API key for this w2s proxy", "authentication_error")
+        try:
+            async with self.session.get(f"{self.upstream}/models", headers=self._upstream_headers()) as response:
+                body = await response.read()
+                return web.Response(body=body, status=response.status, content_type="application/json")
+        except Exception as err:  # noqa: BLE001
+            return self._upstream_failure(err)
+
+    async def chat(self, request):
+        from aiohttp import web
+
+        self.counts["requests"] += 1
+        if not self._authorized(request):
+            return error_response(401, "invalid or missing API key for this w2s proxy", "authentication_error")
+        try:
+            body = await request.json()
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+                raise ValueError("expected a JSON object with a 'messages' list")
+            question = last_user_text(body["messages"])
+        except ValueError as err:
+            return error_response(400, f"bad request: {err}", "invalid_request_error")
+        started = time.perf_counter()
+        try:
+            instruction = await self.writer.write(question)
+        except Exception as err:  # noqa: BLE001 - the teacher failed: say so, never hang
+            self.counts["teacher_errors"] += 1
+            log.warning("teacher failed: %s", redact(str(err), *self.secrets()))
+            return error_response(500, redact(f"the teacher could not write an instruction: {err}", *self.secrets()),
+                                  "teacher_error")
+        teacher_s = time.perf_counter() - started
+        forwarded = {**body, "messages": self.protocol.place(body["messages"], instruction)}
+        if self.config.upstream_model:
+            forwarded["model"] = self.config.upstream_model
+        header = {"X-W2S-Instruction": quote(instruction, safe=" ,.;:!?'()-")}
+        async with self.gate:
+            try:
+                response = await self.session.post(f"{self.upstream}/chat/completions", json=forwarded,
+                                                   headers=self._upstream_headers())
+            except Exception as err:  # noqa: BLE001
+                return self._upstream_failure(err)
+            try:
+                if response.status >= 500:
+                    self.counts["upstream_errors"] += 1
+                    detail = (await response.text())[:300]
+                    return error_response(502, redact(f"upstream {self.upstream_host} answered HTTP {response.status}: "
+                                                      f"{detail}", *self.secrets()), "upstream_error")
+                if body.get("stream") and response.status == 200:
+                    stream = web.StreamResponse(status=200, headers={
+                        **header, "Content-Type": response.headers.get("Content-Type", "text/event-stream"),
+                        "Cache-Control": "no-cache"})
+                    await stream.prepare(request)
+                    async for chunk in response.content.iter_any():
+                        await stream.write(chunk)
+                    await stream.write_eof()
+                    return stream
+                raw = await response.read()
+            except Exception as err:  # noqa: BLE001 - a failure midway through the upstream's answer
+                return self._upstream_failure(err)
+            finally:
+                response.release()
+        if response.status != 200:  # the upstream refused the request (4xx): the client should see why,
+            # minus any key (a 401 body often repeats the key it refused: the proxy's own upstream key)
+            text = redact(raw.decode("utf-8", "replace"), *self.secrets())
+            return web.Response(text=text, status=response.status, content_type="application/json", headers=header)
+        try:
+            answer = json.loads(raw)
+            answer["w2s_instruction"] = instruction
+        except (ValueError, TypeError):
+            self.counts["upstream_errors"] += 1
+            return error_response(502, f"upstream {self.upstream_host} answered with a body that is not JSON",
+                                  "upstream_error")
+        log.info("answered in %.2fs (teacher %.2fs)", time.perf_counter() - started, teacher_s)
+        return web.json_response(answer, headers=header)
+
+    def _upstream_failure(self, err: Exception):
+        self.counts["upstream_errors"] += 1
+        if isinstance(err, asyncio.TimeoutError | TimeoutError):
+            return error_response(504, f"upstream {self.upstream_host} did not answer within {self.config.timeout_s}s",
+                                  "upstream_timeout")
+        reason = redact(f"{type(err).__name__}: {err}".splitlines()[0][:300], *self.secrets())
+        return error_response(502, f"upstream {self.upstream_host} failed ({reason})", "upstream_error")
+
+
+def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Student:
+    """The teacher as a Student: an API endpoint, a trained run's final teacher, or any model."""
+    from w2s.wst.evaluate import load_teacher
+
+    if config.teacher_api is not None:
+        return make_student(config.teacher_api, cache)
+    if config.teacher.startswith(("http://", "https://")):
+        raise W2SError("--teacher is a URL: name an endpoint with teacher_api.backend=openai "
+                       "teacher_api.base_url=URL teacher_api.model=NAME")
+    return load_teacher(config.teacher, cache)
+
+
+def build_proxy(config: ServeConfig, teacher: Student | None = None) -> Proxy:
+    protocol, source = serve_protocol(config)
+    cache = ResponseCache(config.cache or default_cache_path())
+    teacher = teacher or load_serving_teacher(config, cache)
+    if teacher.cache is None:  # instructions are always cached by (teacher fingerprint, prompt)
+        teacher.cache = cache
+    print(f"teacher {teacher.name}; instruction protocol {source}: template {protocol.template!r:.40}, "
+          f"placement {protocol.placement}, max {protocol.max_tokens} tokens; upstream "
+          f"{urlsplit(config.upstream).netloc}")
+    return Proxy(config, teacher, protocol)
+
+
+@contextmanager
+def serving_in_background(proxy: Proxy, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the proxy on its own event loop in a thread; yields its base URL (tests, notebooks)."""
+    from aiohttp import web
+
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(proxy.app(), access_log=None)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, host, port)
+    loop.run_until_complete(site.start())
+    bound = site._server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{bound}/v1"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+def run_server(config: ServeConfig) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM shut down gracefully)."""
+    from aiohttp import web
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    proxy = build_proxy(config)
+    print(f"w2s proxy on http://{config.host}:{config.port}/v1 (Ctrl-C stops it)")
+    web.run_app(proxy.app(), host=config.host, port=config.port, print=None, shutdown_timeout=10,
+                access_log_format='%a "%r" %s %Tfs')  # no headers: keys never reach the log
+
+

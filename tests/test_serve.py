@@ -1,0 +1,143 @@
+"""`w2s serve`: the proxy places the teacher's instruction and forwards to a real HTTP upstream.
+
+Driven with the official `openai` client, as a user would. The upstream is the fake
+OpenAI-compatible server (a real HTTP server with faults); the teacher is scripted where the
+test needs to know its words, and the tiny real model where it only needs to be a model.
+"""
+
+import logging
+import threading
+
+import openai
+import pytest
+from fake_openai_server import FakeOpenAIServer, answer_for
+
+from w2s.serve import ServeConfig, build_proxy, serving_in_background
+from w2s.students.scripted import ScriptedStudent
+from w2s.wst.protocol import InstructionProtocol
+
+
+def teacher(words="Check the units first."):
+    return ScriptedStudent(lambda prompt, index: words, name="teacher")
+
+
+def config(upstream, tmp_path, **kw):
+    return ServeConfig(teacher="scripted", upstream=upstream, cache=str(tmp_path / "c.sqlite"),
+                       instruction=InstructionProtocol(), **kw)
+
+
+def client(url, key="none", **kw):
+    return openai.OpenAI(base_url=url, api_key=key, max_retries=0, **kw)
+
+
+def test_the_upstream_gets_the_instruction_and_the_users_words_and_the_client_its_answer(tmp_path):
+    with FakeOpenAIServer() as upstream, serving_in_background(build_proxy(config(upstream.url, tmp_path),
+                                                                           teacher())) as url:
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="student-7b", temperature=0.3, max_tokens=7, top_p=0.9,
+            messages=[{"role": "user", "content": "How many legs do 3 spiders have?"}])
+        answer = raw.parse()
+    sent = upstream.bodies[-1]
+    assert sent["messages"] == [{"role": "system", "content": "Check the units first."},
+                                {"role": "user", "content": "How many legs do 3 spiders have?"}]
+    assert (sent["model"], sent["temperature"], sent["max_tokens"], sent["top_p"]) == ("student-7b", 0.3, 7, 0.9)
+    assert answer.choices[0].message.content == answer_for("How many legs do 3 spiders have?")
+    assert raw.headers["X-W2S-Instruction"] == "Check the units first."
+    assert answer.model_extra["w2s_instruction"] == "Check the units first."
+
+
+def test_prefix_placement_and_an_existing_system_message(tmp_path):
+    cfg = config("http://127.0.0.1:9/v1", tmp_path)
+    proxy = build_proxy(cfg, teacher())
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    assert proxy.protocol.place(chat, "Hint.")[0] == {"role": "system", "content": "Hint.\n\nBe brief."}
+    prefix = InstructionProtocol(placement="prefix")
+    assert prefix.place(chat, "Hint.")[1:] == [chat[1], chat[2], {"role": "user", "content": "Hint.\n\nc"}]
+
+
+def test_streaming_passes_through(tmp_path):
+    with FakeOpenAIServer() as upstream, serving_in_background(build_proxy(config(upstream.url, tmp_path),
+                                                                           teacher())) as url:
+        stream = client(url).chat.completions.create(model="m", stream=True,
+                                                     messages=[{"role": "user", "content": "Count to three."}])
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    assert text == answer_for("Count to three.") and upstream.bodies[-1]["stream"] is True
+
+
+def test_upstream_failures_are_clear_errors_never_hangs(tmp_path):
+    def plan(prompt, attempt):
+        return {"boom": ("500", 0.0), "slow": ("sleep", 3.0)}.get(prompt, ("ok", 0.0))
+
+    with FakeOpenAIServer(plan) as upstream, serving_in_background(
+            build_proxy(config(upstream.url, tmp_path, timeout_s=0.5), teacher())) as url:
+        with pytest.raises(openai.APIStatusError) as failed:
+            client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "boom"}])
+        assert failed.value.status_code == 502 and "answered HTTP 500" in failed.value.message
+        with pytest.raises(openai.APIStatusError) as slow:
+            client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "slow"}])
+        assert slow.value.status_code == 504 and "did not answer within 0.5s" in slow.value.message
+    with serving_in_background(build_proxy(config("http://127.0.0.1:9/v1", tmp_path), teacher())) as url:
+        with pytest.raises(openai.APIStatusError) as down:
+            client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert down.value.status_code == 502 and "127.0.0.1:9 failed" in down.value.message
+        with pytest.raises(openai.BadRequestError, match="role 'user'"):
+            client(url).chat.completions.create(model="m", messages=[{"role": "system", "content": "no user"}])
+
+
+def test_keys_come_from_the_environment_and_never_reach_logs_or_clients(tmp_path, monkeypatch, caplog, capsys):
+    monkeypatch.setenv("UPSTREAM_KEY", "sk-upstream-secret-0123456789")
+    monkeypatch.setenv("PROXY_KEY", "proxy-client-key-abcdef")
+    caplog.set_level(logging.DEBUG)
+    plan = lambda prompt, attempt: ("401", 0.0) if prompt == "refuse" else ("ok", 0.0)  # noqa: E731
+    with FakeOpenAIServer(plan) as upstream, serving_in_background(build_proxy(
+            config(upstream.url, tmp_path, upstream_api_key_env="UPSTREAM_KEY", api_key_env="PROXY_KEY"),
+            teacher())) as url:
+        with pytest.raises(openai.AuthenticationError):
+            client(url, key="wrong").chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        good = client(url, key="proxy-client-key-abcdef")
+        assert good.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).choices
+        with pytest.raises(openai.AuthenticationError) as refused:  # the upstream's 401 echoes its key
+            good.chat.completions.create(model="m", messages=[{"role": "user", "content": "refuse"}])
+        assert "sk-upstream-secret" not in str(refused.value.body) and "***" in str(refused.value.body)
+    assert upstream.auth_headers[0] == "Bearer sk-upstream-secret-0123456789"  # the upstream's own key
+    printed = capsys.readouterr()
+    for secret in ("sk-upstream-secret", "proxy-client-key"):
+        assert secret not in caplog.text + printed.out + printed.err
+
+
+def test_concurrent_requests_share_teacher_batches_and_repeats_are_cached(tmp_path):
+    scripted = ScriptedStudent(lambda prompt, index: "Think in steps.", name="teacher")
+    with FakeOpenAIServer(latency_s=0.05) as upstream:
+        proxy = build_proxy(ServeConfig(teacher="scripted", upstream=upstream.url, cache=str(tmp_path / "c.sqlite"),
+                                        batch_wait_ms=200, instruction=InstructionProtocol()), scripted)
+        with serving_in_background(proxy) as url:
+            def ask(i):
+                client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}])
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(upstream.bodies) == 8 and scripted.calls == 8
+            assert proxy.writer.batches < 8  # requests arriving together were written together
+            ask(3)  # asked before: the instruction comes from the cache
+            assert scripted.calls == 8 and len(upstream.bodies) == 9
+
+
+def test_a_real_tiny_teacher_writes_what_the_upstream_receives(tiny_model, tmp_path):
+    with FakeOpenAIServer() as upstream:
+        proxy = build_proxy(ServeConfig(teacher=str(tiny_model), upstream=upstream.url,
+                                        cache=str(tmp_path / "c.sqlite"),
+                                        instruction=InstructionProtocol(max_tokens=6)))
+        with serving_in_background(proxy) as url:
+            raw = client(url).chat.completions.with_raw_response.create(
+                model="m", messages=[{"role": "user", "content": "What is 2 plus 2?"}])
+    from urllib.parse import unquote
+
+    instruction = unquote(raw.headers["X-W2S-Instruction"])
+    received = upstream.bodies[-1]["messages"]
+    assert received[-1] == {"role": "user", "content": "What is 2 plus 2?"}
+    if instruction:
+        assert received[0] == {"role": "system", "content": instruction}
