@@ -5,8 +5,10 @@ OpenAI-compatible server (a real HTTP server with faults); the teacher is script
 test needs to know its words, and the tiny real model where it only needs to be a model.
 """
 
+import json
 import logging
 import threading
+import urllib.request
 
 import openai
 import pytest
@@ -37,6 +39,7 @@ def test_the_upstream_gets_the_instruction_and_the_users_words_and_the_client_it
             model="student-7b", temperature=0.3, max_tokens=7, top_p=0.9,
             messages=[{"role": "user", "content": "How many legs do 3 spiders have?"}])
         answer = raw.parse()
+        health = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/health").read())
     sent = upstream.bodies[-1]
     assert sent["messages"] == [{"role": "system", "content": "Check the units first."},
                                 {"role": "user", "content": "How many legs do 3 spiders have?"}]
@@ -44,6 +47,9 @@ def test_the_upstream_gets_the_instruction_and_the_users_words_and_the_client_it
     assert answer.choices[0].message.content == answer_for("How many legs do 3 spiders have?")
     assert raw.headers["X-W2S-Instruction"] == "Check the units first."
     assert answer.model_extra["w2s_instruction"] == "Check the units first."
+    # the fake upstream reports 1 prompt + 3 completion tokens per answer; the teacher wrote one instruction
+    assert health["upstream_usage"] == {"calls": 1, "prompt_tokens": 1, "completion_tokens": 3}
+    assert health["teacher_usage"]["calls_generated"] == 1
 
 
 def test_prefix_placement_and_an_existing_system_message(tmp_path):

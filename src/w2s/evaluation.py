@@ -13,7 +13,7 @@ from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import Estimate, bootstrap_ci
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
-from w2s.students.base import prompt_text
+from w2s.students.base import prompt_text, usage_line
 from w2s.tasks import Example, Task, get_task
 
 
@@ -98,6 +98,7 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
         "generated": student.stats.generated, "cached": student.stats.cached,
         "empty_answers": student.stats.empty,  # still empty after every retry; not cached, so a rerun asks again
         "retries": student.stats.retries,
+        "usage": student.stats.usage(student.price),
         "generated_tokens": student.stats.tokens, "generation_seconds": round(student.stats.seconds, 2),
         "tokens_per_s": round(student.stats.tokens_per_s, 2),
         "truncated": sum(r["finish_reason"] == "length" for r in rows),
@@ -123,6 +124,7 @@ def format_summary(result: EvalResult) -> str:
         f"  generated {s['generated']} (cached {s['cached']}), {s['generated_tokens']} tokens in "
         f"{s['generation_seconds']} s = {s['tokens_per_s']} tokens/s; {s['truncated']} hit max_tokens"
         + (f"; {s['empty_answers']} stayed empty (not cached; rerun to ask again)" if s["empty_answers"] else ""),
+        f"  usage: {usage_line(s['model'], s['usage'])}",
         f"  wrote {s['output']}/responses.jsonl and summary.json",
     ]
     return "\n".join(lines)

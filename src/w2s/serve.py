@@ -166,6 +166,8 @@ class Proxy:
         self.gate: asyncio.Semaphore | None = None  # made on the server's event loop
         self.session = None
         self.counts = {"requests": 0, "upstream_errors": 0, "teacher_errors": 0}
+        # what the upstream reported in its answers' `usage` (streamed answers usually carry none)
+        self.upstream_usage = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
     def secrets(self) -> list[str | None]:
         names = [self.config.upstream_api_key_env, self.config.api_key_env]
@@ -194,6 +196,10 @@ class Proxy:
             self.writer.task.cancel()
         if self.session is not None:
             await self.session.close()
+        u = self.upstream_usage
+        print(f"served {self.counts['requests']} requests; teacher {self.teacher.usage_line()}; upstream "
+              f"{u['calls']} answers ({u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens "
+              "reported)")
 
     def _authorized(self, request) -> bool:
         if not self.config.api_key_env:
@@ -213,7 +219,9 @@ class Proxy:
         from aiohttp import web
 
         return web.json_response({"status": "ok", "teacher": self.teacher.name, "upstream": self.upstream_host,
-                                  **self.counts, "teacher_batches": self.writer.batches})
+                                  **self.counts, "teacher_batches": self.writer.batches,
+                                  "teacher_usage": self.teacher.stats.usage(self.teacher.price),
+                                  "upstream_usage": self.upstream_usage})
 
     async def models(self, request):
         from aiohttp import web
@@ -286,12 +294,20 @@ class Proxy:
         try:
             answer = json.loads(raw)
             answer["w2s_instruction"] = instruction
+            self._count_usage(answer.get("usage"))
         except (ValueError, TypeError):
             self.counts["upstream_errors"] += 1
             return error_response(502, f"upstream {self.upstream_host} answered with a body that is not JSON",
                                   "upstream_error")
         log.info("answered in %.2fs (teacher %.2fs)", time.perf_counter() - started, teacher_s)
         return web.json_response(answer, headers=header)
+
+    def _count_usage(self, usage) -> None:
+        self.upstream_usage["calls"] += 1
+        if isinstance(usage, dict):
+            for key in ("prompt_tokens", "completion_tokens"):
+                if isinstance(usage.get(key), int):
+                    self.upstream_usage[key] += usage[key]
 
     def _upstream_failure(self, err: Exception):
         self.counts["upstream_errors"] += 1

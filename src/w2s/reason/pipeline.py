@@ -38,6 +38,7 @@ from w2s.paths import default_cache_path
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
 from w2s.stats import bootstrap_ci
 from w2s.students import Prompt, SamplingParams, StudentConfig, make_student
+from w2s.students.base import usage_line
 from w2s.tasks import Example, Task, get_task
 from w2s.training import FinetuneConfig, finetune, preference_row, sft_row
 
@@ -109,6 +110,7 @@ class Run:
         self.task: Task = get_task(config.task)
         self.cache = ResponseCache(config.cache or default_cache_path())
         self._splits: dict[str, list[Example]] = {}
+        self.usage: dict[str, dict] = {}  # per model: calls and tokens, generated and from the cache
 
     def split(self, which: str) -> list[Example]:
         c = self.config
@@ -132,7 +134,12 @@ class Run:
     def generate(self, model: str | Path, prompts: list[Prompt], params: SamplingParams, k: int = 1,
                  desc: str = "generating") -> list[list[str]]:
         student = make_student(replace(self.config.generation, model=str(model)), self.cache)
-        return [[c.text for c in outs] for outs in student.generate(prompts, params, k=k, desc=desc)]
+        try:
+            return [[c.text for c in outs] for outs in student.generate(prompts, params, k=k, desc=desc)]
+        finally:
+            total = self.usage.setdefault(Path(str(model)).name, {})
+            for key, value in student.stats.usage(student.price).items():
+                total[key] = total.get(key, 0) + value
 
     def greedy(self) -> SamplingParams:
         return SamplingParams(max_tokens=self.config.max_tokens)
@@ -400,6 +407,15 @@ def run_steps(config: ReasonConfig, only: str | None = None, until: str | None =
         if name is not None and name not in STEP_NAMES:
             raise W2SError(f"unknown step '{name}' (steps: {', '.join(STEP_NAMES)})")
     run = open_run(config)
+    try:
+        return _run_steps(run, only, until)
+    finally:
+        for model, usage in run.usage.items():
+            print(f"  usage, {usage_line(model, usage)}")
+
+
+def _run_steps(run: Run, only: str | None, until: str | None) -> Run:
+    config = run.config
     stopped: dict[str, str] = {}  # step -> why it trained nothing
     for number, step in enumerate(STEPS, start=1):
         if only is not None and step.name != only:

@@ -8,7 +8,10 @@ from w2s.cache import ResponseCache
 from w2s.errors import W2SError
 from w2s.students.base import (
     BACKENDS,
+    Budget,
+    BudgetSpent,
     Completion,
+    Price,
     Prompt,
     SamplingParams,
     Student,
@@ -17,7 +20,7 @@ from w2s.students.base import (
     register_backend,
 )
 
-_COMMON = ("model", "backend", "extra")
+_COMMON = ("model", "backend", "extra", "budget", "price")  # read by every backend (base class)
 
 
 def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> Student:
@@ -30,13 +33,15 @@ def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> S
         print(f"note: student.{', student.'.join(ignored)} not used by backend '{config.backend}' "
               f"(its options: {', '.join(cls.options) or 'none'})")
     try:
-        return cls.from_config(config, cache)
+        student = cls.from_config(config, cache)
     except TypeError as err:  # an unknown student.extra key reaches the backend's constructor
         if "unexpected keyword argument" not in str(err):
             raise
         name = str(err).split("argument", 1)[1].strip(" '\"")
         raise W2SError(f"student.extra.{name}: not an option of backend '{config.backend}'") from None
+    student.budget, student.price = config.budget, config.price
+    return student
 
 
-__all__ = ["BACKENDS", "Completion", "Prompt", "SamplingParams", "Student", "StudentConfig", "make_student",
-           "register_backend"]
+__all__ = ["BACKENDS", "Budget", "BudgetSpent", "Completion", "Price", "Prompt", "SamplingParams", "Student",
+           "StudentConfig", "make_student", "register_backend"]

@@ -107,6 +107,8 @@ class HFStudent(Student):
             eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
         )
         for start in range(0, len(order), self.batch_size):
+            if self.budget_spent():  # student.budget: stop between batches; the base class says so
+                return
             batch = order[start : start + self.batch_size]
             width = max(len(encoded[i]) for i in batch)
             pad = self.tokenizer.pad_token_id
@@ -125,7 +127,7 @@ class HFStudent(Student):
                                           generation_config=config, stopping_criteria=[_StepProgress(steps)])
             steps.close()
             for row, i in enumerate(batch):
-                on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens))
+                on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens, len(encoded[i])))
 
     def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
         """Teacher-forced log-probabilities of each target after its rendered prompt, in batches.
@@ -146,6 +148,8 @@ class HFStudent(Student):
         pad = self.tokenizer.pad_token_id
         results: dict[int, TargetScore] = {}
         for start in range(0, len(order), self.batch_size):
+            if self.budget_spent():  # student.budget: stop between batches; the base class says so
+                return
             batch = order[start : start + self.batch_size]
             seqs = [encoded[i][0] + encoded[i][1] for i in batch]
             width = max(map(len, seqs))
@@ -196,16 +200,16 @@ class HFStudent(Student):
                     continue
                 if result.error is not None:
                     raise RuntimeError(f"continuous batching failed on a request: {result.error}")
-                on_result(index.pop(result.request_id), self._completion(list(result.generated_tokens),
-                                                                         params.max_tokens))
+                i = index.pop(result.request_id)
+                on_result(i, self._completion(list(result.generated_tokens), params.max_tokens, len(encoded[i])))
                 left -= 1
 
-    def _completion(self, new_ids: list[int], max_tokens: int) -> Completion:
+    def _completion(self, new_ids: list[int], max_tokens: int, prompt_tokens: int = 0) -> Completion:
         stops = set(self.stop_ids)
         n = next((k for k, t in enumerate(new_ids) if t in stops), len(new_ids))
         text = self.tokenizer.decode(new_ids[:n], skip_special_tokens=True)
         finish = "stop" if n < len(new_ids) or n < max_tokens else "length"
-        return Completion(text, n, finish)
+        return Completion(text, n, finish, prompt_tokens=prompt_tokens)
 
 
 class _StepProgress:

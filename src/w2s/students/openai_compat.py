@@ -82,6 +82,8 @@ class OpenAIStudent(Student):
 
         async def one(i: int, request: Request) -> None:
             async with gate:
+                if self.budget_spent():  # student.budget: send nothing more; the base class says so
+                    return
                 completion = await self._with_retries(client, request, params)
             on_result(i, completion)
 
@@ -127,7 +129,8 @@ class OpenAIStudent(Student):
         usage = getattr(response, "usage", None)
         n_tokens = getattr(usage, "completion_tokens", None) or len(text.split())
         finish = response.choices[0].finish_reason or "stop"
-        return Completion(text, int(n_tokens), "length" if finish == "length" else "stop")
+        return Completion(text, int(n_tokens), "length" if finish == "length" else "stop",
+                          prompt_tokens=int(getattr(usage, "prompt_tokens", None) or 0))
 
     def _classify(self, err: Exception, attempt: int, elapsed_s: float | None = None) -> tuple[bool, float, str]:
         """(retryable?, seconds to wait, a one-line reason without secrets).

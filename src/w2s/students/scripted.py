@@ -71,10 +71,12 @@ class ScriptedStudent(Student):
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         for i, request in enumerate(requests):
+            if self.budget_spent():
+                return
             self.calls += 1
             self.prompts.append(request.prompt)
             text = self.respond(prompt_text(request.prompt), request.index)
-            on_result(i, Completion(text, len(text.split())))
+            on_result(i, Completion(text, len(text.split()), prompt_tokens=len(prompt_text(request.prompt).split())))
 
     def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
         if self.logprob is None:

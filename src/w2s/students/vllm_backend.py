@@ -44,7 +44,8 @@ class VLLMStudent(Student):
             for i, output in zip(group, outputs, strict=True):
                 best = output.outputs[0]
                 on_result(i, Completion(best.text, len(best.token_ids),
-                                        "length" if best.finish_reason == "length" else "stop"))
+                                        "length" if best.finish_reason == "length" else "stop",
+                                        prompt_tokens=len(output.prompt_token_ids or [])))
 
     def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
         """Teacher-forced scores from vLLM's prompt log-probabilities (one engine call, no sampling).

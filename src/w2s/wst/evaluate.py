@@ -34,6 +34,7 @@ from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.stats import mcnemar_exact
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.students.base import usage_line
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
 
@@ -114,8 +115,10 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     teacher_prompts = [protocol.teacher_prompt(e.question) for e in examples]
     writing = SamplingParams(max_tokens=protocol.max_tokens)
     truncated_instructions: dict[str, int] = {}
+    writers: dict[str, Student] = {}
 
     def written_by(writer: Student, condition: str) -> list[str]:
+        writers[condition] = writer
         outs = [o[0] for o in writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")]
         truncated_instructions[condition] = sum(o.finish_reason == "length" for o in outs)
         return [protocol.clean(o.text, o.finish_reason == "length") for o in outs]
@@ -163,7 +166,11 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
                "student_max_tokens": config.student_max_tokens, "protocol": to_dict(protocol),
-               "protocol_source": protocol_source, "conditions": table, "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
+               "protocol_source": protocol_source, "conditions": table,
+               "usage": {f"student {student.name}": student.stats.usage(student.price),
+                         **{f"teacher {w.name} ({c})": w.stats.usage(w.price)
+                            for c, w in writers.items() if w is not student}},
+               "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
     (out / "wst_eval.json").write_text(json.dumps(summary, indent=2))
     summary["output"] = str(out)
     return summary
@@ -215,4 +222,6 @@ def format_table(summary: dict) -> str:
                   "| --- | --- | --- | --- |"]
         lines += [f"| {row['condition']} | {row['trained_better']} | {row['trained_worse']} | {row['mcnemar_p']:.4g} |"
                   for row in summary["trained_teacher_vs"]]
+    if summary.get("usage"):
+        lines += ["", *(f"- usage, {usage_line(who, usage)}" for who, usage in summary["usage"].items())]
     return "\n".join(lines)

@@ -144,6 +144,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     trainer.save_model(str(out / "final"))  # written by the main process only
     if main:
         protocol.save(out / "final")
+    print(f"student usage{'' if processes == 1 else ' (this process)'}: {student.usage_line()}")
     return out
 
 
