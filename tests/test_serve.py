@@ -147,3 +147,39 @@ def test_a_real_tiny_teacher_writes_what_the_upstream_receives(tiny_model, tmp_p
     assert received[-1] == {"role": "user", "content": "What is 2 plus 2?"}
     if instruction:
         assert received[0] == {"role": "system", "content": instruction}
+
+
+def test_the_command_serves_until_sigterm_and_shuts_down_cleanly(tiny_model, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with FakeOpenAIServer() as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "w2s.cli", "serve", "--teacher", str(tiny_model), "--upstream",
+                                 upstream.url, "--port", str(port), f"cache={tmp_path / 'c.sqlite'}",
+                                 "instruction.max_tokens=4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env={**os.environ, "UPSTREAM_SECRET": "x"})
+        try:
+            for _ in range(300):
+                try:
+                    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read())
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                raise AssertionError("the server never came up")
+            assert health["status"] == "ok"
+            answer = client(f"http://127.0.0.1:{port}/v1").chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "What is 1 plus 1?"}])
+            assert answer.choices[0].message.content == answer_for("What is 1 plus 1?")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-2000:]
+    assert "served 1 requests" in out and "upstream 1 answers" in out
