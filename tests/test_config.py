@@ -45,3 +45,13 @@ def test_a_key_given_twice_names_the_line(tmp_path):
     path.write_text("task: gsm8k\nstudent:\n  model: a\n  model: b\n")
     with pytest.raises(W2SError, match=r"twice\.yaml:4: invalid YAML \(key 'model' is given twice\)"):
         load_yaml(path)
+
+
+def test_exponent_floats_without_a_dot_are_floats():
+    """YAML 1.1 reads `1e-3` as a string; a float field takes it as the number it means."""
+    from w2s.wst.train import WSTTrainConfig
+
+    config = build(WSTTrainConfig, apply_overrides({}, ["learning_rate=1e-3"]))
+    assert config.learning_rate == 0.001
+    with pytest.raises(W2SError, match="expected float"):
+        build(WSTTrainConfig, apply_overrides({}, ["learning_rate=fast"]))

@@ -94,6 +94,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
     run_server(_config_from_args(ServeConfig, args, flags))
 
 
+def cmd_rm_train(args: argparse.Namespace) -> None:
+    from w2s.reward_model import RMTrainConfig, train_reward_model
+
+    config = _config_from_args(RMTrainConfig, args, {"model": "model", "output": "output", "limit": "limit"})
+    result = train_reward_model(config)
+    acc = result["pairwise_accuracy"]
+    print(f"reward model: {result['model']} ({result['base']} trained on {result['train_pairs']} {config.split} pairs)")
+    print(f"pairwise accuracy on {result['eval_pairs']} held-out {result['eval_split']} pairs (chosen scored above "
+          f"rejected): {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from w2s.reason.report import write_reason_report
     from w2s.wst.report import write_report
@@ -267,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 8000)")
     _add_config_args(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("rm", help="reward models for open-ended tasks (hh_rlhf)")
+    rm = p.add_subparsers(dest="rm_command", required=True, metavar="RM_COMMAND")
+    p = rm.add_parser("train", help="fine-tune a reward model with TRL's RewardTrainer; report held-out accuracy",
+                      description="Fine-tune a small model (the SmolLM2-135M pack by default) as a reward model on a "
+                                  "task's rm_train preference pairs, and report its pairwise accuracy (chosen scored "
+                                  "above rejected) on the disjoint rm_test pairs. Its default output is the offline "
+                                  "grader of the hh_rlhf task.")
+    p.add_argument("--model", help="base model (default smollm2-135m-instruct)")
+    p.add_argument("--limit", type=int, help="training pairs (default: the whole split)")
+    p.add_argument("--output", help="model folder (default $W2S_HOME/reward-models/hh_rlhf)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_rm_train)
 
     p = sub.add_parser("report", help="Markdown report with plots for a WST or `w2s reason` run folder",
                        description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "

@@ -50,13 +50,18 @@ class EvalResult:
 class Scored:
     """Responses graded against their examples: one row each, and both accuracies."""
 
-    rows: list[dict]  # {id, gold, pred, correct, strict_pred, strict_correct}
-    accuracy: Estimate  # flexible extraction (the headline)
+    rows: list[dict]  # {id, gold, pred, correct, strict_pred, strict_correct[, score]}
+    accuracy: Estimate  # flexible extraction (the headline); the mean score for open-ended graders
     strict_accuracy: Estimate  # a marked final answer only
 
     @property
     def correct(self) -> list[bool]:
         return [r["correct"] for r in self.rows]
+
+    @property
+    def values(self) -> list[float]:
+        """Per response: 1.0/0.0 (right/wrong), or an open-ended grader's score."""
+        return [r.get("score", float(r["correct"])) for r in self.rows]
 
 
 def score_responses(task: Task, examples: list[Example], responses: list[str]) -> Scored:
@@ -65,13 +70,20 @@ def score_responses(task: Task, examples: list[Example], responses: list[str]) -
     `w2s eval`, `w2s grade`, `w2s wst eval`, the quickstart and the reasoning evaluation all
     call this, so every results file has the same row schema and the same interval method.
     """
-    rows = []
-    for example, response in zip(examples, responses, strict=True):
-        grade = task.grader.grade(response, example.answer)
-        rows.append({"id": example.id, "gold": example.answer, "pred": grade.pred, "correct": grade.correct,
-                     "strict_pred": grade.strict_pred, "strict_correct": grade.strict_correct})
-    if not rows:
+    if not examples:
         raise ValueError("no responses to score")
+    grades = task.grader.grade_batch([task.messages(e.question) for e in examples], list(responses),
+                                     [e.answer for e in examples])
+    rows = []
+    for example, grade in zip(examples, grades, strict=True):
+        row = {"id": example.id, "gold": example.answer, "pred": grade.pred, "correct": grade.correct,
+               "strict_pred": grade.strict_pred, "strict_correct": grade.strict_correct}
+        if grade.score is not None:
+            row["score"] = grade.score
+        rows.append(row)
+    if task.grader.scalar:  # open-ended answers: the mean score, twice (there is no strict reading)
+        mean = bootstrap_ci([g.value for g in grades])
+        return Scored(rows, mean, mean)
     return Scored(rows, bootstrap_ci([r["correct"] for r in rows]), bootstrap_ci([r["strict_correct"] for r in rows]))
 
 

@@ -23,18 +23,38 @@ from functools import lru_cache
 
 @dataclass(frozen=True)
 class Grade:
-    """The verdicts for one response: flexible (the headline) and strict."""
+    """The verdicts for one response: flexible (the headline) and strict.
+
+    `score` is what evaluations average and rewards compare: 1.0/0.0 for a right/wrong final
+    answer, or the scalar an open-ended grader gives (a reward model's score), in which case
+    `correct` is False and the extractions are None.
+    """
 
     pred: str | None
     correct: bool
     strict_pred: str | None
     strict_correct: bool
+    score: float | None = None
+
+    @property
+    def value(self) -> float:
+        return float(self.correct) if self.score is None else self.score
 
 
 class Grader(ABC):
-    """Extraction + equivalence for one kind of answer."""
+    """Extraction + equivalence for one kind of answer.
+
+    `scalar` graders (open-ended answers) score a response to a prompt instead of checking a final
+    answer; callers then use `grade_batch` with the prompts, and `Grade.score`.
+    """
 
     name: str
+    scalar: bool = False
+
+    def grade_batch(self, prompts: list, responses: list[str], golds: list[str]) -> list[Grade]:
+        """Grades for many responses at once (a model-based grader batches them); prompts are the
+        chats the responses answer. The default grades one by one and ignores the prompts."""
+        return [self.grade(r, g) for r, g in zip(responses, golds, strict=True)]
 
     @abstractmethod
     def extract(self, response: str, strict: bool = False) -> str | None:

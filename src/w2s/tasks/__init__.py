@@ -6,9 +6,10 @@ from w2s.errors import W2SError
 from w2s.tasks.base import Example, Message, Task
 from w2s.tasks.gsm8k import GSM8K
 from w2s.tasks.gsm_symbolic import GSMSymbolic
+from w2s.tasks.hh_rlhf import HHRLHF
 from w2s.tasks.math500 import Math500
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (GSM8K, Math500, GSMSymbolic)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (GSM8K, Math500, GSMSymbolic, HHRLHF)}
 
 
 def get_task(name: str) -> Task:
@@ -17,10 +18,12 @@ def get_task(name: str) -> Task:
         from w2s.tasks.rg import RGTask
 
         return RGTask(name)
+    if name == "hh_rlhf" or name.startswith("hh_rlhf?"):
+        return HHRLHF(name)
     try:
         return TASKS[name.lower()]()
     except KeyError:
-        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)}, or rg:<reasoning-gym "
+        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)}, hh_rlhf?subset=...&reward_model=..., or rg:<reasoning-gym "
                        "dataset>; `w2s tasks` lists them)") from None
 
 

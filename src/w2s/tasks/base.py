@@ -24,6 +24,7 @@ class Example:
     question: str
     answer: str
     solution: str | None = None
+    rejected: str | None = None  # preference data: the reply that was not chosen (`answer` was)
 
 
 class Task(ABC):

@@ -1,0 +1,183 @@
+"""Reward models: score a reply to a chat (the grader of open-ended tasks), and train one offline.
+
+- `RewardModel` loads any Hugging Face sequence-classification reward model (hub id, folder or
+  pack name), scores (chat, reply) pairs in batches on CPU or GPU, and caches every score in
+  the response cache (a pair scored once is never scored again).
+- `train_reward_model` (`w2s rm train`) fine-tunes a small model (the SmolLM2-135M pack by
+  default) with TRL's `RewardTrainer` on a task's `rm_train` pairs and reports its pairwise
+  accuracy (chosen scored above rejected) on the disjoint `rm_test` pairs. With no hub, that
+  model is the default grader of `hh_rlhf`; with the hub, any reward model can be named instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2s.cache import ResponseCache, stable_key
+from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
+from w2s.errors import W2SError
+from w2s.paths import default_cache_path, w2s_home
+from w2s.stats import Estimate, bootstrap_ci
+
+
+def default_reward_model() -> Path:
+    """Where `w2s rm train` puts its model unless told otherwise; the offline default grader."""
+    path = w2s_home() / "reward-models" / "hh_rlhf"
+    if not (path / "config.json").is_file():
+        raise W2SError(f"no reward model at {path}: train one offline with `w2s rm train`, or name one with "
+                       "--task 'hh_rlhf?reward_model=HUB_ID_OR_FOLDER'")
+    return path
+
+
+def render(tokenizer, chat: list[dict], reply: str) -> str:
+    """The chat plus the reply as the reward model reads it: its chat template, else HH-RLHF's format."""
+    messages = [*chat, {"role": "assistant", "content": reply}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return "".join(f"\n\n{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in messages)
+
+
+class RewardModel:
+    """A sequence-classification reward model: one scalar per (chat, reply), batched and cached."""
+
+    def __init__(self, name: str | Path, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
+                 cache: ResponseCache | None = None, max_length: int = 1024) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from w2s.models import resolve_model
+
+        source = resolve_model(str(name))
+        self.device = resolve_device(device)
+        try:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                source.path, dtype=torch_dtype(dtype, self.device)).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(source.path)
+        except Exception as err:  # noqa: BLE001 - one line naming the folder
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            raise W2SError(f"{source.path}: cannot load it as a sequence-classification reward model "
+                           f"({type(err).__name__}: {first})") from None
+        if getattr(self.model.config, "num_labels", 1) != 1:
+            raise W2SError(f"{source.path}: a reward model has one output (num_labels=1), this one has "
+                           f"{self.model.config.num_labels}: it is a classifier, not a reward model")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.tokenizer.padding_side = "right"
+        self.name, self.fingerprint = str(name), f"rm:{source.fingerprint}"
+        self.batch_size, self.max_length = batch_size, max_length
+        self.cache = cache if cache is not None else ResponseCache(default_cache_path())
+        self.scored = 0  # pairs really scored (not from the cache)
+
+    def score(self, chats: list[list[dict]], replies: list[str]) -> list[float]:
+        """The reward of each reply to its chat, in order."""
+        import torch
+
+        keys = [stable_key({"model": self.fingerprint, "chat": c, "reply": r, "kind": "reward"})
+                for c, r in zip(chats, replies, strict=True)]
+        found = {k: v for k, (v, _) in self.cache.get_scores(keys).items()}
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        pairs = dict(zip(keys, zip(chats, replies, strict=True), strict=True))
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start:start + self.batch_size]
+            texts = [render(self.tokenizer, *pairs[k]) for k in batch]
+            inputs = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+                                    max_length=self.max_length, add_special_tokens=False).to(self.device)
+            with torch.inference_mode():
+                values = self.model(**inputs).logits[:, 0].float().tolist()
+            found.update(zip(batch, values, strict=True))
+            self.cache.put_scores(self.fingerprint, [(k, v, 0) for k, v in zip(batch, values, strict=True)])
+            self.scored += len(batch)
+        return [found[k] for k in keys]
+
+    def pairwise_accuracy(self, chats: list[list[dict]], chosen: list[str], rejected: list[str]) -> Estimate:
+        """How often the chosen reply scores above the rejected one (ties count half)."""
+        a, b = self.score(chats, chosen), self.score(chats, rejected)
+        return bootstrap_ci([1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b, strict=True)])
+
+
+@dataclass
+class RMTrainConfig:
+    """`w2s rm train`: which model learns which preferences, and how it is checked."""
+
+    task: str = "hh_rlhf"
+    data: str | None = None
+    split: str = "rm_train"
+    eval_split: str = "rm_test"
+    limit: int | None = None  # training pairs (None: the whole split)
+    eval_limit: int | None = None
+    model: str = "smollm2-135m-instruct"
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 8
+    max_length: int = 512
+    seed: int = 0
+    output: str | None = None  # default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)
+    cache: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.max_length < 16:
+            raise ValueError("epochs and learning_rate must be > 0, batch_size >= 1, max_length >= 16")
+
+
+def train_reward_model(config: RMTrainConfig) -> dict:
+    """Fine-tune with TRL's RewardTrainer; returns (and writes) the held-out pairwise accuracy."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from w2s.models import resolve_model
+    from w2s.tasks import get_task
+
+    task = get_task(config.task)
+    train = task.load(config.split, config.data, config.limit, config.seed)
+    held_out = task.load(config.eval_split, config.data, config.eval_limit, None)
+    for e in train[:1] + held_out[:1]:
+        if e.rejected is None:
+            raise W2SError(f"task '{task.name}' split '{config.split}': rows need a rejected reply to train a reward model")
+    overlap = {e.question for e in train} & {e.question for e in held_out}
+    if overlap:
+        raise W2SError(f"{len(overlap)} prompts are in both {config.split} and {config.eval_split}: the check "
+                       "would not be held out")
+    out = Path(config.output) if config.output else w2s_home() / "reward-models" / "hh_rlhf"
+    work = out.with_name(out.name + ".partial")
+    if is_main_process():
+        shutil.rmtree(work, ignore_errors=True)
+    base = resolve_model(config.model).path
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows = [{"prompt": task.messages(e.question), "chosen": [{"role": "assistant", "content": e.answer}],
+             "rejected": [{"role": "assistant", "content": e.rejected}]} for e in train]
+    args = RewardConfig(output_dir=str(work / "trainer"), num_train_epochs=config.epochs,
+                        learning_rate=config.learning_rate, per_device_train_batch_size=config.batch_size,
+                        max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no",
+                        report_to=[], dataloader_num_workers=0, gradient_checkpointing=False, **trainer_precision())
+    trainer = RewardTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows),
+                            processing_class=tokenizer)
+    trainer.train()
+    if is_main_process():
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(work / "model")
+        tokenizer.save_pretrained(work / "model")
+        if out.exists():
+            shutil.rmtree(out)
+        (work / "model").rename(out)
+        shutil.rmtree(work, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    rm = RewardModel(out, cache=ResponseCache(config.cache or default_cache_path()), max_length=config.max_length)
+    accuracy = rm.pairwise_accuracy([task.messages(e.question) for e in held_out], [e.answer for e in held_out],
+                                    [e.rejected for e in held_out])
+    loss = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    result = {"model": str(out), "base": config.model, "task": task.name, "train_pairs": len(train),
+              "eval_split": config.eval_split, "eval_pairs": len(held_out), "pairwise_accuracy": accuracy.to_dict(),
+              "first_loss": loss[0] if loss else None, "last_loss": loss[-1] if loss else None,
+              "config": config.__dict__}
+    if is_main_process():
+        (out / "rm_eval.json").write_text(json.dumps(result, indent=1))
+    return result
