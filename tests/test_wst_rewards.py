@@ -157,3 +157,37 @@ def test_truncated_instructions_are_counted_and_cut_back_to_a_sentence():
     reward(None, ["Work carefully. Then the", "Be quick."], qs, answers, completion_ids=[[1] * 5, [1] * 3],
            log_metric=logged.__setitem__)
     assert reward.last_instructions == ["Work carefully.", "Be quick."] and logged["teacher/truncated"] == 0.5
+
+
+def test_scalar_rewards_on_an_open_ended_task_are_exact_and_grade_the_users_prompt():
+    """Reward-model scores instead of correctness: relative = score with - score without."""
+    from w2s.graders import Grade, Grader
+    from w2s.tasks.hh_rlhf import HHRLHF
+
+    scores = {"Polite reply.": 2.5, "Rude reply.": -1.0}
+    graded_prompts = []
+
+    class LookupGrader(Grader):  # a stand-in reward model with hand-made scores
+        name, scalar = "lookup", True
+
+        def extract(self, response, strict=False):
+            return None
+
+        def equivalent(self, pred, gold):
+            return False
+
+        def grade_batch(self, prompts, responses, golds):
+            graded_prompts.extend(prompts)
+            return [Grade(None, False, None, False, scores[r]) for r in responses]
+
+    task = HHRLHF()
+    task.grader = LookupGrader()
+    student = ScriptedStudent(lambda prompt, _: "Polite reply." if "be kind" in prompt else "Rude reply.")
+    dialogue = "\n\nHuman: Help me with my homework."
+    for kind, expected in (("relative", [3.5, 0.0]), ("absolute", [2.5, -1.0])):
+        reward = StudentReward(task, student, InstructionProtocol(), RewardConfig(kind=kind, leak_penalty=0.0))
+        values = reward(prompts=[None, None], completions=["Please be kind.", "Answer fast."],
+                        question=[dialogue, dialogue], answer=["chosen reply", "chosen reply"])
+        assert values == pytest.approx(expected)
+    # the reward model judged each reply to the user's own dialogue, never to the instructed prompt
+    assert all(p == [{"role": "user", "content": "Help me with my homework."}] for p in graded_prompts)

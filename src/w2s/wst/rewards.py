@@ -3,8 +3,11 @@
 For a question q and an instruction i, the student is measured without and with i:
 
 - `relative` / `absolute` (outcome rewards, any backend): `base(q)` and `with(q, i)` are the
-  student's mean correctness over k = `student_samples` generated answers (k > 1 samples at
-  `student_temperature`, so rewards become fractions), graded by the task's one grader;
+  student's mean grade over k = `student_samples` generated answers (k > 1 samples at
+  `student_temperature`, so rewards become fractions), graded by the task's one grader:
+  correctness (1/0) for tasks with a final answer, the grader's score (a reward model's) for
+  open-ended tasks such as `hh_rlhf`. The answer is graded as a reply to the task's own prompt
+  (the user's words), never to the instructed one;
 - `likelihood` (students that can score text: hf, vLLM): `base(q)` and `with(q, i)` are the
   student's mean log-probability per token of the gold solution (`task.target_text`),
   teacher-forced, with no generation at all. Every instruction gets a distinct, graded reward,
@@ -119,8 +122,12 @@ class StudentReward:
             samples = self.student.generate(prompts, self.params, k=self.config.student_samples, desc="student",
                                             progress=False)
             start = time.perf_counter()
-            values = [sum(self.task.grader.grade(c.text, g).correct for c in completions) / len(completions)
-                      for completions, g in zip(samples, targets, strict=True)]
+            asked = [q for q, _ in new] + list(questions)
+            k = self.config.student_samples
+            grades = self.task.grader.grade_batch([self.task.messages(q) for q in asked for _ in range(k)],
+                                                  [c.text for completions in samples for c in completions],
+                                                  [g for g in targets for _ in range(k)])
+            values = [sum(g.value for g in grades[j * k:(j + 1) * k]) / k for j in range(len(samples))]
             self.grading_seconds += time.perf_counter() - start
         for key, value in zip(new, values, strict=False):
             self._baseline[key] = value
