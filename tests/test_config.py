@@ -55,3 +55,19 @@ def test_exponent_floats_without_a_dot_are_floats():
     assert config.learning_rate == 0.001
     with pytest.raises(W2SError, match="expected float"):
         build(WSTTrainConfig, apply_overrides({}, ["learning_rate=fast"]))
+
+
+def test_every_shipped_config_builds():
+    """A config in configs/ that no longer matches its command would fail a user on first use."""
+    from pathlib import Path
+
+    from w2s.evaluation import EvalConfig
+    from w2s.reason.pipeline import ReasonConfig
+    from w2s.wst.train import WSTTrainConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    kinds = {"wst": WSTTrainConfig, "reason": ReasonConfig, "eval": EvalConfig}
+    files = sorted(root.glob("*/*.yaml"))
+    assert files
+    for path in files:
+        build(kinds[path.parent.name], load_yaml(path), str(path))

@@ -111,3 +111,49 @@ def test_a_model_that_is_not_a_reward_model_is_refused_in_one_line(tiny_model, t
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "classifier")
     with pytest.raises(W2SError, match="num_labels=1.*has 3"):
         RewardModel(tmp_path / "classifier", cache=None)
+
+
+def test_the_judge_asks_both_orders_and_reads_ties():
+    from w2s.judge import PairwiseJudge, parse_verdict
+    from w2s.students.scripted import ScriptedStudent
+
+    def fair(prompt, _):  # prefers the polite reply wherever it is shown
+        a = prompt.split("Reply A:")[1].split("Reply B:")[0]
+        return "A" if "Polite" in a else "B" if "Polite" in prompt.split("Reply B:")[1] else "tie"
+
+    chats = [[{"role": "user", "content": "hi"}]] * 3
+    replies_a, replies_b = ["Polite one.", "Rude one.", "Rude two."], ["Rude one.", "Polite one.", "Rude three."]
+    assert PairwiseJudge(ScriptedStudent(fair)).compare(chats, replies_a, replies_b) == [1.0, 0.0, 0.5]
+    biased = PairwiseJudge(ScriptedStudent(lambda p, i: "A, clearly."))  # always the first shown: no signal
+    assert biased.compare(chats, replies_a, replies_b) == [0.5, 0.5, 0.5]
+    assert [parse_verdict(t) for t in ["B.", " reply a is better", "Tie", "Neither", "**A**"]] == ["B", "A", "tie", None, "A"]
+    with pytest.raises(W2SError, match="answered neither A, B nor tie in all 6"):
+        PairwiseJudge(ScriptedStudent(lambda p, i: "I cannot decide"), ).compare(chats, replies_a, replies_b)
+
+
+def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(tmp_path, monkeypatch):
+    from w2s.graders import Grade
+    from w2s.students import StudentConfig
+    from w2s.students.scripted import ScriptedStudent, register_script
+    from w2s.tasks.hh_rlhf import RewardModelGrader
+    from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
+
+    scores = {"Polite reply.": 2.5, "Rude reply.": -1.0}
+    monkeypatch.setattr(RewardModelGrader, "grade_batch",  # hand-made reward-model scores
+                        lambda self, prompts, responses, golds: [Grade(None, False, None, False, scores[r])
+                                                                 for r in responses])
+    register_script("judge-polite", lambda model, prompt, i: "A" if "Polite" in prompt.split("Reply B:")[0] else "B")
+    data = tmp_path / "pairs.jsonl"
+    planted_preferences(data, 10, seed=3)
+    student = ScriptedStudent(lambda prompt, _: "Polite reply." if "step by step" in prompt else "Rude reply.")
+    summary = run_wst_eval(WSTEvalConfig(task="hh_rlhf", data=str(data), split="test", limit=10, untrained_teacher=None,
+                                         self_instruction=False, output=str(tmp_path / "eval"),
+                                         cache=str(tmp_path / "c.sqlite"),
+                                         judge=StudentConfig(backend="scripted", model="judge",
+                                                             extra={"script": "judge-polite"})), student=student)
+    rows = {r["condition"]: r for r in summary["conditions"]}
+    assert rows["no instruction"]["accuracy"]["value"] == -1.0 and rows["generic"]["accuracy"]["value"] == 2.5
+    assert rows["generic"]["win_rate"]["value"] == 1.0 and (rows["generic"]["helped"], rows["generic"]["harmed"]) == (10, 0)
+    assert rows["generic"]["mcnemar_p"] == pytest.approx(2 / 2**10)  # exact sign test, 10 wins of 10
+    assert rows["generic"]["judge"]["win_rate"]["value"] == 1.0 and rows["generic"]["judge"]["wins"] == 10
+    assert summary["scalar"] and "win rate vs none" in format_table(summary)

@@ -38,18 +38,27 @@ def bootstrap_ci(outcomes: list[bool] | list[float], confidence: float = 0.95, r
     return Estimate(float(values.mean()), float(low), float(high), int(values.size))
 
 
-def mcnemar_exact(baseline: list[bool], treatment: list[bool]) -> tuple[int, int, float]:
-    """(helped, harmed, two-sided exact p) for paired binary outcomes on the same items.
+def mcnemar_exact(baseline: list[bool] | list[float], treatment: list[bool] | list[float]) -> tuple[int, int, float]:
+    """(helped, harmed, two-sided exact p) for paired outcomes on the same items.
 
-    helped = baseline wrong and treatment right; harmed = the reverse. Under H0 the discordant
-    pairs split 50/50, so p = min(1, 2 * P[Binomial(helped+harmed, 1/2) <= min(helped, harmed)]).
+    helped = the treatment scores higher on an item (for right/wrong outcomes: baseline wrong and
+    treatment right); harmed = the reverse; ties drop out. Under H0 the untied pairs split 50/50,
+    so p = min(1, 2 * P[Binomial(helped+harmed, 1/2) <= min(helped, harmed)]): McNemar's exact
+    test on binary outcomes, the exact sign test on scores.
     """
     if len(baseline) != len(treatment):
         raise ValueError("paired outcomes must have the same length")
-    helped = sum(1 for b, t in zip(baseline, treatment, strict=True) if not b and t)
-    harmed = sum(1 for b, t in zip(baseline, treatment, strict=True) if b and not t)
+    helped = sum(1 for b, t in zip(baseline, treatment, strict=True) if t > b)
+    harmed = sum(1 for b, t in zip(baseline, treatment, strict=True) if t < b)
     n = helped + harmed
     if n == 0:
         return helped, harmed, 1.0
     tail = sum(comb(n, i) for i in range(min(helped, harmed) + 1)) / 2**n
     return helped, harmed, min(1.0, 2 * tail)
+
+
+def win_rate(baseline: list[float], treatment: list[float]) -> Estimate:
+    """How often the treatment beats the baseline on the same item (a tie counts half), with its interval."""
+    if len(baseline) != len(treatment):
+        raise ValueError("paired outcomes must have the same length")
+    return bootstrap_ci([1.0 if t > b else 0.5 if t == b else 0.0 for b, t in zip(baseline, treatment, strict=True)])

@@ -32,7 +32,7 @@ from w2s.errors import W2SError
 from w2s.evaluation import score_responses
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
-from w2s.stats import mcnemar_exact
+from w2s.stats import bootstrap_ci, mcnemar_exact, win_rate
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import get_task
@@ -56,6 +56,9 @@ class WSTEvalConfig:
     api_teacher: StudentConfig | None = None
     # None: the trained teacher's own protocol (saved by `w2s wst train`), else the defaults
     instruction: InstructionProtocol | None = None
+    # an independent pairwise judge of each condition's answers against no instruction (open-ended
+    # tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...
+    judge: StudentConfig | None = None
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -151,20 +154,30 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
                   "n_tokens": a.n_tokens, "finish_reason": a.finish_reason}
                  for e, i, a, g in zip(examples, instructions, answers, scored[name].rows, strict=True)]
 
-    correct = {name: s.correct for name, s in scored.items()}
+    # Right/wrong answers: helped/harmed and McNemar's exact test. Open-ended answers scored by a
+    # reward model: wins/losses against no instruction and the exact sign test (the same test on
+    # scores), plus the win rate with its interval, and an independent judge's verdicts if asked.
+    scalar = task.grader.scalar
+    correct = {name: s.values for name, s in scored.items()}
     base = correct["no instruction"]
     base_acc = scored["no instruction"].accuracy.value
+    judged = judge_conditions(config, cache, task, examples, outputs, list(conditions)) if config.judge else {}
     table = []
     for name, outcomes in correct.items():
         est = scored[name].accuracy
         helped, harmed, p = mcnemar_exact(base, outcomes)
-        gain = (est.value - base_acc) / base_acc if base_acc > 0 else None
-        table.append({"condition": name, "accuracy": est.to_dict(), "strict_accuracy": scored[name].strict_accuracy.to_dict(),
-                      "relative_gain": gain,
-                      "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
-                      "instructions_truncated": truncated_instructions.get(name, 0)})
+        gain = (est.value - base_acc) / abs(base_acc) if base_acc != 0 else None
+        row = {"condition": name, "accuracy": est.to_dict(), "strict_accuracy": scored[name].strict_accuracy.to_dict(),
+               "relative_gain": gain, "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
+               "instructions_truncated": truncated_instructions.get(name, 0)}
+        if scalar:
+            row["win_rate"] = win_rate(base, outcomes).to_dict()
+        if name in judged:
+            row["judge"] = judged[name]
+        table.append(row)
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
+               "scalar": scalar, "grader": task.grader.name,
                "student_max_tokens": config.student_max_tokens, "protocol": to_dict(protocol),
                "protocol_source": protocol_source, "conditions": table,
                "usage": {f"student {student.name}": student.stats.usage(student.price),
@@ -177,12 +190,35 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
 
 
 def answer_cost(answers: list, correct: list[bool]) -> dict:
-    """What a condition costs in student tokens: per answer, per correct answer, and answers cut."""
+    """What a condition costs in student tokens: per answer, per correct answer, and answers cut.
+
+    Mean length in characters too: reward models are known to favour longer answers.
+    """
     tokens = sum(a.n_tokens for a in answers)
     right = sum(correct)
     return {"mean_tokens": tokens / len(answers) if answers else 0.0,
+            "mean_chars": sum(len(a.text) for a in answers) / len(answers) if answers else 0.0,
             "tokens_per_correct": tokens / right if right else None,
             "answers_cut": sum(a.finish_reason == "length" for a in answers)}
+
+
+def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples, outputs, names: list[str]) -> dict:
+    """An independent pairwise judge: each condition's answer against the no-instruction answer."""
+    from w2s.judge import PairwiseJudge
+
+    judge = PairwiseJudge(make_student(config.judge, cache))
+    chats = [task.messages(e.question) for e in examples]
+    n = len(examples)
+    answers = {name: [o[0].text for o in outputs[c * n:(c + 1) * n]] for c, name in enumerate(names)}
+    results = {}
+    for name in names[1:]:
+        verdicts = judge.compare(chats, answers[name], answers["no instruction"])
+        wins, losses, p = mcnemar_exact([0.5] * n, verdicts)
+        results[name] = {"judge": config.judge.model, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
+                         "losses": losses, "sign_p": p}
+    if judge.unreadable:
+        print(f"note: judge {config.judge.model}: {judge.unreadable} answers were neither A, B nor tie (counted as ties)")
+    return results
 
 
 def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
@@ -206,10 +242,12 @@ def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
 def format_table(summary: dict) -> str:
     budget = summary.get("student_max_tokens")
     lines = [f"{summary['task']} ({summary['split']}), student {summary['student']}, n={summary['n']}, "
-             f"student budget {budget} tokens",
-             "| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p | mean tokens | "
-             "tokens per correct | answers cut | instructions cut |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"student budget {budget} tokens"]
+    if summary.get("scalar"):
+        return "\n".join(lines + _scalar_table(summary))
+    lines += ["| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p | mean tokens | "
+              "tokens per correct | answers cut | instructions cut |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary["conditions"]:
         acc = row["accuracy"]
         gain = "n/a" if row["relative_gain"] is None else f"{100 * row['relative_gain']:+.1f}%"
@@ -217,6 +255,28 @@ def format_table(summary: dict) -> str:
         lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
                      f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {row.get('mean_tokens', 0):.0f} | "
                      f"{per_correct} | {row.get('answers_cut', 0)} | {row.get('instructions_truncated', 0)} |")
+    lines += _judge_and_usage(summary)
+    return "\n".join(lines)
+
+
+def _scalar_table(summary: dict) -> list[str]:
+    """Open-ended answers: the grader's mean score, wins/losses against no instruction, the judge."""
+    lines = [f"| condition | mean {summary.get('grader', 'score')} score [95% CI] | win rate vs none [95% CI] | wins | "
+             "losses | sign-test p | judge win rate [95% CI] | judge p | mean tokens | mean chars |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in summary["conditions"]:
+        acc, win, judge = row["accuracy"], row.get("win_rate"), row.get("judge")
+        win_text = f"{win['value']:.3f} [{win['low']:.3f}, {win['high']:.3f}]" if win else "n/a"
+        judge_text = (f"{judge['win_rate']['value']:.3f} [{judge['win_rate']['low']:.3f}, "
+                      f"{judge['win_rate']['high']:.3f}] | {judge['sign_p']:.4g}") if judge else "n/a | n/a"
+        lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {win_text} | "
+                     f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {judge_text} | "
+                     f"{row.get('mean_tokens', 0):.0f} | {row.get('mean_chars', 0):.0f} |")
+    return lines + _judge_and_usage(summary)
+
+
+def _judge_and_usage(summary: dict) -> list[str]:
+    lines: list[str] = []
     if summary.get("trained_teacher_vs"):
         lines += ["", "| trained teacher vs | trained right, other wrong | trained wrong, other right | McNemar p |",
                   "| --- | --- | --- | --- |"]
@@ -224,4 +284,4 @@ def format_table(summary: dict) -> str:
                   for row in summary["trained_teacher_vs"]]
     if summary.get("usage"):
         lines += ["", *(f"- usage, {usage_line(who, usage)}" for who, usage in summary["usage"].items())]
-    return "\n".join(lines)
+    return lines

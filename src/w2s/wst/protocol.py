@@ -59,8 +59,15 @@ HINT_CHAT = [{"role": "system", "content": _HINT_SYSTEM},
                                                    {"role": "assistant", "content": h})],
              {"role": "user", "content": "Problem: {question}"}]
 
+# Open-ended dialogues (hh_rlhf): the question is the conversation so far.
+DIALOGUE_TEMPLATE = (
+    "You are a teacher. An assistant will write the next reply in the conversation below. Write one "
+    "short instruction (at most two sentences) that will help it reply in a way that is helpful, "
+    "honest and harmless. Do not write the reply yourself.\n\nConversation:{question}"
+)
+
 TEMPLATES: dict[str, str | list[dict[str, str]]] = {"plain": PLAIN_TEMPLATE, "hint": HINT_TEMPLATE,
-                                                    "hint-chat": HINT_CHAT}
+                                                    "hint-chat": HINT_CHAT, "dialogue": DIALOGUE_TEMPLATE}
 
 
 @dataclass
