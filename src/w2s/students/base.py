@@ -330,7 +330,7 @@ class StudentConfig:
     """Which model answers, through which backend, with what batching/concurrency."""
 
     model: str = "qwen2.5-0.5b-instruct"
-    backend: str = "hf"  # hf | openai | vllm | scripted, or one added with register_backend
+    backend: str = "hf"  # hf | openai | vllm | llamacpp | scripted, or one added with register_backend
     batch_size: int = 16  # hf: sequences per generate() call (static batching)
     batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
@@ -390,6 +390,7 @@ BACKENDS: dict[str, str] = {
     "openai": "w2s.students.openai_compat:OpenAIStudent",
     "vllm": "w2s.students.vllm_backend:VLLMStudent",
     "scripted": "w2s.students.scripted:ScriptedStudent",
+    "llamacpp": "w2s.students.llamacpp:LlamaCppStudent",
 }
 
 

@@ -1,0 +1,94 @@
+"""The llamacpp backend's process management, with a stand-in server executable.
+
+The real `llama-server` is built by `w2s engines install llamacpp` (minutes of compiling), so
+these tests run a fake with the same command line; the engine's answers themselves are
+measured in benchmarks/student_engines.py.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai_server import answer_for
+
+from w2s.errors import W2SError
+from w2s.students import SamplingParams, StudentConfig, make_student
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def fake_server(tmp_path, monkeypatch):
+    wrapper = tmp_path / "llama-server"
+    wrapper.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(TESTS / 'fake_llama_server.py')!r}, "
+                       "run_name='__main__')\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("FAKE_LLAMA_RECORD", str(tmp_path / "record.json"))
+    return wrapper
+
+
+@pytest.fixture
+def gguf(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF not really")
+    return path
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is not alive
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def test_the_server_is_started_used_and_stopped(fake_server, gguf, tmp_path):
+    config = StudentConfig(backend="llamacpp", model=str(gguf), extra={"server": str(fake_server), "slots": 2})
+    student = make_student(config)
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["argv"][:2] == ["-m", str(gguf)] and record["argv"][record["argv"].index("-np") + 1] == "2"
+    assert student.fingerprint.startswith("llamacpp:") and student.server.url.startswith("http://127.0.0.1:")
+    answers = student.generate([[{"role": "user", "content": "hello"}]], SamplingParams(max_tokens=4), progress=False)
+    assert answers[0][0].text == answer_for("hello")
+    assert alive(record["pid"])
+    student.close()
+    assert not alive(record["pid"])
+    student.close()  # twice is fine
+
+
+def test_a_server_that_fails_to_start_is_one_line(fake_server, gguf, monkeypatch):
+    monkeypatch.setenv("FAKE_LLAMA_MODE", "crash")
+    with pytest.raises(W2SError, match=r"llama-server exited with code 1 before it was ready: .*is not a GGUF file"):
+        make_student(StudentConfig(backend="llamacpp", model=str(gguf), extra={"server": str(fake_server)}))
+
+
+def test_no_server_is_left_behind_when_w2s_is_killed(fake_server, gguf, tmp_path):
+    code = ("import time; from w2s.students import make_student, StudentConfig; "
+            f"make_student(StudentConfig(backend='llamacpp', model={str(gguf)!r}, "
+            f"extra={{'server': {str(fake_server)!r}}})); print('ready', flush=True); time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "ready"
+    pid = json.loads((tmp_path / "record.json").read_text())["pid"]
+    assert alive(pid)
+    parent.send_signal(signal.SIGKILL)  # no atexit, no cleanup: only the kernel can stop the child
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
+def test_missing_engine_and_wrong_model_are_one_line(gguf, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no llama-server anywhere
+    with pytest.raises(W2SError, match="no llama-server found: build one with `w2s engines install llamacpp`"):
+        make_student(StudentConfig(backend="llamacpp", model=str(gguf)))
+    with pytest.raises(W2SError, match="runs GGUF files"):
+        make_student(StudentConfig(backend="llamacpp", model=str(tmp_path)))
