@@ -1,0 +1,105 @@
+"""Student engines on the same prompts in one run: hf static, hf continuous, llama.cpp.
+
+    python benchmarks/student_engines.py [--model qwen2.5-0.5b-instruct] [--questions 32]
+        [--max-tokens 256] [--batch-size 16] [--engines hf-static,hf-continuous,llamacpp]
+
+Each engine answers the same GSM8K train_2 questions greedily in a fresh process with an empty
+response cache (so every answer is really generated and peak memory is the engine's own). For
+llamacpp the peak memory is the llama-server process's (VmHWM), plus the client's. Printed per
+engine: generated tokens/s, wall time, peak memory, and how often its final answer agrees with
+the first engine's, with tokens/s as a ratio to the first engine (the machine is shared and
+noisy: compare ratios within one run, not absolute numbers across runs). llamacpp needs a
+llama-server (`w2s engines install llamacpp`); it is skipped with a note when there is none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENGINES = {
+    "hf-static": {"backend": "hf", "batching": "static"},
+    "hf-continuous": {"backend": "hf", "batching": "continuous"},
+    "llamacpp": {"backend": "llamacpp"},
+}
+
+
+def run_one(args: argparse.Namespace) -> None:
+    """Child process: one engine, fresh cache; prints a JSON line of its measurements."""
+    from w2s.cache import ResponseCache
+    from w2s.students import SamplingParams, StudentConfig, make_student
+    from w2s.tasks import get_task
+
+    task = get_task("gsm8k")
+    examples = task.load("train_2", limit=args.questions, seed=0)
+    spec = ENGINES[args.engine]
+    extra = {"slots": args.batch_size} if spec["backend"] == "llamacpp" else {}
+    config = StudentConfig(model=args.model, backend=spec["backend"], batch_size=args.batch_size,
+                           batching=spec.get("batching", "static"), extra=extra)
+    with tempfile.TemporaryDirectory() as tmp:
+        student = make_student(config, ResponseCache(Path(tmp) / "cache.sqlite"))
+        start = time.perf_counter()
+        outs = student.generate([task.messages(e.question) for e in examples], SamplingParams(max_tokens=args.max_tokens),
+                                desc=args.engine)
+        wall = time.perf_counter() - start
+        server_peak_kb = 0
+        if spec["backend"] == "llamacpp":
+            pid = student.server.process.pid
+            status = Path(f"/proc/{pid}/status").read_text()
+            server_peak_kb = int(status.split("VmHWM:")[1].split()[0])
+            student.close()
+    preds = [task.grader.extract(o[0].text) for o in outs]
+    print(json.dumps({"engine": args.engine, "tokens": student.stats.tokens, "wall_s": wall,
+                      "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + server_peak_kb) / 1024,
+                      "preds": preds}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-0.5b-instruct")
+    parser.add_argument("--questions", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--engines", default="hf-static,hf-continuous,llamacpp")
+    parser.add_argument("--engine", help=argparse.SUPPRESS)  # child mode
+    args = parser.parse_args()
+    if args.engine:
+        run_one(args)
+        return
+    from w2s.engines import installed_engines
+
+    results = []
+    for engine in args.engines.split(","):
+        if engine == "llamacpp" and installed_engines()["llamacpp"].startswith("not installed"):
+            print("llamacpp: skipped (no llama-server; `w2s engines install llamacpp`)")
+            continue
+        done = subprocess.run([sys.executable, __file__, "--engine", engine, "--model", args.model, "--questions",
+                               str(args.questions), "--max-tokens", str(args.max_tokens), "--batch-size",
+                               str(args.batch_size)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{engine}: failed ({(done.stderr.strip().splitlines() or ['no output'])[-1]})")
+            continue
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if not results:
+        return
+    first = results[0]
+    print(f"{args.questions} GSM8K train_2 questions, greedy, {args.max_tokens} tokens, batch/slots {args.batch_size}")
+    print("| engine | generated tokens/s | ratio to first | wall s | peak memory MB | same final answer as first |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    base_rate = first["tokens"] / first["wall_s"]
+    for r in results:
+        rate = r["tokens"] / r["wall_s"]
+        both = [(a, b) for a, b in zip(first["preds"], r["preds"], strict=True) if a is not None and b is not None]
+        agree = sum(a == b for a, b in both)
+        print(f"| {r['engine']} | {rate:.1f} | {rate / base_rate:.2f}x | {r['wall_s']:.0f} | {r['peak_mb']:.0f} | "
+              f"{agree}/{len(both)} (where both have one) |")
+
+
+if __name__ == "__main__":
+    main()
