@@ -111,6 +111,8 @@ def test_a_model_that_is_not_a_reward_model_is_refused_in_one_line(tiny_model, t
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "classifier")
     with pytest.raises(W2SError, match="num_labels=1.*has 3"):
         RewardModel(tmp_path / "classifier", cache=None)
+    with pytest.raises(W2SError, match="LlamaForCausalLM is not a reward model"):
+        RewardModel(tiny_model, cache=None)  # a chat model's folder: its scoring head would be random
 
 
 def test_the_judge_asks_both_orders_and_reads_ties():

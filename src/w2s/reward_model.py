@@ -52,6 +52,10 @@ class RewardModel:
 
         source = resolve_model(str(name))
         self.device = resolve_device(device)
+        architectures = _architectures(source.path)
+        if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+            raise W2SError(f"{source.path}: a {', '.join(architectures)} is not a reward model (its scoring head would "
+                           "be random); name a sequence-classification reward model or train one with `w2s rm train`")
         try:
             self.model = AutoModelForSequenceClassification.from_pretrained(
                 source.path, dtype=torch_dtype(dtype, self.device)).to(self.device).eval()
@@ -97,6 +101,13 @@ class RewardModel:
         """How often the chosen reply scores above the rejected one (ties count half)."""
         a, b = self.score(chats, chosen), self.score(chats, rejected)
         return bootstrap_ci([1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b, strict=True)])
+
+
+def _architectures(folder: Path) -> list[str]:
+    try:
+        return list(json.loads((Path(folder) / "config.json").read_text()).get("architectures") or [])
+    except (OSError, ValueError):
+        return []
 
 
 @dataclass
