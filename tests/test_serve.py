@@ -183,3 +183,17 @@ def test_the_command_serves_until_sigterm_and_shuts_down_cleanly(tiny_model, tmp
             out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out[-2000:]
     assert "served 1 requests" in out and "upstream 1 answers" in out
+
+
+def test_a_teacher_behind_an_api_writes_the_instruction(tmp_path):
+    from w2s.students import StudentConfig
+
+    with FakeOpenAIServer() as teacher_api, FakeOpenAIServer() as upstream:
+        cfg = ServeConfig(teacher_api=StudentConfig(backend="openai", model="big-teacher", base_url=teacher_api.url),
+                          upstream=upstream.url, cache=str(tmp_path / "c.sqlite"), instruction=InstructionProtocol())
+        with serving_in_background(build_proxy(cfg)) as url:
+            client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "Is 7 prime?"}])
+    asked = teacher_api.bodies[-1]["messages"][-1]["content"]
+    assert "Is 7 prime?" in asked  # the teacher was asked with the protocol's template
+    written = InstructionProtocol().clean(answer_for(asked))  # the teacher's answer, first paragraph
+    assert upstream.bodies[-1]["messages"][0] == {"role": "system", "content": written}
