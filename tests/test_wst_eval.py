@@ -111,3 +111,29 @@ def test_a_trained_teacher_is_evaluated_with_the_protocol_it_was_trained_with(ti
     config.instruction = InstructionProtocol(placement="system")
     with pytest.raises(W2SError, match="differs from the protocol"):
         run_wst_eval(config, student=ScriptedStudent(respond))
+
+
+def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_model, gsm_file, tmp_path):
+    """The adapter records the base as the user named it, never as a path only this machine has."""
+    import shutil
+
+    from w2s.students import SamplingParams
+    from w2s.wst.evaluate import load_teacher
+    from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = gsm_file.read_text().splitlines()
+    (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
+    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    run = train_teacher(WSTTrainConfig(
+        data=str(data), train_split="train", eval_split="test", steps=1, questions_per_step=2, num_generations=2,
+        output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"), instruction=InstructionProtocol(max_tokens=4),
+        teacher=TeacherConfig(model=str(tiny_model), lora=True)),
+        student=ScriptedStudent(lambda prompt, _: "The answer is 0."))
+    assert json.loads((run / "final" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_model)
+    copy = shutil.copytree(run / "final", tmp_path / "elsewhere" / "teacher")
+    teacher = load_teacher(str(copy), None)
+    assert InstructionProtocol.saved_with(copy) == InstructionProtocol(max_tokens=4)
+    out = teacher.generate(["Write a hint."], SamplingParams(max_tokens=3), progress=False)
+    assert out[0][0].n_tokens >= 1

@@ -71,17 +71,25 @@ class WSTEvalConfig:
 
 
 def load_teacher(name: str, cache: ResponseCache | None) -> Student:
-    """A teacher as a Student: any model name, or a LoRA adapter folder saved by `w2s wst train`."""
+    """A teacher as a Student: any model name, or a LoRA adapter folder saved by `w2s wst train`.
+
+    An adapter's base model is named in its `adapter_config.json`: a folder that exists here, or
+    a name `resolve_model` knows (a pack, a hub id), so an adapter copied to another machine
+    still finds its base.
+    """
     from w2s.students.hf import HFStudent
 
     folder = teacher_folder(name)
     if (folder / "adapter_config.json").is_file():
-        from peft import AutoPeftModelForCausalLM
-        from transformers import AutoTokenizer
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from w2s.models import resolve_model
         from w2s.models.sources import folder_hash
 
-        model = AutoPeftModelForCausalLM.from_pretrained(folder).merge_and_unload()
+        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
+        base_path = Path(base) if Path(base).is_dir() else resolve_model(base).path
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), folder).merge_and_unload()
         return HFStudent(model, AutoTokenizer.from_pretrained(folder), cache=cache,
                          fingerprint=f"{folder}@{folder_hash(folder)}", name=str(folder))
     return HFStudent(str(folder) if folder.is_dir() else name, cache=cache)

@@ -144,8 +144,19 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     trainer.save_model(str(out / "final"))  # written by the main process only
     if main:
         protocol.save(out / "final")
+        _name_base_model(out / "final", config.teacher.model)
     print(f"student usage{'' if processes == 1 else ' (this process)'}: {student.usage_line()}")
     return out
+
+
+def _name_base_model(folder: Path, name: str) -> None:
+    """Record the teacher's base as the name the user gave (a pack, a hub id), not this machine's
+    path to it, so the adapter loads anywhere (`load_teacher` resolves the name)."""
+    config = folder / "adapter_config.json"
+    if config.is_file():
+        data = json.loads(config.read_text())
+        data["base_model_name_or_path"] = name
+        config.write_text(json.dumps(data, indent=2))
 
 
 def _keep_metrics_through(path: Path, step: int) -> None:
