@@ -59,7 +59,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_concurrency: int = 64  # requests in flight to the upstream
-    timeout_s: float = 300.0  # per upstream request
+    timeout_s: float = 300.0  # longest wait for the upstream's answer (or its next streamed chunk)
     batch_wait_ms: float = 10.0  # how long a teacher batch waits for more requests
     teacher_batch_size: int = 16
     instruction: InstructionProtocol | None = None  # None: the teacher's own, else the defaults
@@ -188,7 +188,10 @@ class Proxy:
         import aiohttp
 
         self.gate = asyncio.Semaphore(self.config.max_concurrency)
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+        # timeout_s bounds each wait for the upstream (its first byte, then each streamed chunk), not the
+        # whole answer: a long streamed answer that keeps coming is not cut off.
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.timeout_s, sock_read=self.config.timeout_s))
         self.writer.task = asyncio.create_task(self.writer.run())
 
     async def _stop(self, app) -> None:
