@@ -68,13 +68,13 @@ def install_llamacpp(jobs: int | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _step(f"downloading the {LLAMA_CPP_SDIST} source distribution")
-        _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "--no-build-isolation",
+        _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
               "-d", str(work), LLAMA_CPP_SDIST], "pip download")
         archive = next(work.glob("llama_cpp_python-*.tar.gz"), None)
         if archive is None:
             raise W2SError("pip download gave no llama_cpp_python source archive")
-        with tarfile.open(archive) as tar:
-            tar.extractall(work, filter="data")
+        with tarfile.open(archive) as tar:  # the "data" filter refuses unsafe paths where Python has it
+            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"), None)
         if source is None:
             raise W2SError(f"{archive.name} has no vendor/llama.cpp folder")
