@@ -1,5 +1,7 @@
 """The hf backend on a tiny real model: batching, caching and sampling mechanics."""
 
+import pytest
+
 from w2s.cache import ResponseCache
 from w2s.students import SamplingParams
 from w2s.students.hf import HFStudent
@@ -82,3 +84,18 @@ def test_continuous_batching_gives_the_static_answers_and_caches_each(tiny_model
     again = HFStudent(str(tiny_model), batching="continuous", cache=cache)
     again.generate(PROMPTS, params, progress=False)
     assert again.stats.generated == 0
+
+
+@pytest.mark.parametrize("batching", ["static", "continuous"])
+def test_a_token_budget_stops_generation_and_keeps_what_was_generated(tiny_model, tmp_path, batching):
+    from w2s.students import Budget, BudgetSpent
+
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    student = HFStudent(str(tiny_model), batch_size=1, batching=batching, cache=cache)
+    student.budget = Budget(tokens=1)  # spent by the first answer
+    with pytest.raises(BudgetSpent, match="student.budget.tokens=1"):
+        student.generate(PROMPTS, SamplingParams(max_tokens=4), progress=False)
+    assert 1 <= student.stats.generated < len(PROMPTS)
+    rerun = HFStudent(str(tiny_model), batch_size=1, batching=batching, cache=cache)
+    rerun.generate(PROMPTS, SamplingParams(max_tokens=4), progress=False)
+    assert rerun.stats.cached == student.stats.generated  # nothing generated twice

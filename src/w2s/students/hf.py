@@ -190,7 +190,7 @@ class HFStudent(Student):
                                                             continuous_batching_config=batching) as manager:
             ids = manager.add_requests(inputs=encoded, max_new_tokens=params.max_tokens)
             index, left = {rid: i for i, rid in enumerate(ids)}, len(ids)
-            while left:
+            while left and not self.budget_spent():  # student.budget: stop; the base class says so
                 result = manager.get_result(timeout=1)
                 if result is None:
                     if not manager.is_running():
