@@ -56,7 +56,7 @@ def training_curves(steps: Sequence[int], panels: dict[str, dict[str, Sequence[f
 
 
 def accuracy_bars(estimates: dict[str, Estimate], path: Path, title: str,
-                  reference_lines: dict[str, float] | None = None) -> Path:
+                  reference_lines: dict[str, float] | None = None, ylabel: str = "accuracy (95% CI)") -> Path:
     """A bar per model/condition with its 95% interval; optional labelled horizontal lines."""
     plt = _pyplot()
     names = list(estimates)
@@ -72,7 +72,7 @@ def accuracy_bars(estimates: dict[str, Estimate], path: Path, title: str,
     if reference_lines:
         ax.legend(fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
-    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

@@ -72,14 +72,18 @@ def training_section(metrics_file: Path, out: Path) -> list[str]:
 def evaluation_section(eval_file: Path, out: Path) -> list[str]:
     summary = read_json(eval_file)
     estimates = {row["condition"]: Estimate(**row["accuracy"]) for row in summary["conditions"]}
+    scalar = summary.get("scalar", False)
+    measure = f"mean {summary.get('grader', 'score')} score" if scalar else "accuracy"
     png = accuracy_bars(estimates, out / "conditions.png",
-                        f"{summary['task']} {summary['split']}: student accuracy by instruction (n={summary['n']})")
+                        f"{summary['task']} {summary['split']}: student {measure} by instruction (n={summary['n']})",
+                        ylabel=f"{measure} (95% CI)")
     cfg = summary.get("config", {})
+    test = ("the exact sign test on paired scores" if scalar else "the exact McNemar test")
     return [format_table(summary), "", sample_size_verdict(summary), "",
-            f"![accuracy per condition]({png.name})", "",
+            f"![{measure} per condition]({png.name})", "",
             f"From `{eval_file}`. Trained teacher: `{cfg.get('trained_teacher')}`; untrained teacher: "
             f"`{cfg.get('untrained_teacher')}`; student answers up to {cfg.get('student_max_tokens')} tokens, "
-            "greedy. Intervals are 95% bootstrap; p in the first table is the exact McNemar test against "
+            f"greedy. Intervals are 95% bootstrap; p in the first table is {test} against "
             "no instruction, in the second (when there is a trained teacher) against each other condition."]
 
 
@@ -92,11 +96,12 @@ def sample_size_verdict(summary: dict) -> str:
     acc = trained["accuracy"]
     width = acc["high"] - acc["low"]
     p = trained["mcnemar_p"]
-    verdict = (f"The trained teacher differs from no instruction at p = {p:.3g} (exact McNemar, n = {n})"
+    test = "exact sign test" if summary.get("scalar") else "exact McNemar"
+    verdict = (f"The trained teacher differs from no instruction at p = {p:.3g} ({test}, n = {n})"
                + (": significant at 0.05." if p < 0.05 else ": not significant at 0.05."))
     if n < 100:
         verdict += (f" **This sample is too small to mean anything**: with n = {n} the 95% interval of one "
-                    f"accuracy is {width:.2f} wide, so only a very large change could show. Run "
+                    f"{'mean score' if summary.get('scalar') else 'accuracy'} is {width:.2f} wide, so only a very large change could show. Run "
                     "`w2s wst eval` with a few hundred questions to test the method.")
     return verdict
 
