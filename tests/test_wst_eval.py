@@ -84,11 +84,7 @@ def test_a_trained_teacher_is_evaluated_with_the_protocol_it_was_trained_with(ti
     def respond(prompt, _):
         return "The answer is 0."
 
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = gsm_file.read_text().splitlines()
-    (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
-    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    data = split_data(gsm_file, tmp_path)
     run = train_teacher(WSTTrainConfig(
         data=str(data), train_split="train", eval_split="test", steps=1, questions_per_step=2, num_generations=2,
         output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"), instruction=trained_with,
@@ -121,11 +117,7 @@ def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_mode
     from w2s.wst.evaluate import load_teacher
     from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
 
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = gsm_file.read_text().splitlines()
-    (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
-    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    data = split_data(gsm_file, tmp_path)
     run = train_teacher(WSTTrainConfig(
         data=str(data), train_split="train", eval_split="test", steps=1, questions_per_step=2, num_generations=2,
         output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"), instruction=InstructionProtocol(max_tokens=4),
@@ -137,3 +129,13 @@ def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_mode
     assert InstructionProtocol.saved_with(copy) == InstructionProtocol(max_tokens=4)
     out = teacher.generate(["Write a hint."], SamplingParams(max_tokens=3), progress=False)
     assert out[0][0].n_tokens >= 1
+
+
+def split_data(gsm_file, tmp_path):
+    """The GSM8K-format file as a data folder: its first 4 rows the test split, the rest train."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = gsm_file.read_text().splitlines()
+    (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
+    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    return data

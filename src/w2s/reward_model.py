@@ -22,6 +22,7 @@ from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_pr
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path, w2s_home
 from w2s.stats import Estimate, bootstrap_ci
+from w2s.training import publish_model
 
 
 def default_reward_model() -> Path:
@@ -171,16 +172,7 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     trainer = RewardTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows),
                             processing_class=tokenizer)
     trainer.train()
-    if is_main_process():
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(work / "model")
-        tokenizer.save_pretrained(work / "model")
-        if out.exists():
-            shutil.rmtree(out)
-        (work / "model").rename(out)
-        shutil.rmtree(work, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()
+    publish_model(trainer, tokenizer, work, out)
     rm = RewardModel(out, cache=ResponseCache(config.cache or default_cache_path()), max_length=config.max_length)
     accuracy = rm.pairwise_accuracy([task.messages(e.question) for e in held_out], [e.answer for e in held_out],
                                     [e.rejected for e in held_out])

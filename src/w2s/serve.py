@@ -80,20 +80,6 @@ class ServeConfig:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
 
 
-def serve_protocol(config: ServeConfig) -> tuple[InstructionProtocol, str]:
-    """The protocol the teacher was trained with (from its run), else the config's, else defaults."""
-    from w2s.wst.evaluate import teacher_folder
-
-    saved = InstructionProtocol.saved_with(teacher_folder(config.teacher)) if config.teacher else None
-    if saved is not None:
-        if config.instruction is not None and config.instruction != saved:
-            raise W2SError(f"instruction.* differs from the protocol {config.teacher} was trained with ({saved})")
-        return saved, f"as trained ({config.teacher})"
-    if config.instruction is not None:
-        return config.instruction, "from the config"
-    return InstructionProtocol(), "defaults"
-
-
 def last_user_text(messages: list) -> str:
     """The text of the last user turn (string content, or the text parts of a content list)."""
     for message in reversed(messages):
@@ -334,7 +320,9 @@ def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Student:
 
 
 def build_proxy(config: ServeConfig, teacher: Student | None = None) -> Proxy:
-    protocol, source = serve_protocol(config)
+    from w2s.wst.evaluate import teacher_protocol
+
+    protocol, source = teacher_protocol(config.teacher or None, config.instruction)
     cache = ResponseCache(config.cache or default_cache_path())
     teacher = teacher or load_serving_teacher(config, cache)
     if teacher.cache is None:  # instructions are always cached by (teacher fingerprint, prompt)

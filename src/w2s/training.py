@@ -101,19 +101,32 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         trainer = ORPOTrainer(model=network, args=ORPOConfig(beta=config.beta, **common), train_dataset=dataset,
                               processing_class=tokenizer, peft_config=peft_config)
     trainer.train()
-    if main:
+    log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
+    publish_model(trainer, tokenizer, work, out, merge_lora=config.lora, log={
+        "method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
+        "processes": trainer.accelerator.num_processes})
+    return out
+
+
+def publish_model(trainer, tokenizer, work: Path, out: Path, merge_lora: bool = False,
+                  log: dict | None = None) -> None:
+    """Save a trained model as an ordinary folder at `out`, atomically and once.
+
+    The main process writes it in `work` (the `.partial` folder of a run killed midway is never
+    taken for a finished model) and renames it into place; every process then waits, so none
+    reads the model before it is complete.
+    """
+    if is_main_process():
         trained = trainer.accelerator.unwrap_model(trainer.model)
-        if config.lora:
+        if merge_lora:
             trained = trained.merge_and_unload()
+        trained.config.pad_token_id = tokenizer.pad_token_id
         trained.save_pretrained(work / "model")
         tokenizer.save_pretrained(work / "model")
-        log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
-        (work / "model" / "training_log.json").write_text(json.dumps(
-            {"method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
-             "processes": trainer.accelerator.num_processes}, indent=1))
+        if log is not None:
+            (work / "model" / "training_log.json").write_text(json.dumps(log, indent=1))
         if out.exists():
             shutil.rmtree(out)
         (work / "model").rename(out)
         shutil.rmtree(work, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()  # no process reads the model before it is complete
-    return out
+    trainer.accelerator.wait_for_everyone()

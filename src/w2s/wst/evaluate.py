@@ -103,14 +103,20 @@ def teacher_folder(name: str) -> Path:
 
 def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str]:
     """The instruction protocol for every teacher condition, and where it came from."""
-    saved = InstructionProtocol.saved_with(teacher_folder(config.trained_teacher)) if config.trained_teacher else None
+    return teacher_protocol(config.trained_teacher, config.instruction)
+
+
+def teacher_protocol(teacher: str | None, configured: InstructionProtocol | None) -> tuple[InstructionProtocol, str]:
+    """The protocol a trained teacher was trained with (read from its run), else the configured
+    one, else the defaults; and where it came from. Shared by `w2s wst eval` and `w2s serve`."""
+    saved = InstructionProtocol.saved_with(teacher_folder(teacher)) if teacher else None
     if saved is not None:
-        if config.instruction is not None and config.instruction != saved:
-            raise W2SError(f"instruction.* differs from the protocol {config.trained_teacher} was trained with "
-                           f"({saved}); drop the instruction.* settings to evaluate it as trained")
-        return saved, f"as trained ({config.trained_teacher})"
-    if config.instruction is not None:
-        return config.instruction, "from the config"
+        if configured is not None and configured != saved:
+            raise W2SError(f"instruction.* differs from the protocol {teacher} was trained with "
+                           f"({saved}); drop the instruction.* settings to use it as trained")
+        return saved, f"as trained ({teacher})"
+    if configured is not None:
+        return configured, "from the config"
     return InstructionProtocol(), "defaults"
 
 
