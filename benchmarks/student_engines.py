@@ -6,10 +6,16 @@
 Each engine answers the same GSM8K train_2 questions greedily in a fresh process with an empty
 response cache (so every answer is really generated and peak memory is the engine's own). For
 llamacpp the peak memory is the llama-server process's (VmHWM), plus the client's. Printed per
-engine: generated tokens/s, wall time, peak memory, and how often its final answer agrees with
-the first engine's, with tokens/s as a ratio to the first engine (the machine is shared and
-noisy: compare ratios within one run, not absolute numbers across runs). llamacpp needs a
-llama-server (`w2s engines install llamacpp`); it is skipped with a note when there is none.
+engine: generated tokens/s (as a ratio to the first engine: the machine is shared and noisy, so
+compare ratios within one run, not absolute numbers across runs), wall time, peak memory,
+accuracy against the gold answers (marked final answers, with a 95% interval), and how often its
+marked final answer agrees with the first engine's where both have one.
+
+An engine may be listed more than once (`--engines llamacpp,llamacpp`): a repeat also reports how
+many of its answers are token-for-token identical to the engine's previous run, which is how the
+reproducibility of greedy answers is measured. `llamacpp-1slot` is llamacpp with one slot.
+llamacpp needs a llama-server (`w2s engines install llamacpp`); it is skipped with a note when
+there is none.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ ENGINES = {
     "hf-static": {"backend": "hf", "batching": "static"},
     "hf-continuous": {"backend": "hf", "batching": "continuous"},
     "llamacpp": {"backend": "llamacpp"},
+    "llamacpp-1slot": {"backend": "llamacpp", "slots": 1},
 }
 
 
@@ -39,7 +46,7 @@ def run_one(args: argparse.Namespace) -> None:
     task = get_task("gsm8k")
     examples = task.load("train_2", limit=args.questions, seed=0)
     spec = ENGINES[args.engine]
-    extra = {"slots": args.batch_size} if spec["backend"] == "llamacpp" else {}
+    extra = {"slots": spec.get("slots", args.batch_size)} if spec["backend"] == "llamacpp" else {}
     config = StudentConfig(model=args.model, backend=spec["backend"], batch_size=args.batch_size,
                            batching=spec.get("batching", "static"), extra=extra)
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,10 +61,12 @@ def run_one(args: argparse.Namespace) -> None:
             status = Path(f"/proc/{pid}/status").read_text()
             server_peak_kb = int(status.split("VmHWM:")[1].split()[0])
             student.close()
-    preds = [task.grader.extract(o[0].text) for o in outs]
+    texts = [o[0].text for o in outs]
+    grades = [task.grader.grade(t, e.gold) for t, e in zip(texts, examples, strict=True)]
     print(json.dumps({"engine": args.engine, "tokens": student.stats.tokens, "wall_s": wall,
                       "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + server_peak_kb) / 1024,
-                      "preds": preds}))
+                      "preds": [g.strict_pred for g in grades], "correct": [g.strict_correct for g in grades],
+                      "texts": texts}))
 
 
 def main() -> None:
@@ -88,17 +97,25 @@ def main() -> None:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     if not results:
         return
+    from w2s.stats import bootstrap_ci
+
     first = results[0]
     print(f"{args.questions} GSM8K train_2 questions, greedy, {args.max_tokens} tokens, batch/slots {args.batch_size}")
-    print("| engine | generated tokens/s | ratio to first | wall s | peak memory MB | same final answer as first |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| engine | generated tokens/s | ratio to first | wall s | peak memory MB | accuracy (marked answer) "
+          "| same marked answer as first | identical to its previous run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base_rate = first["tokens"] / first["wall_s"]
+    previous: dict[str, list[str]] = {}
     for r in results:
         rate = r["tokens"] / r["wall_s"]
         both = [(a, b) for a, b in zip(first["preds"], r["preds"], strict=True) if a is not None and b is not None]
         agree = sum(a == b for a, b in both)
+        acc = bootstrap_ci(r["correct"])
+        before = previous.get(r["engine"])
+        same = "" if before is None else f"{sum(a == b for a, b in zip(before, r['texts'], strict=True))}/{len(before)}"
+        previous[r["engine"]] = r["texts"]
         print(f"| {r['engine']} | {rate:.1f} | {rate / base_rate:.2f}x | {r['wall_s']:.0f} | {r['peak_mb']:.0f} | "
-              f"{agree}/{len(both)} (where both have one) |")
+              f"{acc.value:.2f} [{acc.low:.2f}, {acc.high:.2f}] | {agree}/{len(both)} (where both have one) | {same} |")
 
 
 if __name__ == "__main__":

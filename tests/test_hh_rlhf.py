@@ -163,3 +163,26 @@ def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(t
 
     report = write_report(tmp_path / "eval").read_text()
     assert "mean reward-model score" in report and "exact sign test" in report and "McNemar" not in report
+
+
+def test_judge_check_measures_agreement_with_human_labels(tmp_path, capsys):
+    from w2s.students.scripted import register_script
+
+    data = tmp_path / "pairs.jsonl"
+    planted_preferences(data, 12, seed=5)  # the chosen reply is always the polite one
+    def polite(text):
+        return any(word in text for word in ("Thank", "please", "kindly"))
+
+    def judge_polite(model, prompt, i):  # prefers the polite reply wherever it is shown
+        return "A" if polite(prompt.split("Reply A:")[1].split("Reply B:")[0]) else "B"
+
+    register_script("judge-polite-2", judge_polite)
+    register_script("judge-first", lambda model, prompt, i: "A")  # position bias only
+    common = ["judge", "check", "--backend", "scripted", f"data={data}", "split=test", f"cache={tmp_path / 'c.sqlite'}"]
+    assert main(common + ["--output", str(tmp_path / "good"), "judge.extra.script=judge-polite-2"]) == 0
+    good = json.loads((tmp_path / "good" / "judge_check.json").read_text())
+    assert good["agreement"]["value"] == 1.0 and (good["chosen_wins"], good["rejected_wins"]) == (12, 0)
+    assert good["sign_p"] == pytest.approx(2 / 2**12) and "agreement with the human label 1.000" in capsys.readouterr().out
+    assert main(common + ["judge.extra.script=judge-first"]) == 0
+    printed = capsys.readouterr().out
+    assert "agreement with the human label 0.500" in printed and "ties or order-dependent 12" in printed

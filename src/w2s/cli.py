@@ -105,6 +105,20 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
           f"rejected): {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
 
 
+def cmd_judge_check(args: argparse.Namespace) -> None:
+    from w2s.judge import JudgeCheckConfig, check_judge
+
+    flags = {"model": "judge.model", "backend": "judge.backend", "split": "split", "limit": "limit",
+             "output": "output"}
+    result = check_judge(_config_from_args(JudgeCheckConfig, args, flags))
+    agree = result["agreement"]
+    print(f"judge {result['judge']} on {agree['n']} {result['task']} {result['split']} pairs: agreement with the human "
+          f"label {agree['value']:.3f} [{agree['low']:.3f}, {agree['high']:.3f}] (0.5 = no signal)")
+    print(f"chosen preferred {result['chosen_wins']}, rejected preferred {result['rejected_wins']}, ties or order-"
+          f"dependent {result['ties']}; exact sign test p={result['sign_p']:.4g}; unreadable answers "
+          f"{result['unreadable_answers']}")
+
+
 def cmd_engines(args: argparse.Namespace) -> None:
     from w2s.engines import install_llamacpp, installed_engines
 
@@ -301,6 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="model folder (default $W2S_HOME/reward-models/hh_rlhf)")
     _add_config_args(p)
     p.set_defaults(func=cmd_rm_train)
+
+    p = sub.add_parser("judge", help="pairwise LLM judges for open-ended answers")
+    judge = p.add_subparsers(dest="judge_command", required=True, metavar="JUDGE_COMMAND")
+    p = judge.add_parser("check", help="agreement of a pairwise judge with human preference labels",
+                         description="Ask a pairwise judge (any backend; both orders, ties allowed) which of the "
+                                     "human-chosen and human-rejected replies is better, on labelled pairs the "
+                                     "evaluation never uses (hh_rlhf rm_test by default), and report its agreement "
+                                     "with the labels with a 95%% interval: check a judge before trusting it.")
+    p.add_argument("--model", help="judge model (default qwen2.5-0.5b-instruct); judge.* sets the rest")
+    p.add_argument("--backend", help="judge backend (hf, openai, vllm, llamacpp)")
+    p.add_argument("--split", help="labelled split (default rm_test)")
+    p.add_argument("--limit", type=int, help="pairs (default: the whole split)")
+    p.add_argument("--output", help="folder for judge_check.json and verdicts.jsonl")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_judge_check)
 
     p = sub.add_parser("engines", help="inference engines w2s can run (llama.cpp's llama-server)",
                        description="List the engines w2s can start, or build one: `w2s engines install llamacpp` "
