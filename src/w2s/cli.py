@@ -65,7 +65,7 @@ def cmd_grade(args: argparse.Namespace) -> None:
 def cmd_wst_train(args: argparse.Namespace) -> None:
     from w2s.wst.train import WSTTrainConfig, train_teacher
 
-    config = _config_from_args(WSTTrainConfig, args, {"output": "output", "steps": "steps"})
+    config = _config_from_args(WSTTrainConfig, args, {"output": "output", "steps": "steps", "task": "task"})
     out = train_teacher(config, resume=args.resume)
     if is_main_process():
         print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
@@ -74,7 +74,8 @@ def cmd_wst_train(args: argparse.Namespace) -> None:
 def cmd_wst_eval(args: argparse.Namespace) -> None:
     from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
 
-    flags = {"teacher": "trained_teacher", "limit": "limit", "output": "output", "model": "student.model"}
+    flags = {"teacher": "trained_teacher", "limit": "limit", "output": "output", "model": "student.model",
+             "task": "task", "split": "split"}
     summary = run_wst_eval(_config_from_args(WSTEvalConfig, args, flags))
     print(format_table(summary))
     print(f"wrote {summary['output']}/wst_eval.json and instructions_and_answers.jsonl")
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = wst.add_parser("train", help="train the teacher with GRPO (TRL)",
                        description="Train the teacher with TRL's GRPOTrainer; the reward is the student's "
                                    "score with the instruction minus its score without (see README).")
+    p.add_argument("--task", help="task (default gsm8k), e.g. hh_rlhf or rg:<dataset>")
     p.add_argument("--output", help="run folder (checkpoints, metrics.jsonl, TensorBoard)")
     p.add_argument("--steps", type=int, help="GRPO steps")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
@@ -274,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "counts and an exact McNemar test against no instruction.")
     p.add_argument("--teacher", help="trained teacher: a `w2s wst train` run folder (its final/ and its instruction "
                    "protocol), a model folder or a LoRA adapter folder")
+    p.add_argument("--task", help="task (default gsm8k), e.g. hh_rlhf or rg:<dataset>")
+    p.add_argument("--split", help="held-out split (default test)")
     p.add_argument("--model", help="the student model")
     p.add_argument("--limit", type=int, help="number of held-out questions (default 200)")
     p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
