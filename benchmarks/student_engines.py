@@ -40,6 +40,7 @@ ENGINES = {
 def run_one(args: argparse.Namespace) -> None:
     """Child process: one engine, fresh cache; prints a JSON line of its measurements."""
     from w2s.cache import ResponseCache
+    from w2s.evaluation import score_responses
     from w2s.students import SamplingParams, StudentConfig, make_student
     from w2s.tasks import get_task
 
@@ -62,10 +63,10 @@ def run_one(args: argparse.Namespace) -> None:
             server_peak_kb = int(status.split("VmHWM:")[1].split()[0])
             student.close()
     texts = [o[0].text for o in outs]
-    grades = [task.grader.grade(t, e.gold) for t, e in zip(texts, examples, strict=True)]
+    rows = score_responses(task, examples, texts).rows
     print(json.dumps({"engine": args.engine, "tokens": student.stats.tokens, "wall_s": wall,
                       "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + server_peak_kb) / 1024,
-                      "preds": [g.strict_pred for g in grades], "correct": [g.strict_correct for g in grades],
+                      "preds": [r["strict_pred"] for r in rows], "correct": [r["strict_correct"] for r in rows],
                       "texts": texts}))
 
 

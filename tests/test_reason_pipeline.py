@@ -7,6 +7,7 @@ the one Student interface, so what each step must keep is known exactly.
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def respond_as(model: str):
             return f"Sample {idx}: The answer is {value}."
         elif name == "stage1":
             value = 0 if n == 21 else 2 * n
-        elif name in ("stage2", "ceiling"):
+        elif name.startswith("stage2") or name == "ceiling":
             value = 2 * n
         else:  # the untouched strong model (in context on train_2, zero-shot on test)
             value = 1 if n % 4 == 1 else (n if n == 11 else 2 * n)
@@ -128,7 +129,7 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert acc == {"weak floor": 0.5, "strong zero-shot": 0.75, "full weak FT": 0.5, "Stage I": 0.75,
                    "Stage II (DPO)": 1.0, "strong ceiling": 1.0}
     assert pgr["Stage I"] == pytest.approx(0.5) and pgr["full weak FT"] == 0 and pgr["Stage II (DPO)"] == 1
-    for model in ("weak", "stage1", "full_weak_ft", "ceiling", "stage2"):
+    for model in ("weak", "stage1", "full_weak_ft", "ceiling", "stage2_dpo"):
         assert (run.path / "models" / model / "config.json").is_file()
 
     assert main(["reason", "report", str(run.path)]) == 0
@@ -148,6 +149,31 @@ def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round
     assert [s["kept"] for s in stats] == [5, 7]
     final = [json.loads(line)["id"] for line in (run.path / "stage1" / "weak.jsonl").read_text().splitlines()]
     assert final == [f"q{n}" for n in range(5, 13) if n != 6]
+
+
+def test_two_rounds_and_both_preference_methods_are_each_trained_and_evaluated(data, tmp_path, tiny_model, capsys):
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    cfg = config(data, tmp_path, tiny_model, stage1_rounds=2, preference=["dpo", "orpo"])
+    run = run_steps(cfg)
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert list(metrics["models"]) == ["weak floor", "strong zero-shot", "full weak FT", "Stage I (round 1)",
+                                       "Stage I (round 2)", "Stage II (DPO)", "Stage II (ORPO)", "strong ceiling"]
+    assert metrics["models"]["Stage II (ORPO)"]["model"].endswith("stage2_orpo")
+    # round 1's Stage I model is trained on round 1's set (5 agreeing questions, hybrid: 10 rows)
+    assert metrics["models"]["Stage I (round 1)"]["model"].endswith("stage1_round1")
+    assert metrics["models"]["Stage I (round 1)"]["accuracy"]["value"] == 0.75  # answers as the untouched model
+    assert main(["reason", "report", str(run.path)]) == 0
+    assert "Stage II DPO and ORPO" in (run.path / "report.md").read_text()
+    # a Stage II run killed after its DPO model resumes with ORPO only
+    shutil.rmtree(run.path / "models" / "stage2_orpo")
+    dpo_time = (run.path / "models" / "stage2_dpo" / "config.json").stat().st_mtime
+    capsys.readouterr()
+    run_steps(cfg)
+    printed = capsys.readouterr().out
+    assert "ORPO from the Stage I model" in printed and "DPO from" not in printed.replace("ORPO from", "")
+    assert (run.path / "models" / "stage2_dpo" / "config.json").stat().st_mtime == dpo_time
+    with pytest.raises(ValueError, match="preference must be"):
+        ReasonConfig(preference=["dpo", "dpo"])
 
 
 def test_when_stage1_keeps_nothing_the_baselines_and_evaluation_still_run(data, tmp_path, tiny_model, capsys):

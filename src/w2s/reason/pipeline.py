@@ -12,12 +12,14 @@ Steps (`STEPS`), with their outputs under the run folder:
  2. weak-answers   weak_train2.jsonl    weak supervisor answers train_2, zero-shot, greedy
  3. icl-answers    icl_train2.jsonl     strong model answers train_2 with weak train_2 demonstrations
  4. stage1-filter  stage1/*.jsonl       consistency filter (optionally iterated, see `stage1_rounds`)
- 5. stage1-sft     models/stage1        strong model SFT on the chosen Stage I set (hybrid by default)
+ 5. stage1-sft     models/stage1        strong model SFT on the chosen Stage I set (hybrid by default);
+                                        with stage1_rounds R > 1 also models/stage1_round{r}, r < R,
+                                        on each earlier round's set, so every round is evaluated
  6. full-weak-ft   models/full_weak_ft  baseline: strong model SFT on every weak train_2 answer
  7. ceiling        models/ceiling       baseline: strong model SFT on gold train_2 solutions
  8. stage2-samples stage2_samples.jsonl Stage I model samples n answers per train_2 question
  9. stage2-pairs   pairs.jsonl          majority-vote contrastive pairs against the weak answers
-10. stage2-train   models/stage2        DPO (or ORPO) from the Stage I model on the pairs
+10. stage2-train   models/stage2_dpo    DPO and/or ORPO (`preference`) from the Stage I model on the pairs
 11. evaluate       metrics.json         test accuracy of every model, with 95% intervals and PGR
 """
 
@@ -84,7 +86,7 @@ class ReasonConfig:
     flip_confidence: float = 0.8
     max_pairs: int = 1
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    preference: str = "dpo"  # dpo | orpo
+    preference: str | list[str] = "dpo"  # dpo | orpo | [dpo, orpo]: one Stage II model per method
     baselines: bool = True  # train full weak FT and the strong ceiling
     output: str = "runs/reason/default"
     cache: str | None = None
@@ -96,10 +98,16 @@ class ReasonConfig:
     def __post_init__(self) -> None:
         if self.stage1_data not in STAGE1_SETS:
             raise ValueError(f"stage1_data must be one of {', '.join(STAGE1_SETS)}, got '{self.stage1_data}'")
-        if self.preference not in ("dpo", "orpo"):
-            raise ValueError(f"preference must be 'dpo' or 'orpo', got '{self.preference}'")
+        methods = self.preferences
+        if not methods or any(m not in ("dpo", "orpo") for m in methods) or len(set(methods)) != len(methods):
+            raise ValueError(f"preference must be 'dpo', 'orpo' or a list of both, got {self.preference!r}")
         if self.stage1_rounds < 1 or self.samples < 1 or self.icl_demos < 0:
             raise ValueError("stage1_rounds and samples must be >= 1, icl_demos >= 0")
+
+    @property
+    def preferences(self) -> list[str]:
+        """The Stage II methods, in order (`preference` as a list)."""
+        return [self.preference] if isinstance(self.preference, str) else list(self.preference)
 
 
 class Run:
@@ -265,13 +273,22 @@ def _sft_rows(task: Task, rows: list[dict]) -> list[dict]:
 
 
 def stage1_sft(run: Run) -> None:
-    name = run.config.stage1_data
+    """The Stage I model on the last round's set, after one per earlier round (so each round is
+    evaluated); a model already trained by a killed attempt is kept."""
+    name, rounds = run.config.stage1_data, run.config.stage1_rounds
     rows = read_jsonl(run.need(run.file(f"stage1/{name}.jsonl"), "stage1-filter"))
     if not rows:
         raise NothingToTrain("the Stage I filter kept no question (weak and in-context answers never agreed): "
                        "more train_2 questions or a stronger weak supervisor are needed")
+    for round_ in range(1, rounds):
+        earlier = read_jsonl(run.file(f"stage1/round{round_}/{name}.jsonl"))
+        if earlier and not run.model(f"stage1_round{round_}").exists():
+            finetune("sft", run.config.strong_model, _sft_rows(run.task, earlier), run.model(f"stage1_round{round_}"),
+                     run.config.sft)
+            print(f"  Stage I model of round {round_}: fine-tuned on its {name} set ({len(earlier)} rows)")
     finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("stage1"), run.config.sft)
-    print(f"  Stage I model: {run.config.strong_model} fine-tuned on the {name} set ({len(rows)} rows)")
+    print(f"  Stage I model{f' of round {rounds}' if rounds > 1 else ''}: {run.config.strong_model} fine-tuned on "
+          f"the {name} set ({len(rows)} rows)")
 
 
 def full_weak_ft(run: Run) -> None:
@@ -322,15 +339,20 @@ def stage2_train(run: Run) -> None:
         raise NothingToTrain("Stage II has no preference pairs: the Stage I model's samples were never confident "
                        "enough (lower min_confidence, or sample more questions)")
     rows = [preference_row(run.task.messages(p["question"]), p["chosen"], p["rejected"]) for p in pairs]
-    finetune(run.config.preference, str(start), rows, run.model("stage2"), run.config.preference_training)
-    print(f"  Stage II model: {run.config.preference.upper()} from the Stage I model on {len(rows)} pairs")
+    for method in run.config.preferences:  # one model per method, each from the Stage I model
+        if not run.model(f"stage2_{method}").exists():
+            finetune(method, str(start), rows, run.model(f"stage2_{method}"), run.config.preference_training)
+            print(f"  Stage II model: {method.upper()} from the Stage I model on {len(rows)} pairs")
 
 
 def evaluated_models(run: Run, missing: bool = False) -> dict[str, str | Path]:
     """Every model of the run that exists (or, with `missing`, does not), by report name, in report order."""
+    rounds = run.config.stage1_rounds
     candidates = {"weak floor": run.model("weak"), "strong zero-shot": run.config.strong_model,
-                  "full weak FT": run.model("full_weak_ft"), "Stage I": run.model("stage1"),
-                  f"Stage II ({run.config.preference.upper()})": run.model("stage2"),
+                  "full weak FT": run.model("full_weak_ft"),
+                  **{f"Stage I (round {r})": run.model(f"stage1_round{r}") for r in range(1, rounds)},
+                  f"Stage I (round {rounds})" if rounds > 1 else "Stage I": run.model("stage1"),
+                  **{f"Stage II ({m.upper()})": run.model(f"stage2_{m}") for m in run.config.preferences},
                   "strong ceiling": run.model("ceiling")}
     return {name: m for name, m in candidates.items() if (not isinstance(m, Path) or m.exists()) != missing}
 
@@ -363,9 +385,13 @@ def evaluate(run: Run) -> None:
 class Step:
     name: str
     run: Callable[[Run], None]
-    output: str  # relative to the run folder; the step is done when it exists
+    output: str | Callable[[ReasonConfig], str]  # relative to the run folder; the step is done when it exists
     baseline: bool = False  # skipped when config.baselines is false
     needs: str | None = None  # a step whose output this one is built on (skipped if that one kept nothing)
+
+    def done_when(self, config: ReasonConfig) -> str:
+        """The output whose existence marks the step done, for this config."""
+        return self.output(config) if callable(self.output) else self.output
 
 
 STEPS = [
@@ -378,7 +404,7 @@ STEPS = [
     Step("ceiling", ceiling, "models/ceiling", baseline=True),
     Step("stage2-samples", stage2_samples, "stage2_samples.jsonl", needs="stage1-sft"),
     Step("stage2-pairs", stage2_pairs, "pairs.jsonl", needs="stage2-samples"),
-    Step("stage2-train", stage2_train, "models/stage2", needs="stage2-pairs"),
+    Step("stage2-train", stage2_train, lambda c: f"models/stage2_{c.preferences[-1]}", needs="stage2-pairs"),
     Step("evaluate", evaluate, "metrics.json"),
 ]
 STEP_NAMES = [s.name for s in STEPS]
@@ -426,8 +452,8 @@ def _run_steps(run: Run, only: str | None, until: str | None) -> Run:
         elif step.needs in stopped:
             stopped[step.name] = stopped[step.needs]
             print(f"{label}: skipped ({step.needs} had nothing to train on)")
-        elif step.name != "evaluate" and run.file(step.output).exists():
-            print(f"{label}: done already ({run.file(step.output)})")
+        elif step.name != "evaluate" and run.file(output := step.done_when(config)).exists():
+            print(f"{label}: done already ({run.file(output)})")
         else:
             print(f"{label} ...")
             try:

@@ -44,7 +44,8 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   f"`{config['task']}`: train_1 {config['train1_limit']}, train_2 {config['train2_limit']}, "
                   f"test {config['test_limit']} questions (seed {config['seed']}); Stage I set "
                   f"`{config['stage1_data']}`, {config['stage1_rounds']} round(s); Stage II "
-                  f"{config['preference'].upper()}, {config['samples']} samples per question.", ""]
+                  f"{' and '.join(m.upper() for m in _methods(config['preference']))}, {config['samples']} samples per "
+                  "question.", ""]
     stats_file = run / "stage1" / "filter_stats.json"
     if stats_file.is_file():
         lines += ["## Stage I consistency filter", "", "| round | questions | kept | gold acc. of kept weak answers "
@@ -63,3 +64,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
     report = run / "report.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _methods(preference: str | list[str]) -> list[str]:
+    return [preference] if isinstance(preference, str) else list(preference)
