@@ -38,6 +38,9 @@ class FinetuneConfig:
     lora_alpha: int = 32
     beta: float = 0.1  # DPO / ORPO strength
     seed: int = 0
+    # bf16 autocast: None = on a GPU only; true also on a CPU with native bf16, where a LoRA
+    # forward+backward measured 1.85x faster than fp32 (the saved model keeps its dtype)
+    bf16: bool | None = None
 
 
 def sft_row(prompt: Prompt, response: str) -> dict:
@@ -75,7 +78,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
         max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no", report_to=[],
-        **trainer_precision(), gradient_checkpointing=False, dataloader_num_workers=0,
+        **trainer_precision(config.bf16), gradient_checkpointing=False, dataloader_num_workers=0,
         remove_unused_columns=False,  # the DPO/ORPO collators need their columns
     )
     peft_config = None
