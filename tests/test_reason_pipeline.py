@@ -129,12 +129,19 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert acc == {"weak floor": 0.5, "strong zero-shot": 0.75, "full weak FT": 0.5, "Stage I": 0.75,
                    "Stage II (DPO)": 1.0, "strong ceiling": 1.0}
     assert pgr["Stage I"] == pytest.approx(0.5) and pgr["full weak FT"] == 0 and pgr["Stage II (DPO)"] == 1
+    # Stage II is right on 21 and 23 where full weak FT is wrong, and never the reverse
+    assert metrics["models"]["Stage II (DPO)"]["vs_full_weak_ft"] == {"better": 2, "worse": 0, "mcnemar_p": 0.5}
+    assert metrics["models"]["Stage I"]["vs_full_weak_ft"] == {"better": 1, "worse": 0, "mcnemar_p": 1.0}
+    assert "vs_full_weak_ft" not in metrics["models"]["strong ceiling"]
+    interval = metrics["models"]["Stage I"]["pgr_interval"]
+    assert interval["low"] <= 0.5 <= interval["high"] and interval["undefined_resamples"] > 0  # n=4 resamples
     for model in ("weak", "stage1", "full_weak_ft", "ceiling", "stage2_dpo"):
         assert (run.path / "models" / model / "config.json").is_file()
 
     assert main(["reason", "report", str(run.path)]) == 0
     report = (run.path / "report.md").read_text()
-    assert "| Stage I | 0.750" in report and "+0.500" in report and (run.path / "accuracy.png").is_file()
+    assert "| Stage I | 0.750" in report and "+0.500 [" in report and (run.path / "accuracy.png").is_file()
+    assert "| 2 / 0, p=0.5 |" in report
     assert "3 pairs from 3 questions" in report
 
     with pytest.raises(W2SError, match="different config .*changed: samples"):

@@ -33,3 +33,22 @@ def test_bootstrap_interval_brackets_mean_and_is_deterministic():
 def test_bootstrap_needs_data():
     with pytest.raises(ValueError):
         bootstrap_ci([])
+
+
+def test_pgr_interval_resamples_questions_for_all_three_models_together():
+    from w2s.stats import pgr_interval
+
+    floor = [False] * 60 + [True] * 20 + [False] * 20  # 0.2
+    ceiling = [True] * 60 + [True] * 20 + [False] * 20  # 0.8
+    halfway = [True] * 30 + [False] * 30 + [True] * 20 + [False] * 20  # 0.5: PGR 0.5
+    interval = pgr_interval(halfway, floor, ceiling)
+    assert interval.low < 0.5 < interval.high and interval.undefined == 0
+    assert 0.3 < interval.low and interval.high < 0.7
+    # the model equals the ceiling on every question: PGR is exactly 1 in every resample
+    same = pgr_interval(ceiling, floor, ceiling)
+    assert (same.low, same.high) == (1.0, 1.0)
+    # a ceiling no better than the floor has no gap to recover
+    assert pgr_interval(halfway, floor, floor) is None
+    # a wider interval with fewer questions
+    fewer = pgr_interval(halfway[::4], floor[::4], ceiling[::4])
+    assert fewer.high - fewer.low > interval.high - interval.low

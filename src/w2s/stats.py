@@ -62,3 +62,36 @@ def win_rate(baseline: list[float], treatment: list[float]) -> Estimate:
     if len(baseline) != len(treatment):
         raise ValueError("paired outcomes must have the same length")
     return bootstrap_ci([1.0 if t > b else 0.5 if t == b else 0.0 for b, t in zip(baseline, treatment, strict=True)])
+
+
+@dataclass(frozen=True)
+class PGRInterval:
+    """A PGR bootstrap interval, and how many resamples had no gap to recover."""
+
+    low: float
+    high: float
+    undefined: int  # resamples where the ceiling did not exceed the floor (left out of the interval)
+    resamples: int
+
+
+def pgr_interval(model: list[bool], floor: list[bool], ceiling: list[bool], confidence: float = 0.95,
+                 resamples: int = 10_000, seed: int = 0) -> PGRInterval | None:
+    """Percentile bootstrap interval of PGR = (model - floor) / (ceiling - floor).
+
+    The three models answered the same test questions, so each resample draws questions (not
+    answers) and recomputes all three accuracies on them: the interval carries the floor's and
+    the ceiling's own uncertainty, which a point PGR hides. None when no resample has a gap.
+    """
+    if not len(model) == len(floor) == len(ceiling) or not model:
+        raise ValueError("PGR needs the three models' outcomes on the same, non-empty set of questions")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(model), size=(resamples, len(model)))
+    m, f, c = (np.asarray(x, dtype=float)[picks].mean(axis=1) for x in (model, floor, ceiling))
+    gap = c - f
+    ok = gap > 0
+    if not ok.any():
+        return None
+    values = (m[ok] - f[ok]) / gap[ok]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return PGRInterval(float(low), float(high), int((~ok).sum()), resamples)

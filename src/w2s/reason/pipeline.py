@@ -37,8 +37,9 @@ from w2s.errors import W2SError
 from w2s.evaluation import score_responses
 from w2s.jsonl import read_jsonl, write_jsonl
 from w2s.paths import default_cache_path
+from w2s.reason.report import format_pgr
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
-from w2s.stats import bootstrap_ci
+from w2s.stats import bootstrap_ci, mcnemar_exact, pgr_interval
 from w2s.students import Prompt, SamplingParams, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import Example, Task, get_task
@@ -359,26 +360,36 @@ def evaluated_models(run: Run, missing: bool = False) -> dict[str, str | Path]:
 
 def evaluate(run: Run) -> None:
     examples = run.split("test")
-    results = {}
+    results, correct = {}, {}
     for name, model in evaluated_models(run).items():
         slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "")
         target = run.file(f"eval/{slug}.jsonl")
         if not target.exists():
             write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
-        rows = read_jsonl(target)
-        results[name] = {"model": str(model), "accuracy": bootstrap_ci([r["correct"] for r in rows]).to_dict()}
+        correct[name] = [r["correct"] for r in read_jsonl(target)]
+        results[name] = {"model": str(model), "accuracy": bootstrap_ci(correct[name]).to_dict()}
     floor = results.get("weak floor", {}).get("accuracy", {}).get("value")
     top = results.get("strong ceiling", {}).get("accuracy", {}).get("value")
-    for row in results.values():
+    for name, row in results.items():
         row["pgr"] = (performance_gap_recovered(row["accuracy"]["value"], floor, top)
                       if floor is not None and top is not None else None)
+        # PGR's interval resamples test questions for the model, floor and ceiling together
+        interval = (pgr_interval(correct[name], correct["weak floor"], correct["strong ceiling"])
+                    if row["pgr"] is not None else None)
+        row["pgr_interval"] = None if interval is None else {"low": interval.low, "high": interval.high,
+                                                              "undefined_resamples": interval.undefined}
+        # the method's claim: its models beat the strong model fine-tuned on every weak answer
+        if name.startswith("Stage") and "full weak FT" in correct:
+            better, worse, p = mcnemar_exact(correct["full weak FT"], correct[name])
+            row["vs_full_weak_ft"] = {"better": better, "worse": worse, "mcnemar_p": p}
     metrics = {"task": run.task.name, "split": run.config.test_split, "n": len(examples), "models": results,
                "weak_floor": floor, "strong_ceiling": top, "not_trained": list(evaluated_models(run, missing=True))}
     run.file("metrics.json").write_text(json.dumps(metrics, indent=1))
     for name, row in results.items():
         acc = row["accuracy"]
-        pgr = "n/a" if row["pgr"] is None else f"{row['pgr']:+.3f}"
-        print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {pgr}")
+        print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {format_pgr(row)}"
+              + (f"  vs full weak FT: {row['vs_full_weak_ft']['better']} better, {row['vs_full_weak_ft']['worse']} "
+                 f"worse, McNemar p={row['vs_full_weak_ft']['mcnemar_p']:.4g}" if "vs_full_weak_ft" in row else ""))
 
 
 @dataclass(frozen=True)

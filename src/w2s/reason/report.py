@@ -11,13 +11,23 @@ from w2s.plots import accuracy_bars
 from w2s.stats import Estimate
 
 
+def format_pgr(row: dict) -> str:
+    """PGR with its bootstrap interval, e.g. `+0.412 [+0.105, +0.730]`."""
+    if row.get("pgr") is None:
+        return "n/a"
+    interval = row.get("pgr_interval")
+    return f"{row['pgr']:+.3f}" + (f" [{interval['low']:+.3f}, {interval['high']:+.3f}]" if interval else "")
+
+
 def format_table(metrics: dict) -> str:
     lines = [f"{metrics['task']} ({metrics['split']}), n={metrics['n']}",
-             "| model | accuracy [95% CI] | PGR |", "| --- | --- | --- |"]
+             "| model | accuracy [95% CI] | PGR [95% CI] | vs full weak FT: better / worse, McNemar p |",
+             "| --- | --- | --- | --- |"]
     for name, row in metrics["models"].items():
         acc = row["accuracy"]
-        pgr = "n/a" if row["pgr"] is None else f"{row['pgr']:+.3f}"
-        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {pgr} |")
+        versus = row.get("vs_full_weak_ft")
+        test = f"{versus['better']} / {versus['worse']}, p={versus['mcnemar_p']:.4g}" if versus else ""
+        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {format_pgr(row)} | {test} |")
     return "\n".join(lines)
 
 
@@ -34,7 +44,9 @@ def write_reason_report(run_dir: str | Path) -> Path:
                         f"{metrics['task']} {metrics['split']} accuracy (n={metrics['n']})", lines_)
     lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "", format_table(metrics), "",
              f"![accuracy per model]({png.name})", "",
-             "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% bootstrap.", ""]
+             "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% percentile "
+             "bootstrap intervals; PGR's resamples the test questions for the model, the floor and the ceiling "
+             "together. Stage I and II are tested against full weak FT with the exact McNemar test.", ""]
     if metrics.get("not_trained"):
         lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
     config_file = run / "config.json"
