@@ -146,6 +146,14 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
 
     with pytest.raises(W2SError, match="different config .*changed: samples"):
         run_steps(config(data, tmp_path, tiny_model, samples=7))
+    # a run started before an option existed resumes: the missing option counts as its default
+    saved = json.loads((run.path / "config.json").read_text())
+    del saved["sft"]["bf16"], saved["selection"]
+    (run.path / "config.json").write_text(json.dumps(saved))
+    run_steps(cfg, only="evaluate")
+    with pytest.raises(W2SError, match="different config .*changed: sft"):
+        run_steps(config(data, tmp_path, tiny_model, sft=FinetuneConfig(epochs=1, batch_size=2, max_length=96,
+                                                                        bf16=True)))
 
 
 def test_iterated_stage1_filters_answers_of_models_trained_on_the_previous_round(data, tmp_path, tiny_model):

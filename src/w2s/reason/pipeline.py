@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import to_dict
+from w2s.config import build, to_dict
 from w2s.errors import W2SError
 from w2s.evaluation import score_responses
 from w2s.jsonl import read_jsonl, write_jsonl
@@ -76,7 +76,7 @@ class ReasonConfig:
     train1_limit: int | None = 200
     train2_limit: int | None = 200
     test_limit: int | None = 200
-    seed: int = 0  # shuffles each split before its limit; seeds demos, sampling and pair picks
+    seed: int | None = 0  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs
     max_tokens: int = 384  # generation budget of every answer
     icl_demos: int = 4  # weak train_2 answers shown to the strong model in context
     stage1_data: str = "hybrid"  # weak | icl | hybrid: the Stage I SFT set
@@ -429,6 +429,11 @@ def open_run(config: ReasonConfig) -> Run:
     current = {k: v for k, v in to_dict(config).items() if k not in ("output", "cache")}
     if saved.exists():
         before = json.loads(saved.read_text())
+        try:  # an option added to w2s since the run started counts as its default, not as a change
+            before = {k: v for k, v in to_dict(build(ReasonConfig, before, str(saved))).items()
+                      if k not in ("output", "cache")}
+        except (W2SError, TypeError, ValueError):
+            pass  # a key w2s no longer knows: compare as saved, so it shows as changed
         changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
         if changed:
             raise W2SError(f"{run.path} was started with a different config (changed: {', '.join(changed)}); "
