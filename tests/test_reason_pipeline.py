@@ -219,3 +219,13 @@ def test_first_steps_generate_for_real_with_the_hf_backend(data, tmp_path, tiny_
     assert len(rows) == 3 and all(set(r) == {"id", "question", "response", "gold", "pred", "correct", "strict_pred", "strict_correct"} for r in rows)
     # a single step run on its own needs its inputs
     assert main(["reason", "stage1-sft", f"output={tmp_path / 'other'}", f"data={data}"]) == 2
+
+
+def test_demonstrations_are_the_same_every_time_even_without_a_seed():
+    from w2s.reason.pipeline import pick_demos
+
+    rows = [{"id": f"q{i}", "question": f"What is {i} plus {i}?", "response": "x", "pred": None if i % 3 else str(i)}
+            for i in range(30)]
+    picked = [r["id"] for r in pick_demos(rows, 4, None)]
+    assert picked == [r["id"] for r in pick_demos(rows, 4, None)] == [r["id"] for r in pick_demos(rows, 4, 0)]
+    assert len(picked) == 5 and all(int(i[1:]) % 3 == 0 for i in picked)  # only answers with a final answer

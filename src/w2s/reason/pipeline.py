@@ -76,7 +76,7 @@ class ReasonConfig:
     train1_limit: int | None = 200
     train2_limit: int | None = 200
     test_limit: int | None = 200
-    seed: int | None = 0  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs
+    seed: int | None = 0  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)
     max_tokens: int = 384  # generation budget of every answer
     icl_demos: int = 4  # weak train_2 answers shown to the strong model in context
     stage1_data: str = "hybrid"  # weak | icl | hybrid: the Stage I SFT set
@@ -200,10 +200,10 @@ def icl_prompt(task: Task, demos: list[dict], question: str) -> Prompt:
     return messages + task.messages(question)
 
 
-def pick_demos(weak_rows: list[dict], k: int, seed: int) -> list[dict]:
+def pick_demos(weak_rows: list[dict], k: int, seed: int | None) -> list[dict]:
     """k weak answers with a final answer, fixed for the run (a shared prefix for every prompt)."""
     candidates = [r for r in weak_rows if r["pred"] is not None]
-    random.Random(seed).shuffle(candidates)
+    random.Random(0 if seed is None else seed).shuffle(candidates)  # never unseeded: demos are part of a run
     return candidates[: k + 1]  # one spare replaces a demo that is the question itself
 
 
@@ -307,7 +307,7 @@ def stage2_samples(run: Run) -> None:
     model = run.need(run.model("stage1"), "stage1-sft")
     examples = run.split("train2")
     params = SamplingParams(temperature=run.config.sample_temperature, max_tokens=run.config.max_tokens,
-                            seed=run.config.seed)
+                            seed=0 if run.config.seed is None else run.config.seed)
     outs = run.generate(model, [run.task.messages(e.question) for e in examples], params, k=run.config.samples,
                         desc=f"Stage I model, {run.config.samples} samples per question")
     write_jsonl(run.file("stage2_samples.jsonl"), [{"id": e.id, "responses": o} for e, o in zip(examples, outs,
