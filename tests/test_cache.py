@@ -52,3 +52,29 @@ def test_the_cache_and_report_import_no_student_or_model_code():
                "bad = [m for m in ('transformers', 'torch', 'trl') if m in sys.modules]; assert not bad, bad")
     for code in (cache_only, reports):
         subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cache_another_process_holds_locked_at_open_is_retried_not_refused(tmp_path, monkeypatch):
+    import sqlite3
+
+    from w2s.cache import ResponseCache
+
+    real_connect, refusals = sqlite3.connect, []
+
+    class Busy:  # a connection whose first statement meets another process's lock, as at a WAL switch
+        def __init__(self, *args, **kwargs):
+            self.db = real_connect(*args, **kwargs)
+
+        def execute(self, sql, *args):
+            if not refusals:
+                refusals.append(sql)
+                raise sqlite3.OperationalError("database is locked")
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    monkeypatch.setattr(sqlite3, "connect", Busy)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put_many("m", [("k", "text", 1, "stop")])
+    assert refusals == ["PRAGMA journal_mode=WAL"] and cache.get_many(["k"]) == {"k": ("text", 1, "stop")}

@@ -9,6 +9,7 @@ midway keeps everything it generated. SQLite in WAL mode lets several processes 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sqlite3
 import threading
@@ -54,14 +55,27 @@ class ResponseCache:
         self._lock = threading.Lock()
         if self.path.is_dir():
             raise W2SError(f"{self.path}: is a folder; the response cache must be a file path")
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as err:
-            raise W2SError(f"{self.path}: not a usable response cache ({err}); move it aside "
-                           f"(mv {self.path} {self.path}.broken) and rerun: answers are then generated anew") from None
+        deadline = time.monotonic() + 60
+        for attempt in itertools.count():
+            try:
+                self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as err:
+                # Several processes opening one cache at once (accelerate launch): switching to WAL
+                # or recovering its index can answer "locked" at once, without SQLite's own wait.
+                if ("locked" in str(err) or "busy" in str(err)) and time.monotonic() < deadline:
+                    time.sleep(min(0.05 * 2**attempt, 2.0))
+                    continue
+                raise self._unusable(err) from None
+            except sqlite3.DatabaseError as err:
+                raise self._unusable(err) from None
+
+    def _unusable(self, err: Exception) -> W2SError:
+        return W2SError(f"{self.path}: not a usable response cache ({err}); move it aside "
+                        f"(mv {self.path} {self.path}.broken) and rerun: answers are then generated anew")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, tuple[str, int, str]]:
         keys = list(dict.fromkeys(keys))
