@@ -57,3 +57,38 @@ def test_gsm_symbolic_train_keeps_its_questions():
     but 2 of its items to the test overlap."""
     task = get_task("gsm_symbolic")
     assert len(task.load("train")) > 900
+
+
+def test_worked_solutions_are_exact_and_end_in_the_gold_answer():
+    """SFT targets show the procedure line by line; `solutions=answer` keeps the bare answer."""
+    task = get_task("rg:chain_sum?min_terms=3&max_terms=3&max_digits=2&size=30")
+    for example in task.load("train_1"):
+        target = task.target_text(example)
+        lines = target.splitlines()
+        assert len(lines) == 3 and lines[-1] == f"The final answer is $\\boxed{{{example.answer}}}$."
+        expression = example.question.rsplit(":", 1)[-1].strip(" =")
+        first, second = lines[0], lines[1]
+        assert first.startswith(" ".join(expression.split()[:3]) + " = ")  # the first operation, as asked
+        assert eval(second.replace("=", "==")) and eval(first.replace("=", "=="))  # noqa: S307 - digits and +/-
+        assert second.endswith(f"= {example.answer}")
+    bare = get_task("rg:chain_sum?min_terms=3&max_terms=3&max_digits=2&size=30&solutions=answer")
+    example = bare.load("train_1")[0]
+    assert bare.target_text(example) == f"The final answer is $\\boxed{{{example.answer}}}$."
+
+    legs = get_task("rg:leg_counting?min_animals=2&max_animals=2&max_instances=3&size=20")
+    for example in legs.load("train_1"):
+        lines = legs.target_text(example).splitlines()
+        assert len(lines) == 4 and lines[2].startswith("total: ") and lines[2].endswith(f"= {example.answer}")
+    # a dataset without a solution writer trains on the boxed answer
+    other = get_task("rg:family_relationships?size=10")
+    assert other.target_text(other.load("train_1")[0]).startswith("The final answer is")
+
+
+def test_a_worked_solution_that_disagrees_with_gold_is_dropped():
+    from w2s.tasks.rg import WORKED_SOLUTIONS
+
+    item = {"answer": "10", "metadata": {"expression": "3 + 4"}}  # 7, not 10: no target rather than a wrong one
+    assert WORKED_SOLUTIONS["chain_sum"](item) is None
+    assert WORKED_SOLUTIONS["chain_sum"]({"answer": "-1", "metadata": {"expression": "3 + 4 - 8"}}) == "3 + 4 = 7\n7 - 8 = -1"
+    with pytest.raises(W2SError, match="solutions must be"):
+        get_task("rg:chain_sum?solutions=steps")

@@ -193,7 +193,7 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
 
 def cmd_tasks(args: argparse.Namespace) -> None:
     from w2s.tasks import TASKS
-    from w2s.tasks.rg import dataset_names
+    from w2s.tasks.rg import WORKED_SOLUTIONS, dataset_names
 
     for name, cls in TASKS.items():
         doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or name
@@ -202,6 +202,8 @@ def cmd_tasks(args: argparse.Namespace) -> None:
     print(f"rg:<name>        any of {len(names)} reasoning-gym datasets, generated offline with splits "
           "train_1/train_2/validation/test; difficulty as rg:<name>?key=value&...")
     print("  " + ", ".join(names))
+    print(f"  worked SFT solutions (?solutions=worked, the default): {', '.join(sorted(WORKED_SOLUTIONS))}; "
+          "the others train on the boxed answer (?solutions=answer for all)")
 
 
 def cmd_models(args: argparse.Namespace) -> None:

@@ -4,8 +4,17 @@
     get_task("rg:chain_sum?min_terms=2&max_terms=3")      # difficulty parameters of its config
 
 Parameters after `?` are the fields of the dataset's reasoning-gym config (values read as YAML
-scalars), so the same name works on the command line and in YAML configs. `size` (default
-1000) is how many items each split generates.
+scalars), so the same name works on the command line and in YAML configs. Two parameters are
+w2s's own: `size` (default 1000) is how many items each split generates, and `solutions`
+chooses the SFT targets (`Task.target_text`):
+
+- `worked` (the default): a worked solution written from the item's metadata, for the datasets
+  in `WORKED_SOLUTIONS`, then the boxed answer. Other datasets fall back to the boxed answer.
+- `answer`: the boxed final answer alone.
+
+reasoning-gym items carry an exact answer but no solution. Trained on bare answers, a small
+model has to do the whole computation in one token step; a worked solution teaches it the
+procedure (measured in `results/reason_protocol.md`).
 
 Splits `train_1`, `train_2`, `validation` and `test` are different generator seeds. They are
 made disjoint by question text: test first, then each later split drops any question an
@@ -82,7 +91,7 @@ class RGTask(Task):
 
     def __init__(self, spec: str) -> None:
         self.name = spec
-        self.dataset_name, self.params, self.size = parse_spec(spec)
+        self.dataset_name, self.params, self.size, self.solutions = parse_spec(spec)
         self.grader = RGGrader(_dataset(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS["test"], self.size))
         self.grader.entries.update({str(i["answer"]): i for i in self._split_items("test")})
 
@@ -102,7 +111,9 @@ class RGTask(Task):
             raise W2SError(f"task '{self.name}': unknown split '{split}' (expected one of: {', '.join(_SPLIT_SEEDS)})")
         items = self._split_items(split)
         self.grader.entries.update({str(item["answer"]): item for item in items})
-        return [Example(f"{split}-{i}", item["question"], str(item["answer"])) for i, item in enumerate(items)]
+        worked = WORKED_SOLUTIONS.get(self.dataset_name) if self.solutions == "worked" else None
+        return [Example(f"{split}-{i}", item["question"], str(item["answer"]), worked(item) if worked else None)
+                for i, item in enumerate(items)]
 
     def _split_items(self, split: str) -> list[dict[str, Any]]:
         """The split's items, minus any question an earlier split (test first) already holds."""
@@ -116,8 +127,8 @@ class RGTask(Task):
         raise W2SError(f"task '{self.name}': unknown split '{split}'")
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, Any], int]:
-    """`rg:name?key=value&...` -> (name, config parameters, size per split), checked."""
+def parse_spec(spec: str) -> tuple[str, dict[str, Any], int, str]:
+    """`rg:name?key=value&...` -> (name, config parameters, size per split, solutions), checked."""
     from reasoning_gym.factory import DATASETS
 
     body = spec[len(PREFIX):]
@@ -133,6 +144,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any], int]:
             raise W2SError(f"task '{spec}': parameter '{item}' should look like key=value")
         params[key] = yaml.safe_load(raw)
     size = params.pop("size", _DEFAULT_SIZE)
+    solutions = params.pop("solutions", "worked")
     fields = set(DATASETS[name][1].__dataclass_fields__) - {"seed", "size"}
     unknown = sorted(set(params) - fields)
     if unknown:
@@ -140,7 +152,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any], int]:
                        f"(expected: {', '.join(sorted(fields))})")
     if not isinstance(size, int) or not 1 <= size <= 10_000_000:
         raise W2SError(f"task '{spec}': size must be a positive integer")
-    return name, params, size
+    if solutions not in ("worked", "answer"):
+        raise W2SError(f"task '{spec}': solutions must be 'worked' or 'answer', got '{solutions}'")
+    return name, params, size, solutions
 
 
 def dataset_names() -> list[str]:
@@ -167,3 +181,57 @@ def _items(name: str, params: tuple[tuple[str, Any], ...], seed: int, size: int)
 
 def _only_number(text: str) -> bool:
     return re.fullmatch(r"\s*-?\$?\s?[\d,]*\.?\d+\s*", text) is not None
+
+
+def _chain_sum_solution(item: dict[str, Any]) -> str | None:
+    """Left to right, one operation a line: '55 + 98 = 153', '153 - 93 = 60', ..."""
+    tokens = str(item["metadata"].get("expression", "")).split()
+    if len(tokens) < 3 or len(tokens) % 2 == 0 or any(op not in "+-" for op in tokens[1::2]):
+        return None
+    try:
+        total, numbers = int(tokens[0]), [int(t) for t in tokens[2::2]]
+    except ValueError:
+        return None
+    lines = []
+    for op, number in zip(tokens[1::2], numbers, strict=True):
+        new = total + number if op == "+" else total - number
+        lines.append(f"{total} {op} {number} = {new}")
+        total = new
+    return "\n".join(lines)
+
+
+def _leg_counting_solution(item: dict[str, Any]) -> str | None:
+    """One line per kind of animal (count × legs each), then the total."""
+    from reasoning_gym.arithmetic.leg_counting import ANIMALS
+
+    animals = item["metadata"].get("animals") or {}
+    if not animals or any(name not in ANIMALS for name in animals):
+        return None
+    totals = [count * ANIMALS[name] for name, count in animals.items()]
+    lines = [f"{name}: {count} × {ANIMALS[name]} legs = {total}"
+             for (name, count), total in zip(animals.items(), totals, strict=True)]
+    if len(totals) > 1:
+        lines.append(f"total: {' + '.join(map(str, totals))} = {sum(totals)}")
+    return "\n".join(lines)
+
+
+def _checked(write: Any) -> Any:
+    """A worked solution only when its result is the item's gold answer: never a wrong target."""
+
+    def solution(item: dict[str, Any]) -> str | None:
+        text = write(item)
+        if text is None:
+            return None
+        last = parse_number(text.splitlines()[-1].rsplit("=", 1)[-1])
+        gold = parse_number(str(item["answer"]))
+        return text if last is not None and last == gold else None
+
+    solution.__doc__ = write.__doc__
+    return solution
+
+
+# reasoning-gym dataset -> a worked solution from an item's metadata (None where it cannot write one)
+WORKED_SOLUTIONS: dict[str, Any] = {
+    "chain_sum": _checked(_chain_sum_solution),
+    "leg_counting": _checked(_leg_counting_solution),
+}
