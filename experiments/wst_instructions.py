@@ -1,0 +1,68 @@
+"""What the teachers wrote in a `w2s wst eval` folder, and how the student fared with it.
+
+Exploratory (not part of any protocol): reads EVAL_DIR/instructions_and_answers.jsonl and prints,
+per instruction-writing condition, the instructions' length, how many contain numbers the
+question does not (a sign the teacher is solving), how many state the gold answer, how many
+are identical to the untrained teacher's; and, against no instruction, the helped/harmed counts
+split by whether the instruction holds new numbers. `--examples K` prints K instructions of
+each teacher on the same questions.
+
+    python experiments/wst_instructions.py EVAL_DIR [--examples 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+from w2s.jsonl import read_jsonl
+from w2s.tasks import get_task
+from w2s.wst.protocol import leaks_answer, new_numbers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("eval_dir")
+    parser.add_argument("--task", default="gsm8k", help="the task the evaluation ran (its grader reads numbers)")
+    parser.add_argument("--examples", type=int, default=0)
+    args = parser.parse_args()
+    grader = get_task(args.task).grader
+    rows = list(read_jsonl(f"{args.eval_dir}/instructions_and_answers.jsonl"))
+    by = defaultdict(dict)  # condition -> question id -> row
+    for row in rows:
+        by[row["condition"]][row["id"]] = row
+    base = by["no instruction"]
+    untrained = by.get("untrained teacher", {})
+    print("| condition | n | mean chars | with new numbers | stating the gold answer | identical to untrained "
+          "teacher's | helped / harmed, instruction with new numbers | helped / harmed, without |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, got in by.items():
+        if name == "no instruction":
+            continue
+        n = len(got)
+        counts = {True: [0, 0], False: [0, 0]}
+        chars = numbered = leaked = same = 0
+        for qid, row in got.items():
+            text, question = row["instruction"] or "", row["question"]
+            has_new = bool(new_numbers(text, question))
+            chars += len(text)
+            numbered += has_new
+            leaked += leaks_answer(text, question, row["gold"], grader)
+            same += qid in untrained and untrained[qid]["instruction"] == text
+            before, after = base[qid]["correct"], row["correct"]
+            counts[has_new][0] += after and not before
+            counts[has_new][1] += before and not after
+        identical = "—" if name == "untrained teacher" else f"{same} ({same / n:.1%})"
+        print(f"| {name} | {n} | {chars / n:.0f} | {numbered} ({numbered / n:.1%}) | {leaked} | {identical} | "
+              f"{counts[True][0]} / {counts[True][1]} | {counts[False][0]} / {counts[False][1]} |")
+    for qid in list(base)[: args.examples]:
+        print(f"\n### {qid}: {base[qid]['question'][:160]}")
+        for name, got in by.items():
+            if name != "no instruction":
+                mark = "right" if got[qid]["correct"] else "wrong"
+                print(f"- {name} ({mark}): {(got[qid]['instruction'] or '').strip()!r}")
+        print(f"- no instruction ({'right' if base[qid]['correct'] else 'wrong'})")
+
+
+if __name__ == "__main__":
+    main()
