@@ -5,6 +5,7 @@ Training really runs (TRL SFT and DPO on a tiny Llama). Answers are scripted per
 the one Student interface, so what each step must keep is known exactly.
 """
 
+import dataclasses
 import json
 import re
 import shutil
@@ -14,7 +15,9 @@ import pytest
 
 from w2s.cli import main
 from w2s.errors import W2SError
-from w2s.reason.pipeline import ReasonConfig, run_steps
+from w2s.reason import pipeline
+from w2s.reason.pipeline import STEP_NAMES, ReasonConfig, run_steps
+from w2s.reason.report import timing_section
 from w2s.students import StudentConfig
 from w2s.students.scripted import register_script
 from w2s.training import FinetuneConfig
@@ -114,6 +117,9 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert (run.path / "models" / "weak" / "model.safetensors").stat().st_mtime == weak_model_time
     assert not [n for model, n in asked if model == "weak" and n < 20]  # train_2 answers not regenerated
     assert not (run.path / "models" / "stage1.partial").exists()
+    timed = [json.loads(line) for line in (run.path / "timings.jsonl").read_text().splitlines()]
+    assert [t["step"] for t in timed] == STEP_NAMES  # each step timed once: finished steps are not re-run
+    assert {t["outcome"] for t in timed} == {"done"}
 
     pairs = [json.loads(line) for line in (run.path / "pairs.jsonl").read_text().splitlines()]
     assert [p["id"] for p in pairs] == ["q5", "q8", "q11"]
@@ -143,6 +149,7 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert "| Stage I | 0.750" in report and "+0.500 [" in report and (run.path / "accuracy.png").is_file()
     assert "| 2 / 0, p=0.5 |" in report
     assert "3 pairs from 3 questions" in report
+    assert "## Where the time went" in report and "| weak-sft |" in report and "| all |" in report
 
     with pytest.raises(W2SError, match="different config .*changed: samples"):
         run_steps(config(data, tmp_path, tiny_model, samples=7))
@@ -229,3 +236,23 @@ def test_demonstrations_are_the_same_every_time_even_without_a_seed():
     picked = [r["id"] for r in pick_demos(rows, 4, None)]
     assert picked == [r["id"] for r in pick_demos(rows, 4, None)] == [r["id"] for r in pick_demos(rows, 4, 0)]
     assert len(picked) == 5 and all(int(i[1:]) % 3 == 0 for i in picked)  # only answers with a final answer
+
+
+def test_every_attempt_at_a_step_is_timed_and_the_report_sums_them(data, tmp_path, tiny_model, monkeypatch):
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    cfg = config(data, tmp_path, tiny_model)
+
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    steps = [dataclasses.replace(s, run=interrupted) if s.name == "weak-answers" else s for s in pipeline.STEPS]
+    monkeypatch.setattr(pipeline, "STEPS", steps)
+    with pytest.raises(KeyboardInterrupt):
+        run_steps(cfg, until="weak-answers")
+    monkeypatch.undo()
+    run = run_steps(cfg, until="weak-answers")
+    timed = [json.loads(line) for line in (run.path / "timings.jsonl").read_text().splitlines()]
+    assert [(t["step"], t["outcome"]) for t in timed] == [("weak-sft", "done"), ("weak-answers", "failed"),
+                                                          ("weak-answers", "done")]
+    rows = [line for line in timing_section(run.path / "timings.jsonl") if line.startswith("| weak-answers |")]
+    assert len(rows) == 1 and rows[0].endswith("| 2 |")  # one row per step, both attempts counted

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -456,6 +457,18 @@ def run_steps(config: ReasonConfig, only: str | None = None, until: str | None =
             print(f"  usage, {usage_line(model, usage)}")
 
 
+def _log_time(run: Run, step: str, seconds: float, outcome: str) -> None:
+    """Append one attempt at a step (wall time, how it ended) to RUN_DIR/timings.jsonl.
+
+    `w2s reason report` sums them per step: where the pipeline's time went. A process killed
+    outright (SIGKILL, a session's end) records nothing for the step it was in.
+    """
+    row = {"step": step, "seconds": round(seconds, 1), "outcome": outcome,
+           "ended_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    with run.file("timings.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
 def _run_steps(run: Run, only: str | None, until: str | None) -> Run:
     config = run.config
     stopped: dict[str, str] = {}  # step -> why it trained nothing
@@ -472,11 +485,15 @@ def _run_steps(run: Run, only: str | None, until: str | None) -> Run:
             print(f"{label}: done already ({run.file(output)})")
         else:
             print(f"{label} ...")
+            started, outcome = time.monotonic(), "failed"
             try:
                 step.run(run)
+                outcome = "done"
             except NothingToTrain as err:
-                stopped[step.name] = str(err)
+                stopped[step.name], outcome = str(err), "nothing to train"
                 print(f"{label}: {err}")
+            finally:  # every attempt counts: a resumed step's total includes the interrupted attempts
+                _log_time(run, step.name, time.monotonic() - started, outcome)
         if step.name == until:
             break
     if stopped:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import read_json
+from w2s.jsonl import read_json, read_jsonl
 from w2s.plots import accuracy_bars
 from w2s.stats import Estimate
 
@@ -73,9 +73,32 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   + ", ".join(f"{k} {v}" for k, v in p["branches"].items())
                   + f". Gold-correct (diagnostic): chosen {p['chosen_gold_correct']}, rejected "
                   f"{p['rejected_gold_correct']}.", ""]
+    lines += timing_section(run / "timings.jsonl")
     report = run / "report.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def timing_section(timings_file: Path) -> list[str]:
+    """Wall time per step, summed over its attempts (interrupted ones included), in step order."""
+    if not timings_file.is_file():
+        return []
+    seconds: dict[str, float] = {}
+    attempts: dict[str, int] = {}
+    for row in read_jsonl(timings_file):
+        seconds[row["step"]] = seconds.get(row["step"], 0.0) + float(row["seconds"])
+        attempts[row["step"]] = attempts.get(row["step"], 0) + 1
+    total = sum(seconds.values()) or 1.0
+    lines = ["## Where the time went", "", "| step | wall time | share | attempts |", "| --- | --- | --- | --- |"]
+    lines += [f"| {step} | {_minutes(s)} | {s / total:.0%} | {attempts[step]} |" for step, s in seconds.items()]
+    lines += [f"| all | {_minutes(total)} | | |", "",
+              "From `timings.jsonl`: every attempt at a step, summed; a process killed outright records nothing "
+              "for the step it was in.", ""]
+    return lines
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _methods(preference: str | list[str]) -> list[str]:
