@@ -151,12 +151,17 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
 
 def _name_base_model(folder: Path, name: str) -> None:
     """Record the teacher's base as the name the user gave (a pack, a hub id), not this machine's
-    path to it, so the adapter loads anywhere (`load_teacher` resolves the name)."""
+    path to it, so the adapter loads anywhere (`load_teacher` resolves the name). The model card
+    PEFT writes beside it names the same path; it gets the name too, so no local path is shared
+    with the adapter."""
     config = folder / "adapter_config.json"
     if config.is_file():
         data = json.loads(config.read_text())
-        data["base_model_name_or_path"] = name
+        path, data["base_model_name_or_path"] = data.get("base_model_name_or_path"), name
         config.write_text(json.dumps(data, indent=2))
+        card = folder / "README.md"
+        if path and path != name and card.is_file():
+            card.write_text(card.read_text(encoding="utf-8").replace(path, name), encoding="utf-8")
 
 
 def _keep_metrics_through(path: Path, step: int) -> None:
