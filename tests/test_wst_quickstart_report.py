@@ -83,3 +83,26 @@ def test_report_dispatches_to_the_reasoning_report_for_reason_runs(tmp_path):
                    "Stage I": {"accuracy": est, "pgr": 0.75}}}))
     assert main(["report", str(run)]) == 0
     assert "| Stage I | 0.500 [0.300, 0.700] | +0.750 |" in (run / "report.md").read_text()
+
+
+def test_quickstart_takes_bf16_only_on_a_cpu_that_has_it_and_never_over_the_users_choice(monkeypatch):
+    from w2s import devices
+    from w2s.students import StudentConfig
+    from w2s.wst import quickstart
+    from w2s.wst.quickstart import QuickstartConfig, use_native_bf16
+    from w2s.wst.train import TeacherConfig
+
+    assert devices.cpu_has_native_bf16("processor: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert devices.cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")
+    assert not devices.cpu_has_native_bf16("flags : fpu sse2 avx2 avx512f avx512_vnni\n")  # emulated: slower
+    assert not devices.cpu_has_native_bf16("")
+
+    monkeypatch.setattr(quickstart, "cuda_available", lambda: False)
+    monkeypatch.setattr(quickstart, "cpu_has_native_bf16", lambda: True)
+    config = QuickstartConfig()
+    assert use_native_bf16(config) and config.student.dtype == "bfloat16" and config.teacher.bf16 is True
+    chosen = QuickstartConfig(student=StudentConfig(dtype="float32"), teacher=TeacherConfig(bf16=False))
+    assert not use_native_bf16(chosen) and chosen.student.dtype == "float32" and chosen.teacher.bf16 is False
+    monkeypatch.setattr(quickstart, "cpu_has_native_bf16", lambda: False)
+    plain = QuickstartConfig()
+    assert not use_native_bf16(plain) and plain.student.dtype == "auto" and plain.teacher.bf16 is None
