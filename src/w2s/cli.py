@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_eval)
 
-    p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (~15 min on CPU)",
+    p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (about 6 min on a 2-core CPU)",
                        description="Baseline, a short GRPO run of the SmolLM2-135M teacher against the "
                                    "Qwen2.5-0.5B student on GSM8K, held-out evaluation and a report, all "
                                    "offline. Rerun to continue where it stopped.")
