@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -423,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides = [*args.overrides, *extra]
     func: Callable[[argparse.Namespace], None] = args.func
+    # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` alias at every step; the
+    # warning names nothing a user can change, and it buried the console output of training runs.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
         func(args)
     except W2SError as err:

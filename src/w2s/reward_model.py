@@ -168,7 +168,7 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     args = RewardConfig(output_dir=str(work / "trainer"), num_train_epochs=config.epochs,
                         learning_rate=config.learning_rate, per_device_train_batch_size=config.batch_size,
                         max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no",
-                        report_to=[], dataloader_num_workers=0, gradient_checkpointing=False, **trainer_precision())
+                        report_to=[], dataloader_num_workers=0, activation_checkpointing=False, **trainer_precision())
     trainer = RewardTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows),
                             processing_class=tokenizer)
     trainer.train()

@@ -78,7 +78,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
         max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no", report_to=[],
-        **trainer_precision(config.bf16), gradient_checkpointing=False, dataloader_num_workers=0,
+        **trainer_precision(config.bf16), activation_checkpointing=False, dataloader_num_workers=0,
         remove_unused_columns=False,  # the DPO/ORPO collators need their columns
     )
     peft_config = None

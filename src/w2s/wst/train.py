@@ -125,7 +125,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
         max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
         logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
         # Gradient checkpointing only trades time for memory a 135M teacher does not need.
-        **trainer_precision(config.teacher.bf16), gradient_checkpointing=False, dataloader_num_workers=0,
+        **trainer_precision(config.teacher.bf16), activation_checkpointing=False, dataloader_num_workers=0,
     )
     peft_config = None
     if config.teacher.lora:
