@@ -147,7 +147,8 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     assert main(["reason", "report", str(run.path)]) == 0
     report = (run.path / "report.md").read_text()
     assert "| Stage I | 0.750" in report and "+0.500 [" in report and (run.path / "accuracy.png").is_file()
-    assert "| 2 / 0, p=0.5 |" in report
+    assert "| 2 / 0, p=0.5 | 1.000 [" in report  # strict accuracy: every scripted answer is marked
+    assert metrics["models"]["Stage I"]["strict_accuracy"]["value"] == 0.75
     assert "3 pairs from 3 questions" in report
     assert "## Where the time went" in report and "| weak-sft |" in report and "| all |" in report
 

@@ -367,8 +367,11 @@ def evaluate(run: Run) -> None:
         target = run.file(f"eval/{slug}.jsonl")
         if not target.exists():
             write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
-        correct[name] = [r["correct"] for r in read_jsonl(target)]
-        results[name] = {"model": str(model), "accuracy": bootstrap_ci(correct[name]).to_dict()}
+        rows = list(read_jsonl(target))
+        correct[name] = [r["correct"] for r in rows]
+        # strict (a marked final answer) beside the headline: selection reads answers strictly
+        results[name] = {"model": str(model), "accuracy": bootstrap_ci(correct[name]).to_dict(),
+                         "strict_accuracy": bootstrap_ci([bool(r.get("strict_correct")) for r in rows]).to_dict()}
     floor = results.get("weak floor", {}).get("accuracy", {}).get("value")
     top = results.get("strong ceiling", {}).get("accuracy", {}).get("value")
     for name, row in results.items():

@@ -21,13 +21,16 @@ def format_pgr(row: dict) -> str:
 
 def format_table(metrics: dict) -> str:
     lines = [f"{metrics['task']} ({metrics['split']}), n={metrics['n']}",
-             "| model | accuracy [95% CI] | PGR [95% CI] | vs full weak FT: better / worse, McNemar p |",
-             "| --- | --- | --- | --- |"]
+             "| model | accuracy [95% CI] | PGR [95% CI] | vs full weak FT: better / worse, McNemar p | strict accuracy |",
+             "| --- | --- | --- | --- | --- |"]
     for name, row in metrics["models"].items():
         acc = row["accuracy"]
         versus = row.get("vs_full_weak_ft")
         test = f"{versus['better']} / {versus['worse']}, p={versus['mcnemar_p']:.4g}" if versus else ""
-        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {format_pgr(row)} | {test} |")
+        strict = row.get("strict_accuracy")
+        marked = f"{strict['value']:.3f} [{strict['low']:.3f}, {strict['high']:.3f}]" if strict else ""
+        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {format_pgr(row)} | {test} "
+                     f"| {marked} |")
     return "\n".join(lines)
 
 
@@ -46,7 +49,8 @@ def write_reason_report(run_dir: str | Path) -> Path:
              f"![accuracy per model]({png.name})", "",
              "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% percentile "
              "bootstrap intervals; PGR's resamples the test questions for the model, the floor and the ceiling "
-             "together. Stage I and II are tested against full weak FT with the exact McNemar test.", ""]
+             "together. Stage I and II are tested against full weak FT with the exact McNemar test. Accuracy uses "
+             "the task's flexible extraction; strict accuracy counts only marked final answers, as selection does.", ""]
     if metrics.get("not_trained"):
         lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
     config_file = run / "config.json"
