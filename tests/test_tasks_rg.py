@@ -85,10 +85,10 @@ def test_worked_solutions_are_exact_and_end_in_the_gold_answer():
 
 
 def test_a_worked_solution_that_disagrees_with_gold_is_dropped():
-    from w2s.tasks.rg import WORKED_SOLUTIONS
+    from w2s.tasks.rg import worked_solution
 
     item = {"answer": "10", "metadata": {"expression": "3 + 4"}}  # 7, not 10: no target rather than a wrong one
-    assert WORKED_SOLUTIONS["chain_sum"](item) is None
-    assert WORKED_SOLUTIONS["chain_sum"]({"answer": "-1", "metadata": {"expression": "3 + 4 - 8"}}) == "3 + 4 = 7\n7 - 8 = -1"
+    assert worked_solution("chain_sum", item) is None
+    assert worked_solution("chain_sum", {"answer": "-1", "metadata": {"expression": "3 + 4 - 8"}}) == "3 + 4 = 7\n7 - 8 = -1"
     with pytest.raises(W2SError, match="solutions must be"):
         get_task("rg:chain_sum?solutions=steps")

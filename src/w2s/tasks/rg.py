@@ -111,8 +111,9 @@ class RGTask(Task):
             raise W2SError(f"task '{self.name}': unknown split '{split}' (expected one of: {', '.join(_SPLIT_SEEDS)})")
         items = self._split_items(split)
         self.grader.entries.update({str(item["answer"]): item for item in items})
-        worked = WORKED_SOLUTIONS.get(self.dataset_name) if self.solutions == "worked" else None
-        return [Example(f"{split}-{i}", item["question"], str(item["answer"]), worked(item) if worked else None)
+        worked = self.solutions == "worked"
+        return [Example(f"{split}-{i}", item["question"], str(item["answer"]),
+                        worked_solution(self.dataset_name, item) if worked else None)
                 for i, item in enumerate(items)]
 
     def _split_items(self, split: str) -> list[dict[str, Any]]:
@@ -215,23 +216,15 @@ def _leg_counting_solution(item: dict[str, Any]) -> str | None:
     return "\n".join(lines)
 
 
-def _checked(write: Any) -> Any:
-    """A worked solution only when its result is the item's gold answer: never a wrong target."""
-
-    def solution(item: dict[str, Any]) -> str | None:
-        text = write(item)
-        if text is None:
-            return None
-        last = parse_number(text.splitlines()[-1].rsplit("=", 1)[-1])
-        gold = parse_number(str(item["answer"]))
-        return text if last is not None and last == gold else None
-
-    solution.__doc__ = write.__doc__
-    return solution
+# reasoning-gym dataset -> a writer of worked solutions from an item's metadata (None where it cannot)
+WORKED_SOLUTIONS: dict[str, Any] = {"chain_sum": _chain_sum_solution, "leg_counting": _leg_counting_solution}
 
 
-# reasoning-gym dataset -> a worked solution from an item's metadata (None where it cannot write one)
-WORKED_SOLUTIONS: dict[str, Any] = {
-    "chain_sum": _checked(_chain_sum_solution),
-    "leg_counting": _checked(_leg_counting_solution),
-}
+def worked_solution(dataset: str, item: dict[str, Any]) -> str | None:
+    """The dataset's worked solution for `item`, only when its result is the gold answer: never a wrong target."""
+    write = WORKED_SOLUTIONS.get(dataset)
+    text = write(item) if write else None
+    if text is None:
+        return None
+    last = parse_number(text.splitlines()[-1].rsplit("=", 1)[-1])
+    return text if last is not None and last == parse_number(str(item["answer"])) else None
