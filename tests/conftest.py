@@ -26,8 +26,12 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0) -> Path:
-    """Train a BPE tokenizer on a toy corpus and save a randomly initialised tiny causal LM."""
+def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0, init_std: float = 0.02) -> Path:
+    """Train a BPE tokenizer on a toy corpus and save a randomly initialised tiny causal LM.
+
+    At the default init its greedy output repeats one token; `init_std` near 1 gives answers
+    that differ between prompts (tests of where answers stop need that).
+    """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import (
@@ -54,7 +58,7 @@ def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0) -> Path:
     common = dict(vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                   bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                  pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
+                  pad_token_id=fast.pad_token_id, tie_word_embeddings=True, initializer_range=init_std)
     if arch == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**common))
     else:
@@ -68,6 +72,12 @@ def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def varied_model(tmp_path_factory) -> Path:
+    """The tiny model with large random weights: its greedy answers differ token by token."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama-varied"), init_std=0.5)
 
 
 @pytest.fixture(autouse=True)

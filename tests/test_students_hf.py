@@ -10,10 +10,10 @@ PROMPTS = [[{"role": "user", "content": f"What is {i} plus {i * 3}? Let's think 
 PROMPTS.append("raw text prompt with no chat template")
 
 
-def test_batched_greedy_equals_one_at_a_time(tiny_model):
+def test_batched_greedy_equals_one_at_a_time(varied_model):
     params = SamplingParams(max_tokens=12)
-    one = HFStudent(str(tiny_model), batch_size=1, packed_linear=False)
-    many = HFStudent(str(tiny_model), batch_size=5)  # also exercises the packed CPU linears
+    one = HFStudent(str(varied_model), batch_size=1, packed_linear=False)
+    many = HFStudent(str(varied_model), batch_size=5)  # also exercises the packed CPU linears
     a = [c[0].text for c in one.generate(PROMPTS, params, progress=False)]
     b = [c[0].text for c in many.generate(PROMPTS, params, progress=False)]
     assert a == b
@@ -70,18 +70,18 @@ def test_in_memory_model_is_left_trainable(tiny_model):
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_continuous_batching_gives_the_static_answers_and_caches_each(tiny_model, tmp_path):
+def test_continuous_batching_gives_the_static_answers_and_caches_each(varied_model, tmp_path):
     """Same greedy answers as fixed batches; every answer lands in the cache (a rerun generates nothing)."""
     params = SamplingParams(max_tokens=12)
-    static = HFStudent(str(tiny_model), batch_size=3)
+    static = HFStudent(str(varied_model), batch_size=3)
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    continuous = HFStudent(str(tiny_model), batching="continuous", cache=cache)
+    continuous = HFStudent(str(varied_model), batching="continuous", cache=cache)
     expected = [c[0].text for c in static.generate(PROMPTS, params, progress=False)]
     got = continuous.generate(PROMPTS, params, progress=False)
     assert [c[0].text for c in got] == expected
     assert all(c[0].n_tokens <= 12 for c in got)
     assert continuous.stats.generated == len(PROMPTS)
-    again = HFStudent(str(tiny_model), batching="continuous", cache=cache)
+    again = HFStudent(str(varied_model), batching="continuous", cache=cache)
     again.generate(PROMPTS, params, progress=False)
     assert again.stats.generated == 0
 
@@ -99,3 +99,34 @@ def test_a_token_budget_stops_generation_and_keeps_what_was_generated(tiny_model
     rerun = HFStudent(str(tiny_model), batch_size=1, batching=batching, cache=cache)
     rerun.generate(PROMPTS, SamplingParams(max_tokens=4), progress=False)
     assert rerun.stats.cached == student.stats.generated  # nothing generated twice
+
+
+def test_rebatch_gives_the_static_answers_and_counts_tokens(varied_model, monkeypatch):
+    """Half the budget in fixed batches, then the answers still going re-batched for the other
+    half: the same greedy answers and lengths as one static pass, stop or cut alike."""
+    import w2s.students.hf as hf
+
+    monkeypatch.setattr(hf, "REBATCH_MIN_TOKENS", 2)  # a 12-token budget splits as 6 + 6
+    params = SamplingParams(max_tokens=12)
+    static = HFStudent(str(varied_model), batch_size=3)
+    rebatch = HFStudent(str(varied_model), batch_size=3, batching="rebatch")
+    # Plant a stop token so some answers end in the first half, some in the second, some never:
+    # pick, from the raw greedy tokens, one that ends at least one answer early and another late.
+    encoded = {i: static.tokenizer(static.render(p), add_special_tokens=isinstance(p, str))["input_ids"]
+               for i, p in enumerate(PROMPTS)}
+    raw: dict[int, list[int]] = {}
+    static._static(encoded, params, 12, raw.__setitem__)
+    first_pos: dict[int, list[int]] = {}  # token -> its first position in each answer holding it
+    for ids in raw.values():
+        for t in set(ids):
+            first_pos.setdefault(t, []).append(ids.index(t))
+    stop = next(t for t, pos in first_pos.items() if min(pos) < 5 and max(pos) >= 6)
+    for s in (static, rebatch):
+        s.stop_ids = [*s.stop_ids, stop]
+    expected = static.generate(PROMPTS, params, progress=False)
+    got = rebatch.generate(PROMPTS, params, progress=False)
+    assert [(c[0].text, c[0].n_tokens, c[0].finish_reason) for c in got] == \
+           [(c[0].text, c[0].n_tokens, c[0].finish_reason) for c in expected]
+    lengths = sorted(c[0].n_tokens for c in got)
+    assert lengths[0] < 6 and lengths[-1] == 12  # both phases really ran
+    assert rebatch.stats.tokens == sum(lengths)
