@@ -1,13 +1,12 @@
 """hf batching modes on long, varied answers: the evaluation workload.
 
     python benchmarks/student_batching.py [--questions 32] [--max-tokens 512] [--batch-size 16]
-        [--batchings static,rebatch,continuous] [--dtype bfloat16]
+        [--batchings static,continuous] [--dtype bfloat16]
 
 The same GSM8K test questions (the `w2s eval` chat format, greedy, no response cache) are answered
 once per batching mode, in one process. A fixed batch (`static`) decodes until its longest
-answer ends, so its short answers idle as padding; `rebatch` re-batches the answers still going
-at half the budget; `continuous` (transformers' continuous batching) refills a finished slot at
-once. Prints answered tokens/s for each, the ratio to the first mode, and how many answers came
+answer ends, so its short answers idle as padding; `continuous` (transformers' continuous
+batching) refills a finished slot at once. Prints answered tokens/s for each, the ratio to the first mode, and how many answers came
 out identical to the first mode's.
 """
 
@@ -27,7 +26,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=512, help="answer budget (w2s wst eval uses 512)")
     parser.add_argument("--batch-size", type=int, default=16, help="static batch size")
-    parser.add_argument("--batchings", default="static,rebatch", help="modes to compare; the first is the reference")
+    parser.add_argument("--batchings", default="static,continuous", help="modes to compare; the first is the reference")
     parser.add_argument("--dtype", default="auto", help="student dtype (auto = float32 on CPU)")
     parser.add_argument("--data", default=None, help="GSM8K test JSONL/folder (default: shared data or hub)")
     args = parser.parse_args()

@@ -100,33 +100,3 @@ def test_a_token_budget_stops_generation_and_keeps_what_was_generated(tiny_model
     rerun.generate(PROMPTS, SamplingParams(max_tokens=4), progress=False)
     assert rerun.stats.cached == student.stats.generated  # nothing generated twice
 
-
-def test_rebatch_gives_the_static_answers_and_counts_tokens(varied_model, monkeypatch):
-    """Half the budget in fixed batches, then the answers still going re-batched for the other
-    half: the same greedy answers and lengths as one static pass, stop or cut alike."""
-    import w2s.students.hf as hf
-
-    monkeypatch.setattr(hf, "REBATCH_MIN_TOKENS", 2)  # a 12-token budget splits as 6 + 6
-    params = SamplingParams(max_tokens=12)
-    static = HFStudent(str(varied_model), batch_size=3)
-    rebatch = HFStudent(str(varied_model), batch_size=3, batching="rebatch")
-    # Plant a stop token so some answers end in the first half, some in the second, some never:
-    # pick, from the raw greedy tokens, one that ends at least one answer early and another late.
-    encoded = {i: static.tokenizer(static.render(p), add_special_tokens=isinstance(p, str))["input_ids"]
-               for i, p in enumerate(PROMPTS)}
-    raw: dict[int, list[int]] = {}
-    static._static(encoded, params, 12, raw.__setitem__)
-    first_pos: dict[int, list[int]] = {}  # token -> its first position in each answer holding it
-    for ids in raw.values():
-        for t in set(ids):
-            first_pos.setdefault(t, []).append(ids.index(t))
-    stop = next(t for t, pos in first_pos.items() if min(pos) < 5 and max(pos) >= 6)
-    for s in (static, rebatch):
-        s.stop_ids = [*s.stop_ids, stop]
-    expected = static.generate(PROMPTS, params, progress=False)
-    got = rebatch.generate(PROMPTS, params, progress=False)
-    assert [(c[0].text, c[0].n_tokens, c[0].finish_reason) for c in got] == \
-           [(c[0].text, c[0].n_tokens, c[0].finish_reason) for c in expected]
-    lengths = sorted(c[0].n_tokens for c in got)
-    assert lengths[0] < 6 and lengths[-1] == 12  # both phases really ran
-    assert rebatch.stats.tokens == sum(lengths)

@@ -332,7 +332,7 @@ class StudentConfig:
     model: str = "qwen2.5-0.5b-instruct"
     backend: str = "hf"  # hf | openai | vllm | llamacpp | scripted, or one added with register_backend
     batch_size: int = 16  # hf: sequences per generate() call (static batching)
-    batching: str = "static"  # hf: static | continuous | rebatch (the last two: long, varied greedy answers)
+    batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
     device: str = "auto"  # hf: auto = cuda if available else cpu
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
@@ -349,8 +349,8 @@ class StudentConfig:
         checks = [
             (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
             (self.batch_size >= 1, f"student.batch_size must be >= 1, got {self.batch_size}"),
-            (self.batching in BATCHINGS,
-             f"student.batching: expected one of {', '.join(BATCHINGS)}, got '{self.batching}'"),
+            (self.batching in ("static", "continuous"),
+             f"student.batching: expected 'static' or 'continuous', got '{self.batching}'"),
             (self.dtype in DTYPES, f"student.dtype: expected one of {', '.join(DTYPES)}, got '{self.dtype}'"),
             (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
              f"student.device: expected auto, cpu, cuda or cuda:N, got '{self.device}'"),
@@ -409,4 +409,3 @@ def backend_class(name: str) -> type[Student]:
     module, cls = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), cls)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-BATCHINGS = ("static", "continuous", "rebatch")  # hf backend; see w2s/students/hf.py

@@ -1,6 +1,6 @@
 """In-process transformers backend: batched, left-padded, length-sorted, KV-cached generation.
 
-Three ways to batch greedy decoding:
+Two ways to batch greedy decoding:
 
 - `static` (default): fixed batches of `batch_size`; a batch decodes until its longest answer
   ends, so when answer lengths vary (GSM8K answers run 100 to 512+ tokens) most rows of a batch
@@ -8,39 +8,20 @@ Three ways to batch greedy decoding:
 - `continuous`: transformers' continuous batching (`generate_batch` machinery, paged KV cache):
   a finished sequence frees its slot for the next request at once, so no step is spent on a
   finished answer. Meant for long answers of varied length (evaluations); on full batches it is
-  slower per token on a CPU (see benchmarks/README.md).
-- `rebatch`: static batches decode only the first half of the budget; the answers still going
-  then continue together, re-batched into full batches, for the second half (their prompt and
-  first half are prefilled again). Also meant for long answers of varied length: it keeps the
-  fast static decoding but stops a batch's finished rows from idling through the second half.
-
-Sampled requests always use static batches, whose per-batch seeds make sampling reproducible.
+  slower per token on a CPU (see benchmarks/README.md). Sampled requests always use
+  static batches, whose per-batch seeds make sampling reproducible.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from w2s.devices import resolve_device, sample_seed, torch_dtype
 from w2s.errors import W2SError
-from w2s.students.base import (
-    BATCHINGS,
-    Completion,
-    OnResult,
-    Prompt,
-    Request,
-    SamplingParams,
-    Student,
-    TargetScore,
-)
-
-# rebatch splits a greedy budget in two halves only when each half is at least this long: for
-# short answers the second prefill would cost more than the idle rows it saves.
-REBATCH_MIN_TOKENS = 64
+from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
 
 def set_cpu_threads() -> None:
@@ -60,8 +41,8 @@ class HFStudent(Student):
                  device: str = "auto", cache=None, fingerprint: str | None = None, name: str | None = None,
                  packed_linear: bool = True, batching: str = "static") -> None:
         super().__init__(cache)
-        if batching not in BATCHINGS:
-            raise W2SError(f"student.batching: expected one of {', '.join(BATCHINGS)}, got '{batching}'")
+        if batching not in ("static", "continuous"):
+            raise W2SError(f"student.batching: expected 'static' or 'continuous', got '{batching}'")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -108,56 +89,23 @@ class HFStudent(Student):
         return "\n\n".join(m["content"] for m in prompt) + "\n\n"
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
-        encoded = [self.tokenizer(self.render(r.prompt), add_special_tokens=isinstance(r.prompt, str))["input_ids"]
-                   for r in requests]
-        greedy = params.temperature == 0
-        if self.batching == "continuous" and greedy:
-            self._generate_continuous(encoded, params, on_result)
-            return
-
-        def finish(i: int, new_ids: list[int]) -> None:
-            on_result(i, self._completion(new_ids, params.max_tokens, len(encoded[i])))
-
-        if self.batching != "rebatch" or not greedy or params.max_tokens < 2 * REBATCH_MIN_TOKENS:
-            self._static(dict(enumerate(encoded)), params, params.max_tokens, finish, requests)
-            return
-        # rebatch: every batch decodes only half the budget; the answers still running then go on
-        # together, re-batched (their prompt + first half is prefilled again), for the other half.
-        # A batch of GSM8K answers otherwise spends its second half mostly on finished rows.
-        half, running = params.max_tokens // 2, {}
-        stops = set(self.stop_ids)
-
-        def first_half(i: int, new_ids: list[int]) -> None:
-            if len(new_ids) < half or stops.intersection(new_ids):
-                finish(i, new_ids)
-            else:
-                running[i] = new_ids
-
-        self._static(dict(enumerate(encoded)), params, half, first_half, phase="1/2 ")
-        if running and not self.budget_spent():
-            self._static({i: encoded[i] + ids for i, ids in running.items()}, params, params.max_tokens - half,
-                         lambda i, ids: finish(i, running[i] + ids), phase="2/2 ")
-
-    def _static(self, encoded: dict[int, list[int]], params: SamplingParams, max_new: int,
-                done: Callable[[int, list[int]], None], requests: list[Request] | None = None,
-                phase: str = "") -> None:
-        """Fixed batches of `batch_size`, longest prompts first; done(i, new token ids) per row.
-
-        Sampling needs `requests`: each batch's seed comes from its first request (prompt and index).
-        """
         import torch
         from transformers import GenerationConfig
 
+        encoded = [self.tokenizer(self.render(r.prompt), add_special_tokens=isinstance(r.prompt, str))["input_ids"]
+                   for r in requests]
+        if self.batching == "continuous" and params.temperature == 0:
+            self._generate_continuous(encoded, params, on_result)
+            return
         # Longest first: similar lengths share a batch (little padding), and an out-of-memory
         # error, if any, comes in the first batch rather than after an hour.
-        order = sorted(encoded, key=lambda i: -len(encoded[i]))
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
         config = GenerationConfig(
-            max_new_tokens=max_new, do_sample=params.temperature > 0,
+            max_new_tokens=params.max_tokens, do_sample=params.temperature > 0,
             temperature=params.temperature if params.temperature > 0 else None,
             top_p=params.top_p if params.temperature > 0 else None, top_k=None,
             eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
         )
-        n_batches = -(-len(order) // self.batch_size)
         for start in range(0, len(order), self.batch_size):
             if self.budget_spent():  # student.budget: stop between batches; the base class says so
                 return
@@ -171,15 +119,15 @@ class HFStudent(Student):
                 # so sampled outputs are reproducible for the same requests and batch size.
                 torch.manual_seed(sample_seed(params.seed, repr(requests[batch[0]])))
             # A batch of long answers takes minutes on a CPU: show its decoding steps as they go.
-            steps = tqdm(total=max_new, desc=f"  {phase}batch {start // self.batch_size + 1}/{n_batches}",
-                         unit="tok", leave=False, dynamic_ncols=True,
-                         disable=not self.show_progress or len(order) <= 1 and max_new < 64)
+            steps = tqdm(total=params.max_tokens, desc=f"  batch {start // self.batch_size + 1}/"
+                         f"{-(-len(order) // self.batch_size)}", unit="tok", leave=False, dynamic_ncols=True,
+                         disable=not self.show_progress or len(order) <= 1 and params.max_tokens < 64)
             with torch.inference_mode():
                 out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                           generation_config=config, stopping_criteria=[_StepProgress(steps)])
             steps.close()
             for row, i in enumerate(batch):
-                done(i, out[row, width:].tolist())
+                on_result(i, self._completion(out[row, width:].tolist(), params.max_tokens, len(encoded[i])))
 
     def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
         """Teacher-forced log-probabilities of each target after its rendered prompt, in batches.
