@@ -9,8 +9,11 @@ ceiling where the floor is in the band). Candidates are given in the protocol's 
 
     python experiments/reason_pick.py RUN_DIR [RUN_DIR ...]
 
-Prints one line per candidate and the pick; `--needs-ceiling` prints only the folders whose floor
-is in the band and whose ceiling is not measured yet (to drive the next commands).
+Prints one line per candidate and the pick. `--needs-ceiling` prints the one folder whose ceiling
+could still change the pick and is not measured yet (nothing when none): the in-band candidate
+closest to 0.30 (ties to the earlier) among those not yet ruled out, as long as no candidate at
+least as close already qualifies. Ceilings are then trained in that order and stop at the first
+candidate that qualifies: a farther one could not win, so training it would change nothing.
 """
 
 from __future__ import annotations
@@ -36,28 +39,38 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--needs-ceiling", action="store_true")
     args = parser.parse_args()
-    qualifying = []
+    qualifying, unmeasured = [], []
     for order, run in enumerate(args.runs):
         metrics_file = Path(run) / "metrics.json"
         if not metrics_file.is_file():
-            print(f"{run}: not measured (no metrics.json)")
+            if not args.needs_ceiling:
+                print(f"{run}: not measured (no metrics.json)")
             continue
         metrics = json.loads(metrics_file.read_text())
         floor, ceiling = strict(metrics, "weak floor"), strict(metrics, "strong ceiling")
         in_band = floor is not None and BAND[0] <= floor <= BAND[1]
-        if args.needs_ceiling:
-            if in_band and ceiling is None:
-                print(run)
-            continue
-        ok = in_band and ceiling is not None and ceiling >= floor + MARGIN
+        ok = in_band and ceiling is not None and round(ceiling - floor, 9) >= MARGIN  # k/n rates: no float fuzz
         if ok:
             qualifying.append((abs(floor - TARGET), order, run))
-        print(f"{run} ({metrics['task']}): floor {floor}, ceiling {ceiling}: "
-              + ("qualifies" if ok else "in the band, ceiling not measured" if in_band and ceiling is None
-                 else "does not qualify"))
-    if not args.needs_ceiling:
-        print(f"pick: {min(qualifying)[2]}" if qualifying else "pick: none qualifies")
-
+        if in_band and ceiling is None:
+            unmeasured.append((abs(floor - TARGET), order, run))
+        if not args.needs_ceiling:
+            print(f"{run} ({metrics['task']}): floor {floor}, ceiling {ceiling}: "
+                  + ("qualifies" if ok else "in the band, ceiling not measured" if in_band and ceiling is None
+                     else "does not qualify"))
+    if args.needs_ceiling:
+        if unmeasured and (not qualifying or min(unmeasured) < min(qualifying)):
+            print(min(unmeasured)[2])
+        return
+    best_open = min(unmeasured) if unmeasured else None
+    if qualifying and (best_open is None or min(qualifying) < best_open):
+        print(f"pick: {min(qualifying)[2]}"
+              + (f" (in-band ceilings not trained, as they could not change the pick: "
+                 f"{', '.join(r for *_, r in sorted(unmeasured))})" if unmeasured else ""))
+    elif best_open is not None:
+        print(f"pick: undecided (train the ceiling of {best_open[2]} next)")
+    else:
+        print("pick: none qualifies")
 
 if __name__ == "__main__":
     main()
