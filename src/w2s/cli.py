@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = reason.add_parser("run", help="run every unfinished step of the pipeline (resumable)",
                           description="Weak SFT, weak and in-context answers, Stage I filter and SFT, the "
                                       "baselines, Stage II samples, pairs and DPO/ORPO, then test accuracy "
-                                      "and PGR. Finished steps are skipped, so a killed run resumes. Steps: "
+                                      "and PGR. Finished steps are skipped and a killed training step continues from its last "
+                                      "checkpoint, so a killed run resumes. Steps: "
                                       + ", ".join(STEP_NAMES) + ".")
     p.add_argument("--output", help="run folder (default runs/reason/default)")
     p.add_argument("--until", choices=STEP_NAMES, metavar="STEP", help="stop after this step")

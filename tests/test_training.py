@@ -1,0 +1,78 @@
+"""`finetune` checkpoints as it trains, and a killed training resumes where it stopped and ends
+with the weights an unbroken one has (TRL SFT with LoRA on the tiny model)."""
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file
+
+from w2s.training import FinetuneConfig, finetune, sft_row
+
+
+class Killed(Exception):
+    pass
+
+
+def rows(n: int = 8) -> list[dict]:
+    return [sft_row([{"role": "user", "content": f"What is {i} plus {i}?"}], f"The answer is {2 * i}.")
+            for i in range(n)]
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def kill_at_step(monkeypatch, step: int) -> None:
+    """Make the trainer die inside optimizer step `step` (1-based), as a killed process would."""
+    original = transformers.Trainer.training_step
+    calls = {"n": 0}
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise Killed
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", dying)
+
+
+def test_a_killed_finetune_resumes_from_its_last_checkpoint_and_ends_like_an_unbroken_one(
+        tiny_model, tmp_path, monkeypatch, capsys):
+    config = FinetuneConfig(epochs=2, batch_size=2, max_length=64, save_steps=2)  # 8 steps, checkpoint every 2
+    unbroken = finetune("sft", str(tiny_model), rows(), tmp_path / "unbroken", config)
+
+    with monkeypatch.context() as patch:
+        kill_at_step(patch, 6)  # dies in step 6 (of epoch 2), after the checkpoint of step 4
+        with pytest.raises(Killed):
+            finetune("sft", str(tiny_model), rows(), tmp_path / "killed", config)
+    assert not (tmp_path / "killed").exists()  # no half-trained model that looks finished
+    capsys.readouterr()
+
+    resumed = finetune("sft", str(tiny_model), rows(), tmp_path / "killed", config)
+    assert "resuming killed from checkpoint-4" in capsys.readouterr().out
+    a, b = weights(unbroken), weights(resumed)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6)
+    assert not (tmp_path / "killed.partial").exists()
+
+
+def test_checkpointing_changes_no_weight(tiny_model, tmp_path):
+    plain = finetune("sft", str(tiny_model), rows(), tmp_path / "plain", FinetuneConfig(
+        epochs=1, batch_size=2, max_length=64, save_steps=0))
+    saving = finetune("sft", str(tiny_model), rows(), tmp_path / "saving", FinetuneConfig(
+        epochs=1, batch_size=2, max_length=64, save_steps=1))
+    a, b = weights(plain), weights(saving)
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=0)
+
+
+def test_a_checkpoint_of_different_training_is_never_resumed(tiny_model, tmp_path, monkeypatch, capsys):
+    config = FinetuneConfig(epochs=1, batch_size=2, max_length=64, save_steps=1)
+    with monkeypatch.context() as patch:
+        kill_at_step(patch, 3)
+        with pytest.raises(Killed):
+            finetune("sft", str(tiny_model), rows(), tmp_path / "model", config)
+    capsys.readouterr()
+    finetune("sft", str(tiny_model), rows(6), tmp_path / "model", config)  # other rows: start afresh
+    assert "resuming" not in capsys.readouterr().out
