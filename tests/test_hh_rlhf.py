@@ -101,6 +101,33 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
     assert task.grader.model.scored == 12  # scores come from the cache
 
 
+def test_a_killed_reward_model_training_resumes_from_its_checkpoint(tiny_model, tmp_path, monkeypatch, capsys):
+    import transformers
+
+    data = tmp_path / "pairs"
+    data.mkdir()
+    planted_preferences(data / "rm_train.jsonl", 16, seed=1)
+    planted_preferences(data / "rm_test.jsonl", 4, seed=2)
+    out = tmp_path / "rm"
+    args = ["rm", "train", "--model", str(tiny_model), "--output", str(out), f"data={data}", "batch_size=4",
+            "max_length=64", "save_steps=2", f"cache={tmp_path / 'c.sqlite'}"]
+    original, calls = transformers.Trainer.training_step, []
+
+    def dying(self, *a, **k):  # killed inside step 4 of 4, after the checkpoint of step 2
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(self, *a, **k)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(transformers.Trainer, "training_step", dying)
+        assert main(args) == 130  # Ctrl-C: w2s stops without a traceback
+    assert not out.exists()
+    assert main(args) == 0
+    assert "resuming rm from checkpoint-2" in capsys.readouterr().out
+    assert json.loads((out / "rm_eval.json").read_text())["train_pairs"] == 16
+
+
 def test_a_model_that_is_not_a_reward_model_is_refused_in_one_line(tiny_model, tmp_path):
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 

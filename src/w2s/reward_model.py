@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_pr
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path, w2s_home
 from w2s.stats import Estimate, bootstrap_ci
-from w2s.training import publish_model
+from w2s.training import checkpointing, fingerprint, prepare_work_folder, publish_model, run_trainer
 
 
 def default_reward_model() -> Path:
@@ -127,6 +126,7 @@ class RMTrainConfig:
     batch_size: int = 8
     max_length: int = 512
     seed: int = 0
+    save_steps: int = 50  # a resumable checkpoint (weights and optimizer) every N steps; 0: none
     output: str | None = None  # default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)
     cache: str | None = None
 
@@ -157,21 +157,20 @@ def train_reward_model(config: RMTrainConfig) -> dict:
                        "would not be held out")
     out = Path(config.output) if config.output else w2s_home() / "reward-models" / "hh_rlhf"
     work = out.with_name(out.name + ".partial")
-    if is_main_process():
-        shutil.rmtree(work, ignore_errors=True)
     base = resolve_model(config.model).path
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = [{"prompt": task.messages(e.question), "chosen": [{"role": "assistant", "content": e.answer}],
              "rejected": [{"role": "assistant", "content": e.rejected}]} for e in train]
+    resume = prepare_work_folder(work, fingerprint("reward", config.model, rows, config.__dict__))
     args = RewardConfig(output_dir=str(work / "trainer"), num_train_epochs=config.epochs,
                         learning_rate=config.learning_rate, per_device_train_batch_size=config.batch_size,
-                        max_length=config.max_length, seed=config.seed, logging_steps=1, save_strategy="no",
+                        max_length=config.max_length, seed=config.seed, logging_steps=1, **checkpointing(config.save_steps),
                         report_to=[], dataloader_num_workers=0, activation_checkpointing=False, **trainer_precision())
     trainer = RewardTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows),
                             processing_class=tokenizer)
-    trainer.train()
+    run_trainer(trainer, out, resume)
     publish_model(trainer, tokenizer, work, out)
     rm = RewardModel(out, cache=ResponseCache(config.cache or default_cache_path()), max_length=config.max_length)
     accuracy = rm.pairwise_accuracy([task.messages(e.question) for e in held_out], [e.answer for e in held_out],

@@ -72,7 +72,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
 
     out = Path(out)
     work = out.with_name(out.name + ".partial")
-    resume = prepare_work_folder(work, fingerprint(method, model, rows, config))
+    resume = prepare_work_folder(work, fingerprint(method, model, rows, config.__dict__))
     base = resolve_model(model).path
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -81,9 +81,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     common = dict(
         output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length, seed=config.seed, logging_steps=1, report_to=[],
-        save_strategy="steps" if config.save_steps > 0 else "no", save_steps=max(config.save_steps, 1),
-        save_total_limit=1,
+        max_length=config.max_length, seed=config.seed, logging_steps=1, report_to=[], **checkpointing(config.save_steps),
         **trainer_precision(config.bf16), activation_checkpointing=False, dataloader_num_workers=0,
         remove_unused_columns=False,  # the DPO/ORPO collators need their columns
     )
@@ -109,9 +107,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
 
         trainer = ORPOTrainer(model=network, args=ORPOConfig(beta=config.beta, **common), train_dataset=dataset,
                               processing_class=tokenizer, peft_config=peft_config)
-    if resume:
-        print(f"  resuming {out.name} from {resume.name}")
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    run_trainer(trainer, out, resume)
     log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
     publish_model(trainer, tokenizer, work, out, merge_lora=config.lora, log={
         "method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
@@ -119,9 +115,21 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     return out
 
 
-def fingerprint(method: str, model: str, rows: list[dict], config: FinetuneConfig) -> str:
+def checkpointing(save_steps: int) -> dict:
+    """Trainer arguments for a resumable checkpoint every `save_steps` steps (0: none), the last kept."""
+    return dict(save_strategy="steps" if save_steps > 0 else "no", save_steps=max(save_steps, 1), save_total_limit=1)
+
+
+def run_trainer(trainer, out: Path, resume: Path | None) -> None:
+    """Run the trainer, from `resume` (a checkpoint of this very training) when there is one."""
+    if resume:
+        print(f"  resuming {out.name} from {resume.name}")
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+
+def fingerprint(method: str, model: str, rows: list[dict], settings: dict) -> str:
     """What a checkpoint was trained on: a checkpoint resumes only the very same training."""
-    settings = {k: v for k, v in config.__dict__.items() if k != "save_steps"}  # how often changes no weight
+    settings = {k: v for k, v in settings.items() if k not in ("save_steps", "output", "cache")}  # change no weight
     blob = json.dumps({"method": method, "model": str(model), "rows": rows, "config": settings},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
