@@ -18,18 +18,14 @@ import json
 from pathlib import Path
 
 from w2s.jsonl import read_jsonl
+from w2s.reason.pipeline import answers_file
 from w2s.stats import mcnemar_exact
 
 ALPHA = 0.05
 
 
-def slug(name: str) -> str:
-    """The file name `w2s reason evaluate` gives a model's answers (eval/<slug>.jsonl)."""
-    return name.lower().replace(" ", "_").replace("(", "").replace(")", "")
-
-
 def outcomes(run: Path, name: str, field: str) -> list[bool]:
-    rows = list(read_jsonl(run / "eval" / f"{slug(name)}.jsonl"))
+    rows = list(read_jsonl(run / answers_file(name)))
     return [bool(r.get(field)) for r in rows]
 
 

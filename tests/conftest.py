@@ -109,3 +109,19 @@ def shared_data_or_skip() -> Path:
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def kill_training_at_step(monkeypatch, step: int, error: type[BaseException]) -> None:
+    """Make a transformers trainer die inside optimizer step `step` (1-based), as a killed process would."""
+    import transformers
+
+    original = transformers.Trainer.training_step
+    calls = {"n": 0}
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", dying)

@@ -5,7 +5,7 @@ import json
 import random
 
 import pytest
-from conftest import shared_data_or_skip
+from conftest import kill_training_at_step, shared_data_or_skip
 
 from w2s.cli import main
 from w2s.errors import W2SError
@@ -102,8 +102,6 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
 
 
 def test_a_killed_reward_model_training_resumes_from_its_checkpoint(tiny_model, tmp_path, monkeypatch, capsys):
-    import transformers
-
     data = tmp_path / "pairs"
     data.mkdir()
     planted_preferences(data / "rm_train.jsonl", 16, seed=1)
@@ -111,16 +109,8 @@ def test_a_killed_reward_model_training_resumes_from_its_checkpoint(tiny_model, 
     out = tmp_path / "rm"
     args = ["rm", "train", "--model", str(tiny_model), "--output", str(out), f"data={data}", "batch_size=4",
             "max_length=64", "save_steps=2", f"cache={tmp_path / 'c.sqlite'}"]
-    original, calls = transformers.Trainer.training_step, []
-
-    def dying(self, *a, **k):  # killed inside step 4 of 4, after the checkpoint of step 2
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
-
     with monkeypatch.context() as patch:
-        patch.setattr(transformers.Trainer, "training_step", dying)
+        kill_training_at_step(patch, 4, KeyboardInterrupt)  # inside step 4 of 4, after the checkpoint of step 2
         assert main(args) == 130  # Ctrl-C: w2s stops without a traceback
     assert not out.exists()
     assert main(args) == 0

@@ -3,7 +3,7 @@ with the weights an unbroken one has (TRL SFT with LoRA on the tiny model)."""
 
 import pytest
 import torch
-import transformers
+from conftest import kill_training_at_step
 from safetensors.torch import load_file
 
 from w2s.training import FinetuneConfig, finetune, sft_row
@@ -23,17 +23,7 @@ def weights(folder) -> dict[str, torch.Tensor]:
 
 
 def kill_at_step(monkeypatch, step: int) -> None:
-    """Make the trainer die inside optimizer step `step` (1-based), as a killed process would."""
-    original = transformers.Trainer.training_step
-    calls = {"n": 0}
-
-    def dying(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == step:
-            raise Killed
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(transformers.Trainer, "training_step", dying)
+    kill_training_at_step(monkeypatch, step, Killed)
 
 
 def test_a_killed_finetune_resumes_from_its_last_checkpoint_and_ends_like_an_unbroken_one(

@@ -359,12 +359,16 @@ def evaluated_models(run: Run, missing: bool = False) -> dict[str, str | Path]:
     return {name: m for name, m in candidates.items() if (not isinstance(m, Path) or m.exists()) != missing}
 
 
+def answers_file(name: str) -> str:
+    """Where `evaluate` keeps a model's per-question test answers, relative to the run folder."""
+    return "eval/" + name.lower().replace(" ", "_").replace("(", "").replace(")", "") + ".jsonl"
+
+
 def evaluate(run: Run) -> None:
     examples = run.split("test")
     results, correct = {}, {}
     for name, model in evaluated_models(run).items():
-        slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "")
-        target = run.file(f"eval/{slug}.jsonl")
+        target = run.file(answers_file(name))
         if not target.exists():
             write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
         rows = list(read_jsonl(target))
