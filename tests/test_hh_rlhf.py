@@ -176,6 +176,8 @@ def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(t
     assert rows["generic"]["mcnemar_p"] == pytest.approx(2 / 2**10)  # exact sign test, 10 wins of 10
     assert rows["generic"]["judge"]["win_rate"]["value"] == 1.0 and rows["generic"]["judge"]["wins"] == 10
     assert summary["scalar"] and "win rate vs none" in format_table(summary)
+    versus = [{"condition": "no instruction", "trained_better": 7, "trained_worse": 2, "mcnemar_p": 0.18}]
+    assert "McNemar" not in format_table({**summary, "trained_teacher_vs": versus})  # scores: a sign test
     from w2s.wst.report import write_report
 
     report = write_report(tmp_path / "eval").read_text()

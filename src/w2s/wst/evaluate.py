@@ -292,8 +292,11 @@ def _scalar_table(summary: dict) -> list[str]:
 def _judge_and_usage(summary: dict) -> list[str]:
     lines: list[str] = []
     if summary.get("trained_teacher_vs"):
-        lines += ["", "| trained teacher vs | trained right, other wrong | trained wrong, other right | McNemar p |",
-                  "| --- | --- | --- | --- |"]
+        # the same exact test either way: McNemar on right/wrong answers, the sign test on scores
+        header = ("| trained teacher vs | trained scored higher | trained scored lower | sign-test p |"
+                  if summary.get("scalar") else
+                  "| trained teacher vs | trained right, other wrong | trained wrong, other right | McNemar p |")
+        lines += ["", header, "| --- | --- | --- | --- |"]
         lines += [f"| {row['condition']} | {row['trained_better']} | {row['trained_worse']} | {row['mcnemar_p']:.4g} |"
                   for row in summary["trained_teacher_vs"]]
     if summary.get("usage"):
