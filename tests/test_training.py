@@ -66,3 +66,43 @@ def test_a_checkpoint_of_different_training_is_never_resumed(tiny_model, tmp_pat
     capsys.readouterr()
     finetune("sft", str(tiny_model), rows(6), tmp_path / "model", config)  # other rows: start afresh
     assert "resuming" not in capsys.readouterr().out
+
+
+def chosen_logprob(model_folder, pairs: list[dict]) -> float:
+    """Mean summed log-probability of the chosen answers under a saved model (chat template)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_folder)
+    model = AutoModelForCausalLM.from_pretrained(model_folder).eval()
+    total = 0.0
+    for pair in pairs:
+        prompt = tokenizer.apply_chat_template(pair["prompt"], add_generation_prompt=True, tokenize=False)
+        start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        ids = tokenizer(prompt + pair["chosen"][0]["content"], add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logps = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        total += logps[torch.arange(start - 1, ids.shape[1] - 1), ids[0, start:]].sum().item()
+    return total / len(pairs)
+
+
+def test_an_nll_term_keeps_dpo_from_lowering_the_chosen_answers_likelihood(tiny_model, tmp_path):
+    from w2s.training import preference_row
+
+    # chosen and rejected share all but the last number, as a majority answer and a weak answer do
+    pairs = [preference_row([{"role": "user", "content": f"What is {i} plus {i}?"}],
+                            f"The answer is {2 * i}.", f"The answer is {2 * i + 1}.") for i in range(8)]
+    settings = dict(epochs=4, batch_size=2, max_length=64, learning_rate=5e-3, save_steps=0)
+    plain = finetune("dpo", str(tiny_model), pairs, tmp_path / "dpo", FinetuneConfig(**settings))
+    rpo = finetune("dpo", str(tiny_model), pairs, tmp_path / "rpo", FinetuneConfig(**settings, sft_weight=1.0))
+    before, after_plain, after_rpo = (chosen_logprob(m, pairs) for m in (tiny_model, plain, rpo))
+    assert after_rpo > after_plain + 0.5  # the NLL term holds the chosen answers up (measured: +1.6)
+    assert after_rpo > before
+
+
+def test_a_negative_nll_weight_is_refused(tiny_model, tmp_path):
+    from w2s.errors import W2SError
+    from w2s.training import preference_row
+
+    pair = preference_row([{"role": "user", "content": "Hi"}], "Hello.", "Go away.")
+    with pytest.raises(W2SError, match="sft_weight must be 0 or more"):
+        finetune("dpo", str(tiny_model), [pair], tmp_path / "m", FinetuneConfig(sft_weight=-1))

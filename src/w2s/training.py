@@ -40,6 +40,11 @@ class FinetuneConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     beta: float = 0.1  # DPO / ORPO strength
+    # DPO only: weight of a likelihood (NLL) term on the chosen answers beside the DPO loss, as in
+    # RPO (Pang et al., 2024). Plain DPO (0) can lower the chosen answers' likelihood along with the
+    # rejected ones' when both share most tokens ("likelihood displacement"): in
+    # results/reason_chain_sum_cpu.md it taught the model to repeat digits. ORPO has its own NLL term.
+    sft_weight: float = 0.0
     seed: int = 0
     # bf16 autocast: None = on a GPU only; true also on a CPU with native bf16, where a LoRA
     # forward+backward measured 1.85x faster than fp32 (the saved model keeps its dtype)
@@ -64,6 +69,8 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         raise W2SError(f"unknown training method '{method}' (expected one of: {', '.join(METHODS)})")
     if not rows:
         raise W2SError(f"nothing to train on for {out}: the training set is empty")
+    if config.sft_weight < 0:
+        raise W2SError(f"sft_weight must be 0 or more (the NLL term's weight beside DPO), got {config.sft_weight}")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -100,7 +107,8 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     elif method == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        trainer = DPOTrainer(model=network, args=DPOConfig(beta=config.beta, **common), train_dataset=dataset,
+        losses = dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, config.sft_weight]) if config.sft_weight else {}
+        trainer = DPOTrainer(model=network, args=DPOConfig(beta=config.beta, **losses, **common), train_dataset=dataset,
                              processing_class=tokenizer, peft_config=peft_config)
     else:
         from trl.experimental.orpo import ORPOConfig, ORPOTrainer
@@ -130,6 +138,8 @@ def run_trainer(trainer, out: Path, resume: Path | None) -> None:
 def fingerprint(method: str, model: str, rows: list[dict], settings: dict) -> str:
     """What a checkpoint was trained on: a checkpoint resumes only the very same training."""
     settings = {k: v for k, v in settings.items() if k not in ("save_steps", "output", "cache")}  # change no weight
+    if not settings.get("sft_weight"):  # added later: a checkpoint from before it still resumes
+        settings.pop("sft_weight", None)
     blob = json.dumps({"method": method, "model": str(model), "rows": rows, "config": settings},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
