@@ -65,8 +65,11 @@ def accuracy_bars(estimates: dict[str, Estimate], path: Path, title: str,
     errors = [[max(0.0, estimates[n].value - estimates[n].low) for n in names],
               [max(0.0, estimates[n].high - estimates[n].value) for n in names]]
     ax.bar(range(len(names)), values, yerr=errors, capsize=4, color="#4C72B0", alpha=0.85)
-    for i, v in enumerate(values):
-        ax.text(i, v + 0.005, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    highs = [max(estimates[n].high, estimates[n].value) for n in names]
+    span = (max(highs) - min(0.0, *values)) or 1.0
+    for i, (v, top) in enumerate(zip(values, highs, strict=True)):  # above the interval, not on its whisker
+        ax.text(i, top + 0.01 * span, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(top=max(highs) + 0.08 * span)
     for (label, y), style in zip((reference_lines or {}).items(), ["--", ":", "-."] * 3, strict=False):
         ax.axhline(y, color="gray", linestyle=style, label=f"{label} ({y:.3f})")
     if reference_lines:
