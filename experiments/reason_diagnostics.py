@@ -2,13 +2,16 @@
 none of this is in the protocol; it explains what the registered numbers show.
 
     python experiments/reason_diagnostics.py RUN_DIR
+    python experiments/reason_diagnostics.py RUN3 --against RUN_DIR   # part 3: its DPO vs part 2's models
 
 Prints:
 - the Stage II samples' gold accuracy, per sample and by majority vote over marked answers;
 - per evaluated model, how many wrong answers hold a worked line whose arithmetic is wrong, and how
   many of those first wrong lines are the right value with its last digit repeated (`-2` -> `-22`),
   the error that separates DPO from every other model in that run;
-- the exploratory McNemar tests quoted in the results.
+- the exploratory McNemar tests quoted in the results;
+- with `--against RUN`, this run's Stage II (DPO) against every model of RUN (McNemar, the same test
+  questions paired by id): the tests of the protocol's part 3.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def is_stutter(value: str, written: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
+    parser.add_argument("--against", help="another run folder on the same test questions")
     args = parser.parse_args()
     run = Path(args.run_dir)
     config = json.loads((run / "config.json").read_text())
@@ -80,6 +84,17 @@ def main() -> None:
         if base in outcomes and model in outcomes:
             better, worse, p = mcnemar_exact(outcomes[base], outcomes[model])
             print(f"exploratory: {model} vs {base}: {better} better / {worse} worse, McNemar p={p:.2g}")
+
+    if args.against:
+        other = Path(args.against)
+        mine = {r["id"]: bool(r["correct"]) for r in read_jsonl(run / answers_file("Stage II (DPO)"))}
+        for name in json.loads((other / "metrics.json").read_text())["models"]:
+            theirs = {r["id"]: bool(r["correct"]) for r in read_jsonl(other / answers_file(name))}
+            if theirs.keys() != mine.keys():
+                raise SystemExit(f"{other}: {name} answered other test questions than {run}")
+            ids = sorted(mine)
+            better, worse, p = mcnemar_exact([theirs[i] for i in ids], [mine[i] for i in ids])
+            print(f"{run.name} Stage II (DPO) vs {other.name} {name}: {better} better / {worse} worse, McNemar p={p:.2g}")
 
 
 if __name__ == "__main__":
