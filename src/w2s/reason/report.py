@@ -64,8 +64,12 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   "question.", ""]
     stats_file = run / "stage1" / "filter_stats.json"
     if stats_file.is_file():
-        lines += ["## Stage I consistency filter", "", "| round | questions | kept | gold acc. of kept weak answers "
-                  "| gold acc. of all weak answers |", "| --- | --- | --- | --- | --- |"]
+        lines += ["## Stage I consistency filter", "",
+                  "Round 1 compares the weak model's answers with the strong model's in-context answers; a later "
+                  "round compares the answers of two strong models fine-tuned on the previous round's weak and "
+                  "in-context sets, so its \"weak-side\" answers are those of the first of them.", "",
+                  "| round | questions | kept | gold acc. of kept weak-side answers "
+                  "| gold acc. of all weak-side answers |", "| --- | --- | --- | --- | --- |"]
         for s in read_json(stats_file):
             lines.append(f"| {s['round']} | {s['questions']} | {s['kept']} | {s['gold_accuracy_weak_kept']} | "
                          f"{s['gold_accuracy_all_weak']} |")
