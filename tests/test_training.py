@@ -99,10 +99,10 @@ def test_an_nll_term_keeps_dpo_from_lowering_the_chosen_answers_likelihood(tiny_
     assert after_rpo > before
 
 
-def test_a_negative_nll_weight_is_refused(tiny_model, tmp_path):
+def test_a_negative_nll_weight_is_refused_when_the_config_is_read():
+    from w2s.config import build
     from w2s.errors import W2SError
-    from w2s.training import preference_row
+    from w2s.reason.pipeline import ReasonConfig
 
-    pair = preference_row([{"role": "user", "content": "Hi"}], "Hello.", "Go away.")
-    with pytest.raises(W2SError, match="sft_weight must be 0 or more"):
-        finetune("dpo", str(tiny_model), [pair], tmp_path / "m", FinetuneConfig(sft_weight=-1))
+    with pytest.raises(W2SError, match=r"^run.yaml: sft_weight must be 0 or more .* got -1.0$"):
+        build(ReasonConfig, {"preference_training": {"sft_weight": -1}}, "run.yaml")

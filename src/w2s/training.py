@@ -53,6 +53,10 @@ class FinetuneConfig:
     # steps; 0 turns it off. With LoRA a checkpoint is a few MB and well under a second.
     save_steps: int = 20
 
+    def __post_init__(self) -> None:  # checked when the config is read, not hours later at the DPO step
+        if self.sft_weight < 0:
+            raise ValueError(f"sft_weight must be 0 or more (the NLL term's weight beside DPO), got {self.sft_weight}")
+
 
 def sft_row(prompt: Prompt, response: str) -> dict:
     return {"prompt": prompt, "completion": [{"role": "assistant", "content": response}]}
@@ -69,8 +73,6 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
         raise W2SError(f"unknown training method '{method}' (expected one of: {', '.join(METHODS)})")
     if not rows:
         raise W2SError(f"nothing to train on for {out}: the training set is empty")
-    if config.sft_weight < 0:
-        raise W2SError(f"sft_weight must be 0 or more (the NLL term's weight beside DPO), got {config.sft_weight}")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
