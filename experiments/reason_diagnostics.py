@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections import Counter
 from pathlib import Path
 
 from w2s.jsonl import read_jsonl
 from w2s.reason.pipeline import answers_file
+from w2s.reason.selection import majority_vote
 from w2s.stats import mcnemar_exact
 from w2s.tasks import get_task
 
@@ -61,8 +61,8 @@ def main() -> None:
         preds = [grader.extract(x, strict=True) for x in row["responses"]]
         right += sum(p is not None and grader.equivalent(p, gold[row["id"]]) for p in preds)
         total += len(preds)
-        votes = Counter(p for p in preds if p is not None)
-        majority += bool(votes) and grader.equivalent(votes.most_common(1)[0][0], gold[row["id"]])
+        vote = majority_vote(grader, row["responses"], strict=True)  # the vote Stage II's pairs use
+        majority += vote.answer is not None and grader.equivalent(vote.answer, gold[row["id"]])
     print(f"Stage II samples: {right / total:.3f} gold-correct per sample, {majority / len(samples):.3f} by majority "
           f"vote ({len(samples)} questions x {total // len(samples)})")
 

@@ -69,20 +69,12 @@ def test_a_checkpoint_of_different_training_is_never_resumed(tiny_model, tmp_pat
 
 
 def chosen_logprob(model_folder, pairs: list[dict]) -> float:
-    """Mean summed log-probability of the chosen answers under a saved model (chat template)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Mean log-probability of the chosen answers under a saved model, by the students' one scoring path."""
+    from w2s.students.hf import HFStudent
 
-    tokenizer = AutoTokenizer.from_pretrained(model_folder)
-    model = AutoModelForCausalLM.from_pretrained(model_folder).eval()
-    total = 0.0
-    for pair in pairs:
-        prompt = tokenizer.apply_chat_template(pair["prompt"], add_generation_prompt=True, tokenize=False)
-        start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        ids = tokenizer(prompt + pair["chosen"][0]["content"], add_special_tokens=False, return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            logps = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
-        total += logps[torch.arange(start - 1, ids.shape[1] - 1), ids[0, start:]].sum().item()
-    return total / len(pairs)
+    scores = HFStudent(str(model_folder), batch_size=8).score(
+        [p["prompt"] for p in pairs], [p["chosen"][0]["content"] for p in pairs], progress=False)
+    return sum(s.logprob for s in scores) / len(scores)
 
 
 def test_an_nll_term_keeps_dpo_from_lowering_the_chosen_answers_likelihood(tiny_model, tmp_path):
