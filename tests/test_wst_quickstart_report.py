@@ -46,6 +46,17 @@ def test_report_shows_the_time_split_and_per_half_means(tmp_path):
     assert "teacher generation 10%, student 70%, grading 5%, reward other 5%, update 10%; 10.0 s per step" in report
 
 
+def test_report_labels_a_scalar_runs_curve_as_a_score(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "reward": 0.1 * s, "student/score_with_instruction": 0.5 + 0.1 * s,
+             "student/score_baseline": 0.5} for s in (1, 2)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["report", str(run)]) == 0
+    report = (run / "report.md").read_text()
+    assert "| student score with instruction | 0.600 | 0.700 |" in report and "accuracy" not in report
+
+
 def test_report_on_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

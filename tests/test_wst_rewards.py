@@ -184,10 +184,15 @@ def test_scalar_rewards_on_an_open_ended_task_are_exact_and_grade_the_users_prom
     task.grader = LookupGrader()
     student = ScriptedStudent(lambda prompt, _: "Polite reply." if "be kind" in prompt else "Rude reply.")
     dialogue = "\n\nHuman: Help me with my homework."
+    logged = {}
     for kind, expected in (("relative", [3.5, 0.0]), ("absolute", [2.5, -1.0])):
         reward = StudentReward(task, student, InstructionProtocol(), RewardConfig(kind=kind, leak_penalty=0.0))
         values = reward(prompts=[None, None], completions=["Please be kind.", "Answer fast."],
-                        question=[dialogue, dialogue], answer=["chosen reply", "chosen reply"])
+                        question=[dialogue, dialogue], answer=["chosen reply", "chosen reply"],
+                        log_metric=logged.__setitem__)
         assert values == pytest.approx(expected)
+    # the log names a mean score as a score, so no report calls it an accuracy
+    assert logged["student/score_with_instruction"] == pytest.approx(0.75)
+    assert logged["student/score_baseline"] == pytest.approx(-1.0) and "student/accuracy_baseline" not in logged
     # the reward model judged each reply to the user's own dialogue, never to the instructed prompt
     assert all(p == [{"role": "user", "content": "Help me with my homework."}] for p in graded_prompts)

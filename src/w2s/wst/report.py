@@ -28,9 +28,12 @@ def training_section(metrics_file: Path, out: Path) -> list[str]:
     if not rows:
         return [f"`{metrics_file}` has no logged steps yet."]
     steps = [r["step"] for r in rows]
-    # outcome rewards log the student's accuracy; the likelihood reward its log-probability of gold
-    measure = "logprob" if any("student/logprob_baseline" in r for r in rows) else "accuracy"
+    # outcome rewards log the student's accuracy (or a reward model's mean score on open-ended
+    # replies); the likelihood reward its log-probability of gold
+    measure = next((m for m in ("logprob", "score") if any(f"student/{m}_baseline" in r for r in rows)),
+                   "accuracy")
     label = {"logprob": "student log-prob of the gold solution (per token)",
+             "score": "student's mean grader score on the step's prompts",
              "accuracy": "student accuracy on the step's questions"}[measure]
     panels = {
         "teacher reward": {"reward mean": [r["reward"] for r in rows]},

@@ -153,7 +153,9 @@ class StudentReward:
         self.last_outcomes, self.last_instructions = outcomes, instructions
         if log_metric is not None:
             n = max(1, len(outcomes))
-            name = "logprob" if self.config.kind == "likelihood" else "accuracy"
+            # what "with instruction" and "baseline" measure, so reports label them honestly
+            name = ("logprob" if self.config.kind == "likelihood"
+                    else "score" if self.task.grader.scalar else "accuracy")
             log_metric(f"student/{name}_with_instruction", sum(o.with_instruction for o in outcomes) / n)
             log_metric(f"student/{name}_baseline", sum(o.baseline for o in outcomes) / n)
             p = self.processes
