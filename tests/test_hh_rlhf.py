@@ -133,7 +133,7 @@ def test_a_model_that_is_not_a_reward_model_is_refused_in_one_line(tiny_model, t
 
 
 def test_the_judge_asks_both_orders_and_reads_ties():
-    from w2s.judge import PairwiseJudge, parse_verdict
+    from w2s.judge import PairwiseJudge, parse_verdict, position_report, position_warning
     from w2s.students.scripted import ScriptedStudent
 
     def fair(prompt, _):  # prefers the polite reply wherever it is shown
@@ -145,6 +145,14 @@ def test_the_judge_asks_both_orders_and_reads_ties():
     assert PairwiseJudge(ScriptedStudent(fair)).compare(chats, replies_a, replies_b) == [1.0, 0.0, 0.5]
     biased = PairwiseJudge(ScriptedStudent(lambda p, i: "A, clearly."))  # always the first shown: no signal
     assert biased.compare(chats, replies_a, replies_b) == [0.5, 0.5, 0.5]
+    report = position_report(biased.last_orders)  # named as position bias, not just as ties
+    assert report == {"answers": {"first shown": 6, "second shown": 0, "tie": 0, "unreadable": 0},
+                      "first_shown_share": 1.0}
+    assert "100% of the judge's decisive answers picked the first-shown reply" in position_warning(report)
+    fair_judge = PairwiseJudge(ScriptedStudent(fair))
+    fair_judge.compare(chats, replies_a, replies_b)
+    assert position_report(fair_judge.last_orders)["first_shown_share"] == 0.5  # 2 of 4 decisive answers
+    assert position_warning(position_report(fair_judge.last_orders)) is None
     assert [parse_verdict(t) for t in ["B.", " reply a is better", "Tie", "Neither", "**A**"]] == ["B", "A", "tie", None, "A"]
     with pytest.raises(W2SError, match="answered neither A, B nor tie in all 6"):
         PairwiseJudge(ScriptedStudent(lambda p, i: "I cannot decide"), ).compare(chats, replies_a, replies_b)
@@ -175,6 +183,8 @@ def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(t
     assert rows["generic"]["win_rate"]["value"] == 1.0 and (rows["generic"]["helped"], rows["generic"]["harmed"]) == (10, 0)
     assert rows["generic"]["mcnemar_p"] == pytest.approx(2 / 2**10)  # exact sign test, 10 wins of 10
     assert rows["generic"]["judge"]["win_rate"]["value"] == 1.0 and rows["generic"]["judge"]["wins"] == 10
+    assert rows["generic"]["judge"]["first_shown_share"] == 0.5  # it followed content in both orders
+    assert "generic: first 10, second 10, tie 0" in format_table(summary)
     assert summary["scalar"] and "win rate vs none" in format_table(summary)
     versus = [{"condition": "no instruction", "trained_better": 7, "trained_worse": 2, "mcnemar_p": 0.18}]
     assert "McNemar" not in format_table({**summary, "trained_teacher_vs": versus})  # scores: a sign test
@@ -205,3 +215,6 @@ def test_judge_check_measures_agreement_with_human_labels(tmp_path, capsys):
     assert main(common + ["judge.extra.script=judge-first"]) == 0
     printed = capsys.readouterr().out
     assert "agreement with the human label 0.500" in printed and "ties or order-dependent 12" in printed
+    assert "first-shown reply 24, second-shown 0" in printed and "position, not content, decides" in printed
+    verdicts = [json.loads(line) for line in (tmp_path / "good" / "verdicts.jsonl").read_text().splitlines()]
+    assert {(v["chosen_first"], v["rejected_first"]) for v in verdicts} == {("A", "B")}  # each order's own answer

@@ -108,7 +108,7 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
 
 
 def cmd_judge_check(args: argparse.Namespace) -> None:
-    from w2s.judge import JudgeCheckConfig, check_judge
+    from w2s.judge import JudgeCheckConfig, check_judge, position_warning
 
     flags = {"model": "judge.model", "backend": "judge.backend", "split": "split", "limit": "limit",
              "output": "output"}
@@ -119,6 +119,12 @@ def cmd_judge_check(args: argparse.Namespace) -> None:
     print(f"chosen preferred {result['chosen_wins']}, rejected preferred {result['rejected_wins']}, ties or order-"
           f"dependent {result['ties']}; exact sign test p={result['sign_p']:.4g}; unreadable answers "
           f"{result['unreadable_answers']}")
+    counts = result["answers"]
+    print(f"raw answers (both orders): first-shown reply {counts['first shown']}, second-shown "
+          f"{counts['second shown']}, tie {counts['tie']}, unreadable {counts['unreadable']}")
+    warning = position_warning(result)
+    if warning:
+        print(f"warning: {warning}")
 
 
 def cmd_engines(args: argparse.Namespace) -> None:

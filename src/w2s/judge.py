@@ -5,7 +5,9 @@ learn to please that model (reward hacking), and an independent judge catches it
 any Student (a local model or an API), asked greedily and through the response cache. Each pair
 is asked in both orders, to cancel the judge's position bias: reply A wins only when the judge
 prefers it in both orders, B likewise, and anything else (a tie, or the judge changing its mind
-with the order) is a tie.
+with the order) is a tie. The judge's raw answers are tallied by the position of the reply they
+pick, so a judge that only follows position (a common failure of small judges: every pair a
+tie) is named as such, not just as a judge with no signal.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class PairwiseJudge:
         self.student = student
         self.params = SamplingParams(max_tokens=max_tokens)
         self.unreadable = 0  # answers that were neither A, B nor tie (counted as ties)
+        self.last_orders: list[tuple[str | None, str | None]] = []  # (A-first answer, B-first answer) per pair
 
     def compare(self, chats: list[list[dict]], replies_a: list[str], replies_b: list[str]) -> list[float]:
         def ask(first: list[str], second: list[str]) -> list[str | None]:
@@ -59,6 +62,7 @@ class PairwiseJudge:
 
         forward, backward = ask(replies_a, replies_b), ask(replies_b, replies_a)
         verdicts = forward + backward
+        self.last_orders = list(zip(forward, backward, strict=True))
         unreadable = sum(v is None for v in verdicts)
         self.unreadable += unreadable
         if verdicts and unreadable == len(verdicts):
@@ -73,6 +77,28 @@ class PairwiseJudge:
             else:
                 scores.append(0.5)
         return scores
+
+
+
+def position_report(orders: list[tuple[str | None, str | None]]) -> dict:
+    """A judge's raw answers (both orders of every pair) by the position of the reply picked, and
+    the share of decisive answers that picked the first-shown reply: 0.5 without position bias,
+    near 1 (or 0) when position, not content, decides."""
+    answers = [v for pair in orders for v in pair]
+    counts = {"first shown": answers.count("A"), "second shown": answers.count("B"), "tie": answers.count("tie"),
+              "unreadable": answers.count(None)}
+    decisive = counts["first shown"] + counts["second shown"]
+    return {"answers": counts, "first_shown_share": counts["first shown"] / decisive if decisive else None}
+
+
+def position_warning(report: dict) -> str | None:
+    """One plain sentence when 90% or more of the decisive answers picked the same position."""
+    share = report["first_shown_share"]
+    if share is None or 0.1 < share < 0.9:
+        return None
+    side, most = ("first", share) if share >= 0.5 else ("second", 1 - share)
+    return (f"{100 * most:.0f}% of the judge's decisive answers picked the {side}-shown reply: position, "
+            "not content, decides its verdicts")
 
 
 @dataclass
@@ -119,10 +145,13 @@ def check_judge(config: JudgeCheckConfig) -> dict:
     result = {"judge": config.judge.model, "backend": config.judge.backend, "task": task.name, "split": config.split,
               "agreement": bootstrap_ci(verdicts).to_dict(), "chosen_wins": chosen_wins,
               "rejected_wins": rejected_wins, "ties": len(verdicts) - chosen_wins - rejected_wins, "sign_p": p,
-              "unreadable_answers": judge.unreadable, "config": to_dict(config)}
+              "unreadable_answers": judge.unreadable, **position_report(judge.last_orders), "config": to_dict(config)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out / "verdicts.jsonl", [{"id": e.id, "verdict_for_chosen": v}
-                                             for e, v in zip(examples, verdicts, strict=True)])
+        # the judge's own answer in each order (chosen shown first, then rejected shown first)
+        write_jsonl(out / "verdicts.jsonl", [{"id": e.id, "verdict_for_chosen": v, "chosen_first": f,
+                                              "rejected_first": b}
+                                             for e, v, (f, b) in zip(examples, verdicts, judge.last_orders,
+                                                                     strict=True)])
         (out / "judge_check.json").write_text(json.dumps(result, indent=1))
     return result

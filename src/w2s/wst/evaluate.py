@@ -218,7 +218,7 @@ def answer_cost(answers: list, correct: list[bool]) -> dict:
 
 def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples, outputs, names: list[str]) -> dict:
     """An independent pairwise judge: each condition's answer against the no-instruction answer."""
-    from w2s.judge import PairwiseJudge
+    from w2s.judge import PairwiseJudge, position_report, position_warning
 
     judge = PairwiseJudge(make_student(config.judge, cache))
     chats = [task.messages(e.question) for e in examples]
@@ -228,8 +228,11 @@ def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples
     for name in names[1:]:
         verdicts = judge.compare(chats, answers[name], answers["no instruction"])
         wins, losses, p = mcnemar_exact([0.5] * n, verdicts)
+        positions = position_report(judge.last_orders)
         results[name] = {"judge": config.judge.model, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
-                         "losses": losses, "sign_p": p}
+                         "losses": losses, "sign_p": p, **positions}
+        if warning := position_warning(positions):
+            print(f"note: judge {config.judge.model} on {name}: {warning}")
     if judge.unreadable:
         print(f"note: judge {config.judge.model}: {judge.unreadable} answers were neither A, B nor tie (counted as ties)")
     return results
@@ -299,6 +302,12 @@ def _judge_and_usage(summary: dict) -> list[str]:
         lines += ["", header, "| --- | --- | --- | --- |"]
         lines += [f"| {row['condition']} | {row['trained_better']} | {row['trained_worse']} | {row['mcnemar_p']:.4g} |"
                   for row in summary["trained_teacher_vs"]]
+    judged = [row for row in summary["conditions"] if row.get("judge", {}).get("answers")]
+    if judged:  # position bias: what to read a judge's ties as
+        lines += ["", "Judge's raw answers (both orders), by the position of the reply it picked: " + "; ".join(
+            f"{row['condition']}: first {row['judge']['answers']['first shown']}, second "
+            f"{row['judge']['answers']['second shown']}, tie {row['judge']['answers']['tie']}, unreadable "
+            f"{row['judge']['answers']['unreadable']}" for row in judged) + "."]
     if summary.get("usage"):
         lines += ["", *(f"- usage, {usage_line(who, usage)}" for who, usage in summary["usage"].items())]
     return lines
