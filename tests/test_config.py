@@ -71,3 +71,16 @@ def test_every_shipped_config_builds():
     assert files
     for path in files:
         build(kinds[path.parent.name], load_yaml(path), str(path))
+
+
+def test_prose_overrides_stay_text_and_structures_need_brackets():
+    """YAML would read `Be brief: one line` as a mapping and drop ` # 2` as a comment."""
+    from w2s.wst.evaluate import WSTEvalConfig
+
+    prose = r"Be brief: work it out, then give the final answer in \boxed{}."
+    config = build(WSTEvalConfig, apply_overrides({}, [f"generic_instruction={prose}", "untrained_teacher=null",
+                                                       "self_instruction=false", "output=runs/a #2"]))
+    assert config.generic_instruction == prose and config.output == "runs/a #2"
+    assert config.untrained_teacher is None and config.self_instruction is False
+    data = apply_overrides({}, ["a=[1, 2]", "b={x: 1}", "c='quoted: text'", "d=- item", "e=7"])
+    assert data == {"a": [1, 2], "b": {"x": 1}, "c": "quoted: text", "d": "- item", "e": 7}

@@ -54,18 +54,32 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` strings to a nested dict. The value is read as a YAML scalar (numbers,
-    bools, lists), and `build` then checks it against the field's type."""
+    """Apply `a.b.c=value` strings to a nested dict. The value is read by `override_value`
+    (numbers, bools, lists), and `build` then checks it against the field's type."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise W2SError(f"override '{item}': expected key.sub=value")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        set_key(data, key, value, item)
+        set_key(data, key, override_value(raw), item)
     return data
+
+
+def override_value(raw: str) -> Any:
+    """An override's value: a YAML scalar (`3`, `true`, `null`), a list written `[...]` or a
+    mapping written `{...}`; any other text stays exactly as typed. YAML alone would turn prose
+    such as `Be brief: one line` into a mapping and drop ` # ...` as a comment."""
+    if raw == "":
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    start = raw.lstrip()[:1]
+    if isinstance(value, dict) and start != "{" or isinstance(value, list) and start != "[":
+        return raw
+    if "#" in raw and not (isinstance(value, str) and "#" in value):
+        return raw
+    return value
 
 
 def set_key(data: dict[str, Any], dotted: str, value: Any, what: str | None = None) -> dict[str, Any]:
