@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import math
 import random
 
 import pytest
@@ -158,6 +159,36 @@ def test_the_judge_asks_both_orders_and_reads_ties():
         PairwiseJudge(ScriptedStudent(lambda p, i: "I cannot decide"), ).compare(chats, replies_a, replies_b)
 
 
+def test_the_probability_judge_cancels_position_bias_and_keeps_the_signal():
+    """A judge that always answers "A", but less surely when the better reply is shown second:
+    its verdicts are all ties; its order-averaged probabilities still rank the replies."""
+    from w2s.judge import PairwiseJudge, position_report
+    from w2s.students.scripted import ScriptedStudent
+
+    def biased_logprob(prompt, target):
+        first = prompt.split("Reply A:")[1].split("Reply B:")[0]
+        margin = 3.0 if "Polite" in first else 1.0  # logp(A) - logp(B): always > 0, larger for content
+        return (-0.1 if target == "A" else -0.1 - margin), 1
+
+    chats = [[{"role": "user", "content": "hi"}]] * 2
+    polite, rude = ["Polite one.", "Rude one."], ["Rude two.", "Polite two."]
+    student = ScriptedStudent(lambda p, i: "A", logprob=biased_logprob)
+    assert PairwiseJudge(student).compare(chats, polite, rude) == [0.5, 0.5]  # verdicts: position only
+    judge = PairwiseJudge(student, mode="probability")
+    generated = student.calls
+    scores = judge.compare(chats, polite, rude)
+    sigmoid = [1 / (1 + math.exp(-m)) for m in (3.0, 1.0)]
+    assert scores[0] == pytest.approx((sigmoid[0] + 1 - sigmoid[1]) / 2) and scores[0] > 0.5  # polite shown as A
+    assert scores[1] == pytest.approx((sigmoid[1] + 1 - sigmoid[0]) / 2) and scores[1] < 0.5  # polite shown as B
+    assert position_report(judge.last_orders)["first_shown_share"] == 1.0  # the bias is still reported
+    assert student.calls == generated and student.scored_pairs == 8  # no generation: 2 pairs x 2 orders x A, B
+    pure = PairwiseJudge(ScriptedStudent(lambda p, i: "A", logprob=lambda p, t: (0.0 if t == "A" else -2.0, 1)),
+                         mode="probability")
+    assert pure.compare(chats, polite, rude) == [pytest.approx(0.5)] * 2  # a constant bias cancels exactly
+    with pytest.raises(W2SError, match="judge mode: expected one of verdict, probability"):
+        PairwiseJudge(student, mode="logits")
+
+
 def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(tmp_path, monkeypatch):
     from w2s.graders import Grade
     from w2s.students import StudentConfig
@@ -216,5 +247,13 @@ def test_judge_check_measures_agreement_with_human_labels(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "agreement with the human label 0.500" in printed and "ties or order-dependent 12" in printed
     assert "first-shown reply 24, second-shown 0" in printed and "position, not content, decides" in printed
+    # probability mode: the same position-only judge, but surer when the polite (chosen) reply is first
+    register_script("lp-first", lambda model, prompt, target: (
+        0.0 if target == "A" else -3.0 if polite(prompt.split("Reply A:")[1].split("Reply B:")[0]) else -1.0, 1))
+    assert main(common + ["--mode", "probability", "judge.extra.script=judge-first", "judge.extra.logprob=lp-first",
+                          "--output", str(tmp_path / "prob")]) == 0
+    prob = json.loads((tmp_path / "prob" / "judge_check.json").read_text())
+    assert prob["mode"] == "probability" and prob["agreement"]["value"] > 0.5 and prob["chosen_wins"] == 12
+    assert "probability above 0.5 for the chosen reply 12" in capsys.readouterr().out
     verdicts = [json.loads(line) for line in (tmp_path / "good" / "verdicts.jsonl").read_text().splitlines()]
     assert {(v["chosen_first"], v["rejected_first"]) for v in verdicts} == {("A", "B")}  # each order's own answer

@@ -110,18 +110,23 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
 def cmd_judge_check(args: argparse.Namespace) -> None:
     from w2s.judge import JudgeCheckConfig, check_judge, position_warning
 
-    flags = {"model": "judge.model", "backend": "judge.backend", "split": "split", "limit": "limit",
+    flags = {"model": "judge.model", "backend": "judge.backend", "mode": "mode", "split": "split", "limit": "limit",
              "output": "output"}
     result = check_judge(_config_from_args(JudgeCheckConfig, args, flags))
     agree = result["agreement"]
     print(f"judge {result['judge']} on {agree['n']} {result['task']} {result['split']} pairs: agreement with the human "
           f"label {agree['value']:.3f} [{agree['low']:.3f}, {agree['high']:.3f}] (0.5 = no signal)")
-    print(f"chosen preferred {result['chosen_wins']}, rejected preferred {result['rejected_wins']}, ties or order-"
-          f"dependent {result['ties']}; exact sign test p={result['sign_p']:.4g}; unreadable answers "
-          f"{result['unreadable_answers']}")
+    if result["mode"] == "probability":
+        print(f"order-averaged probability above 0.5 for the chosen reply {result['chosen_wins']}, below "
+              f"{result['rejected_wins']}, exactly 0.5 {result['ties']}; exact sign test p={result['sign_p']:.4g}")
+    else:
+        print(f"chosen preferred {result['chosen_wins']}, rejected preferred {result['rejected_wins']}, ties or "
+              f"order-dependent {result['ties']}; exact sign test p={result['sign_p']:.4g}; unreadable answers "
+              f"{result['unreadable_answers']}")
     counts = result["answers"]
-    print(f"raw answers (both orders): first-shown reply {counts['first shown']}, second-shown "
-          f"{counts['second shown']}, tie {counts['tie']}, unreadable {counts['unreadable']}")
+    print(f"{'likelier answer' if result['mode'] == 'probability' else 'raw answers'} (both orders): first-shown "
+          f"reply {counts['first shown']}, second-shown {counts['second shown']}, tie {counts['tie']}, unreadable "
+          f"{counts['unreadable']}")
     warning = position_warning(result)
     if warning:
         print(f"warning: {warning}")
@@ -338,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "with the labels with a 95%% interval: check a judge before trusting it.")
     p.add_argument("--model", help="judge model (default qwen2.5-0.5b-instruct); judge.* sets the rest")
     p.add_argument("--backend", help="judge backend (hf, openai, vllm, llamacpp)")
+    p.add_argument("--mode", choices=["verdict", "probability"],
+                   help="verdict: the judge's generated A/B/tie (default, any backend); probability: its "
+                        "log-probabilities of A and B averaged over both orders, no generation (hf, vllm)")
     p.add_argument("--split", help="labelled split (default rm_test)")
     p.add_argument("--limit", type=int, help="pairs (default: the whole split)")
     p.add_argument("--output", help="folder for judge_check.json and verdicts.jsonl")

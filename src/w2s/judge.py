@@ -8,11 +8,24 @@ prefers it in both orders, B likewise, and anything else (a tie, or the judge ch
 with the order) is a tie. The judge's raw answers are tallied by the position of the reply they
 pick, so a judge that only follows position (a common failure of small judges: every pair a
 tie) is named as such, not just as a judge with no signal.
+
+Two modes:
+
+- `verdict` (any backend, APIs included): the judge's generated answer, A, B or tie, in each
+  order; A wins only when preferred in both orders (1.0), B likewise (0.0), else a tie (0.5).
+- `probability` (backends that score text: hf, vllm): no generation. In each order, the judge's
+  log-probabilities of answering "A" and of answering "B" give the probability it prefers the
+  first-shown reply, p = sigmoid(logp(A) - logp(B)). The verdict for reply A is the mean of its
+  probability over the two orders, p(A first) and 1 - p(B first). A constant position bias
+  cancels in that mean (a judge that always says "first" gives exactly 0.5), while what the judge
+  reads in the replies remains: a small judge with a strong position bias can still carry signal
+  in how much its preference moves with the replies.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -44,20 +57,36 @@ def conversation_text(chat: list[dict]) -> str:
     return "\n".join(f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in chat)
 
 
-class PairwiseJudge:
-    """Judges (chat, reply A, reply B) in both orders; 1.0 = A better, 0.0 = B better, 0.5 = tie."""
+MODES = ("verdict", "probability")
 
-    def __init__(self, student: Student, max_tokens: int = 8) -> None:
-        self.student = student
+
+class PairwiseJudge:
+    """Judges (chat, reply A, reply B) in both orders; 1.0 = A better, 0.0 = B better, 0.5 = tie
+    (or, in `probability` mode, any value between: the order-averaged probability A is better)."""
+
+    def __init__(self, student: Student, max_tokens: int = 8, mode: str = "verdict") -> None:
+        if mode not in MODES:
+            raise W2SError(f"judge mode: expected one of {', '.join(MODES)}, got '{mode}'")
+        self.student, self.mode = student, mode
         self.params = SamplingParams(max_tokens=max_tokens)
         self.unreadable = 0  # answers that were neither A, B nor tie (counted as ties)
         self.last_orders: list[tuple[str | None, str | None]] = []  # (A-first answer, B-first answer) per pair
 
     def compare(self, chats: list[list[dict]], replies_a: list[str], replies_b: list[str]) -> list[float]:
+        def prompts(first: list[str], second: list[str]) -> list[list[dict]]:
+            return [[{"role": "user", "content": JUDGE_PROMPT.format(conversation=conversation_text(c), a=x, b=y)}]
+                    for c, x, y in zip(chats, first, second, strict=True)]
+
+        if self.mode == "probability":
+            forward_p = self._first_shown_probability(prompts(replies_a, replies_b))
+            backward_p = self._first_shown_probability(prompts(replies_b, replies_a))
+            # each order's own pick, for the position report
+            self.last_orders = [("A" if f > 0.5 else "B" if f < 0.5 else "tie", "A" if b > 0.5 else "B" if b < 0.5
+                                 else "tie") for f, b in zip(forward_p, backward_p, strict=True)]
+            return [(f + 1 - b) / 2 for f, b in zip(forward_p, backward_p, strict=True)]
+
         def ask(first: list[str], second: list[str]) -> list[str | None]:
-            prompts = [[{"role": "user", "content": JUDGE_PROMPT.format(conversation=conversation_text(c), a=x, b=y)}]
-                       for c, x, y in zip(chats, first, second, strict=True)]
-            outs = self.student.generate(prompts, self.params, desc=f"judge ({self.student.name})")
+            outs = self.student.generate(prompts(first, second), self.params, desc=f"judge ({self.student.name})")
             return [parse_verdict(o[0].text) for o in outs]
 
         forward, backward = ask(replies_a, replies_b), ask(replies_b, replies_a)
@@ -77,6 +106,13 @@ class PairwiseJudge:
             else:
                 scores.append(0.5)
         return scores
+
+    def _first_shown_probability(self, prompts: list[list[dict]]) -> list[float]:
+        """P(the judge answers "A" rather than "B"), from its log-probabilities of the two answers."""
+        scores = self.student.score([*prompts, *prompts], ["A"] * len(prompts) + ["B"] * len(prompts),
+                                    desc=f"judge ({self.student.name})")
+        n = len(prompts)
+        return [1 / (1 + math.exp(b.logprob - a.logprob)) for a, b in zip(scores[:n], scores[n:], strict=True)]
 
 
 
@@ -118,12 +154,13 @@ class JudgeCheckConfig:
     output: str | None = None  # a folder for judge_check.json and the per-pair verdicts
     cache: str | None = None
     judge: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
+    mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf, vllm: no generation)
 
 
 def check_judge(config: JudgeCheckConfig) -> dict:
-    """Agreement = mean verdict for the human-chosen reply (1 chosen, 0.5 tie, 0 rejected), with
-    its interval; 0.5 is a judge with no signal. Also the decisive verdicts' split and the exact
-    sign test of chosen wins against rejected wins."""
+    """Agreement = mean verdict for the human-chosen reply (1 chosen, 0.5 tie, 0 rejected; in
+    probability mode the order-averaged probability), with its interval; 0.5 is a judge with no
+    signal. Also the verdicts' split (above / below 0.5) and the exact sign test between them."""
     from w2s.cache import ResponseCache
     from w2s.jsonl import check_output_folder, write_jsonl
     from w2s.paths import default_cache_path
@@ -138,11 +175,13 @@ def check_judge(config: JudgeCheckConfig) -> dict:
     if any(e.rejected is None for e in examples):
         raise W2SError(f"task '{task.name}' split '{config.split}': rows need a rejected reply to check a judge")
     out = check_output_folder(config.output) if config.output else None
-    judge = PairwiseJudge(make_student(config.judge, ResponseCache(config.cache or default_cache_path())))
+    judge = PairwiseJudge(make_student(config.judge, ResponseCache(config.cache or default_cache_path())),
+                          mode=config.mode)
     chats = [task.messages(e.question) for e in examples]
     verdicts = judge.compare(chats, [e.answer for e in examples], [e.rejected for e in examples])
     chosen_wins, rejected_wins, p = mcnemar_exact([0.5] * len(verdicts), verdicts)
-    result = {"judge": config.judge.model, "backend": config.judge.backend, "task": task.name, "split": config.split,
+    result = {"judge": config.judge.model, "backend": config.judge.backend, "mode": config.mode, "task": task.name,
+              "split": config.split,
               "agreement": bootstrap_ci(verdicts).to_dict(), "chosen_wins": chosen_wins,
               "rejected_wins": rejected_wins, "ties": len(verdicts) - chosen_wins - rejected_wins, "sign_p": p,
               "unreadable_answers": judge.unreadable, **position_report(judge.last_orders), "config": to_dict(config)}

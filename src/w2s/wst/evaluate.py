@@ -59,6 +59,7 @@ class WSTEvalConfig:
     # an independent pairwise judge of each condition's answers against no instruction (open-ended
     # tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...
     judge: StudentConfig | None = None
+    judge_mode: str = "verdict"  # verdict (generated A/B/tie) | probability (hf/vllm judges; see w2s.judge)
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -220,7 +221,7 @@ def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples
     """An independent pairwise judge: each condition's answer against the no-instruction answer."""
     from w2s.judge import PairwiseJudge, position_report, position_warning
 
-    judge = PairwiseJudge(make_student(config.judge, cache))
+    judge = PairwiseJudge(make_student(config.judge, cache), mode=config.judge_mode)
     chats = [task.messages(e.question) for e in examples]
     n = len(examples)
     answers = {name: [o[0].text for o in outputs[c * n:(c + 1) * n]] for c, name in enumerate(names)}
@@ -229,7 +230,7 @@ def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples
         verdicts = judge.compare(chats, answers[name], answers["no instruction"])
         wins, losses, p = mcnemar_exact([0.5] * n, verdicts)
         positions = position_report(judge.last_orders)
-        results[name] = {"judge": config.judge.model, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
+        results[name] = {"judge": config.judge.model, "mode": config.judge_mode, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
                          "losses": losses, "sign_p": p, **positions}
         if warning := position_warning(positions):
             print(f"note: judge {config.judge.model} on {name}: {warning}")
