@@ -40,7 +40,7 @@ class TeacherConfig:
     # on AVX2-only CPUs it made GRPO steps about 5x slower.
     bf16: bool | None = None
     # Recompute activations in the backward pass instead of keeping them: the same gradients,
-    # one more forward pass per update, and memory no longer grows with the square of the prompt.
+    # one more forward pass per update, and only one layer's activations held at a time.
     # Off by default (GSM8K prompts are short); long teacher prompts need it: on HH-RLHF
     # dialogues one GRPO update of a 135M LoRA teacher peaked at 13 GB and another was killed at 24 GB.
     gradient_checkpointing: bool = False
