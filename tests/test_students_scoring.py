@@ -43,3 +43,24 @@ def test_hf_scores_match_an_unbatched_forward_and_are_cached(tiny_model, tmp_pat
 def test_a_student_that_cannot_score_says_so_in_one_line():
     with pytest.raises(W2SError, match="cannot score text"):
         ScriptedStudent(lambda p, i: "").score(["q"], ["a"])
+
+
+def test_targets_after_the_same_input_share_one_forward_pass(tiny_model):
+    """A judge's "A" and "B" after one prompt are read from one pass, and score exactly as alone."""
+    student = HFStudent(str(tiny_model), batch_size=8)
+    prompt = [{"role": "user", "content": "Which reply is better? Answer A or B."}]
+    rows = []
+    decoder = student.model.get_decoder()
+    original = decoder.forward
+
+    def counting(*args, **kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    decoder.forward = counting
+    targets = ["A", "B", "A longer reply.", ""]
+    scores = student.score([prompt] * 4, targets)
+    assert sum(rows) == 2  # "A" and "B" share the prompt as input; the longer target needs its own
+    for target, score in zip(targets[:3], scores, strict=False):
+        assert score.logprob == pytest.approx(reference_logprob(tiny_model, student.render(prompt), target), abs=1e-3)
+    assert (scores[3].logprob, scores[3].n_tokens) == (0.0, 0)

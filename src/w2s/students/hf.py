@@ -135,6 +135,10 @@ class HFStudent(Student):
         Right padding keeps every real token at its natural position. Only the target positions
         go through the output layer (a full vocabulary of logits for every prompt token would cost
         GBs for a 150K-token vocabulary), then log-softmax and the target tokens' entries.
+
+        The last target token is predicted, never read, so the input is the prompt plus the target
+        minus its last token; pairs with the same input share one forward pass. A pairwise judge's
+        "A" and "B" after the same prompt cost one pass, not two.
         """
         import torch
 
@@ -143,31 +147,33 @@ class HFStudent(Student):
             head = self.tokenizer(self.render(prompt), add_special_tokens=isinstance(prompt, str))["input_ids"]
             tail = self.tokenizer(target, add_special_tokens=False)["input_ids"]
             encoded.append((head, tail))
-        order = sorted(range(len(pairs)), key=lambda i: -(len(encoded[i][0]) + len(encoded[i][1])))
+        results: dict[int, TargetScore] = {i: TargetScore(0.0, 0) for i, (_, tail) in enumerate(encoded) if not tail}
+        shared: dict[tuple[int, ...], list[int]] = {}  # input tokens -> the pairs they serve
+        for i, (head, tail) in enumerate(encoded):
+            if tail:
+                shared.setdefault(tuple(head + tail[:-1]), []).append(i)
+        inputs = sorted(shared, key=len, reverse=True)
         decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
         pad = self.tokenizer.pad_token_id
-        results: dict[int, TargetScore] = {}
-        for start in range(0, len(order), self.batch_size):
+        advance(len(results))
+        for start in range(0, len(inputs), self.batch_size):
             if self.budget_spent():  # student.budget: stop between batches; the base class says so
                 return
-            batch = order[start : start + self.batch_size]
-            seqs = [encoded[i][0] + encoded[i][1] for i in batch]
-            width = max(map(len, seqs))
-            ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
-            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+            batch = inputs[start : start + self.batch_size]
+            width = max(map(len, batch))
+            ids = torch.tensor([list(s) + [pad] * (width - len(s)) for s in batch], device=self.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in batch], device=self.device)
             with torch.inference_mode():
                 hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state
-                for row, i in enumerate(batch):
-                    head, tail = encoded[i]
-                    if not tail:
-                        results[i] = TargetScore(0.0, 0)
-                        continue
-                    # the hidden state at position p predicts token p + 1
-                    states = hidden[row, len(head) - 1 : len(head) + len(tail) - 1]
-                    logprobs = torch.log_softmax(head_layer(states).float(), dim=-1)
-                    picked = logprobs.gather(1, torch.tensor(tail, device=self.device)[:, None])
-                    results[i] = TargetScore(float(picked.sum()), len(tail))
-            advance(len(batch))
+                for row, seq in enumerate(batch):
+                    for i in shared[seq]:
+                        head, tail = encoded[i]
+                        # the hidden state at position p predicts token p + 1
+                        states = hidden[row, len(head) - 1 : len(head) + len(tail) - 1]
+                        logprobs = torch.log_softmax(head_layer(states).float(), dim=-1)
+                        picked = logprobs.gather(1, torch.tensor(tail, device=self.device)[:, None])
+                        results[i] = TargetScore(float(picked.sum()), len(tail))
+            advance(sum(len(shared[seq]) for seq in batch))
         return [results[i] for i in range(len(pairs))]
 
     def _generate_continuous(self, encoded: list[list[int]], params: SamplingParams, on_result: OnResult) -> None:
