@@ -115,7 +115,6 @@ class PairwiseJudge:
         return [1 / (1 + math.exp(b.logprob - a.logprob)) for a, b in zip(scores[:n], scores[n:], strict=True)]
 
 
-
 def position_report(orders: list[tuple[str | None, str | None]]) -> dict:
     """A judge's raw answers (both orders of every pair) by the position of the reply picked, and
     the share of decisive answers that picked the first-shown reply: 0.5 without position bias,
