@@ -217,6 +217,18 @@ def test_wst_eval_on_an_open_ended_task_reports_scores_win_rates_and_the_judge(t
     assert rows["generic"]["judge"]["first_shown_share"] == 0.5  # it followed content in both orders
     assert "generic: first 10, second 10, tie 0" in format_table(summary)
     assert summary["scalar"] and "win rate vs none" in format_table(summary)
+    # the same evaluation with the probability judge: it reads log-probabilities, generates nothing
+    register_script("lp-polite", lambda model, prompt, target: (
+        0.0 if (target == "A") == ("Polite" in prompt.split("Reply B:")[0]) else -2.0, 1))
+    again = run_wst_eval(WSTEvalConfig(task="hh_rlhf", data=str(data), split="test", limit=10, untrained_teacher=None,
+                                       self_instruction=False, output=str(tmp_path / "eval_p"),
+                                       cache=str(tmp_path / "c.sqlite"), judge_mode="probability",
+                                       judge=StudentConfig(backend="scripted", model="judge",
+                                                           extra={"script": "judge-polite", "logprob": "lp-polite"})),
+                         student=student)
+    judged = {r["condition"]: r for r in again["conditions"]}["generic"]["judge"]
+    assert judged["mode"] == "probability" and judged["wins"] == 10
+    assert judged["win_rate"]["value"] == pytest.approx(1 / (1 + math.exp(-2.0)))  # sure by 2 nats in both orders
     versus = [{"condition": "no instruction", "trained_better": 7, "trained_worse": 2, "mcnemar_p": 0.18}]
     assert "McNemar" not in format_table({**summary, "trained_teacher_vs": versus})  # scores: a sign test
     from w2s.wst.report import write_report
