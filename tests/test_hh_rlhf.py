@@ -90,6 +90,22 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
     assert result["train_pairs"] == 64 and result["eval_pairs"] == 24
     assert result["pairwise_accuracy"]["value"] >= 0.9, printed  # untrained, it is a coin flip
     assert result["last_loss"] < result["first_loss"]
+    # `w2s rm check` gives any reward model the same held-out check, from the cached scores
+    assert main(["rm", "check", "--model", str(out), f"data={data}", "--output", str(tmp_path / "check"),
+                 f"cache={tmp_path / 'c.sqlite'}"]) == 0
+    check = json.loads((tmp_path / "check" / "rm_check.json").read_text())
+    assert check["pairwise_accuracy"] == result["pairwise_accuracy"] and check["pairs"] == 24
+    assert len((tmp_path / "check" / "scores.jsonl").read_text().splitlines()) == 24
+    capsys.readouterr()
+    (data / "unpaired.jsonl").write_text(json.dumps({"chosen": "\n\nHuman: hi\n\nAssistant: hello"}) + "\n")
+    assert main(["rm", "check", "--model", str(out), f"data={data}", "split=unpaired"]) == 2
+    assert "unpaired.jsonl:1: expected a non-empty string 'rejected'" in capsys.readouterr().err
+    gsm = tmp_path / "gsm"  # a task without rejected replies: named in one line, before any model loads
+    gsm.mkdir()
+    (gsm / "rm_test.jsonl").write_text(json.dumps({"question": "What is 2 + 2?", "answer": "#### 4"}) + "\n")
+    assert main(["rm", "check", "--model", str(out), "task=gsm8k", f"data={gsm}"]) == 2
+    err = capsys.readouterr().err
+    assert "task 'gsm8k' split 'rm_test' row" in err and "no rejected reply" in err and "Loading" not in err
 
     # the trained model is the task's grader: polite answers score above rude ones, through the one scoring path
     task = get_task(f"hh_rlhf?reward_model={out}")

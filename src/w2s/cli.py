@@ -107,6 +107,16 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
           f"rejected): {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
 
 
+def cmd_rm_check(args: argparse.Namespace) -> None:
+    from w2s.reward_model import RMCheckConfig, check_reward_model
+
+    flags = {"model": "model", "split": "split", "limit": "limit", "output": "output"}
+    result = check_reward_model(_config_from_args(RMCheckConfig, args, flags))
+    acc = result["pairwise_accuracy"]
+    print(f"reward model {result['model']} on {result['pairs']} {result['task']} {result['split']} pairs: chosen "
+          f"scored above rejected {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (0.5 = no signal)")
+
+
 def cmd_judge_check(args: argparse.Namespace) -> None:
     from w2s.judge import JudgeCheckConfig, check_judge, position_warning
 
@@ -333,6 +343,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="model folder (default $W2S_HOME/reward-models/hh_rlhf)")
     _add_config_args(p)
     p.set_defaults(func=cmd_rm_train)
+    p = rm.add_parser("check", help="pairwise accuracy of any reward model on held-out preference pairs",
+                      description="Score the human-chosen and human-rejected replies of labelled pairs the "
+                                  "evaluation never uses (hh_rlhf rm_test by default) with a reward model (a hub id, "
+                                  "a folder or the offline one) and report how often chosen scores above rejected, "
+                                  "with a 95%% interval: check a reward model before it grades or trains anything.")
+    p.add_argument("--model", help="reward model (default: the offline one `w2s rm train` wrote)")
+    p.add_argument("--split", help="labelled split (default rm_test)")
+    p.add_argument("--limit", type=int, help="pairs (default: the whole split)")
+    p.add_argument("--output", help="folder for rm_check.json and the per-pair scores")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_rm_check)
 
     p = sub.add_parser("judge", help="pairwise LLM judges for open-ended answers")
     judge = p.add_subparsers(dest="judge_command", required=True, metavar="JUDGE_COMMAND")

@@ -168,11 +168,7 @@ def check_judge(config: JudgeCheckConfig) -> dict:
     from w2s.tasks import get_task
 
     task = get_task(config.task)
-    examples = task.load(config.split, config.data, config.limit, config.seed)
-    if not examples:
-        raise W2SError(f"task '{task.name}' split '{config.split}' has no rows to check the judge on")
-    if any(e.rejected is None for e in examples):
-        raise W2SError(f"task '{task.name}' split '{config.split}': rows need a rejected reply to check a judge")
+    examples = task.load_pairs(config.split, config.data, config.limit, config.seed)
     out = check_output_folder(config.output) if config.output else None
     judge = PairwiseJudge(make_student(config.judge, ResponseCache(config.cache or default_cache_path())),
                           mode=config.mode)

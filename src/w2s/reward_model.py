@@ -97,17 +97,60 @@ class RewardModel:
             self.scored += len(batch)
         return [found[k] for k in keys]
 
-    def pairwise_accuracy(self, chats: list[list[dict]], chosen: list[str], rejected: list[str]) -> Estimate:
-        """How often the chosen reply scores above the rejected one (ties count half)."""
-        a, b = self.score(chats, chosen), self.score(chats, rejected)
-        return bootstrap_ci([1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b, strict=True)])
-
 
 def _architectures(folder: Path) -> list[str]:
     try:
         return list(json.loads((Path(folder) / "config.json").read_text()).get("architectures") or [])
     except (OSError, ValueError):
         return []
+
+
+@dataclass
+class RMCheckConfig:
+    """`w2s rm check`: how often a reward model scores the human-chosen reply above the rejected
+    one, on labelled pairs the evaluation never uses. Check a hub reward model before it grades."""
+
+    model: str | None = None  # hub id, folder or pack (default: the offline one `w2s rm train` wrote)
+    task: str = "hh_rlhf"
+    data: str | None = None
+    split: str = "rm_test"
+    limit: int | None = None
+    batch_size: int = 8
+    max_length: int = 1024
+    device: str = "auto"
+    dtype: str = "auto"
+    output: str | None = None  # a folder for rm_check.json and the per-pair scores
+    cache: str | None = None
+
+
+def pairwise_check(rm: RewardModel, task, examples: list) -> tuple[Estimate, list[tuple[float, float]]]:
+    """The reward model's pairwise accuracy on labelled pairs, and each pair's (chosen, rejected) scores."""
+    chats = [task.messages(e.question) for e in examples]
+    chosen, rejected = rm.score(chats, [e.answer for e in examples]), rm.score(chats, [e.rejected for e in examples])
+    accuracy = bootstrap_ci([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(chosen, rejected, strict=True)])
+    return accuracy, list(zip(chosen, rejected, strict=True))
+
+
+def check_reward_model(config: RMCheckConfig) -> dict:
+    """Pairwise accuracy (ties count half) with its interval; writes rm_check.json if asked."""
+    from w2s.jsonl import check_output_folder, write_jsonl
+    from w2s.tasks import get_task
+
+    task = get_task(config.task)
+    examples = task.load_pairs(config.split, config.data, config.limit)
+    out = check_output_folder(config.output) if config.output else None
+    rm = RewardModel(config.model or default_reward_model(), batch_size=config.batch_size, device=config.device,
+                     dtype=config.dtype, cache=ResponseCache(config.cache or default_cache_path()),
+                     max_length=config.max_length)
+    accuracy, scores = pairwise_check(rm, task, examples)
+    result = {"model": rm.name, "task": task.name, "split": config.split, "pairs": len(examples),
+              "pairwise_accuracy": accuracy.to_dict(), "config": config.__dict__}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out / "scores.jsonl", [{"id": e.id, "chosen_score": a, "rejected_score": b}
+                                           for e, (a, b) in zip(examples, scores, strict=True)])
+        (out / "rm_check.json").write_text(json.dumps(result, indent=1))
+    return result
 
 
 @dataclass
@@ -149,11 +192,8 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     from w2s.tasks import get_task
 
     task = get_task(config.task)
-    train = task.load(config.split, config.data, config.limit, config.seed)
-    held_out = task.load(config.eval_split, config.data, config.eval_limit, None)
-    for e in train[:1] + held_out[:1]:
-        if e.rejected is None:
-            raise W2SError(f"task '{task.name}' split '{config.split}': rows need a rejected reply to train a reward model")
+    train = task.load_pairs(config.split, config.data, config.limit, config.seed)
+    held_out = task.load_pairs(config.eval_split, config.data, config.eval_limit)
     overlap = {e.question for e in train} & {e.question for e in held_out}
     if overlap:
         raise W2SError(f"{len(overlap)} prompts are in both {config.split} and {config.eval_split}: the check "
@@ -179,8 +219,7 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     run_trainer(trainer, out, resume)
     publish_model(trainer, tokenizer, work, out)
     rm = RewardModel(out, cache=ResponseCache(config.cache or default_cache_path()), max_length=config.max_length)
-    accuracy = rm.pairwise_accuracy([task.messages(e.question) for e in held_out], [e.answer for e in held_out],
-                                    [e.rejected for e in held_out])
+    accuracy, _ = pairwise_check(rm, task, held_out)
     loss = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     result = {"model": str(out), "base": config.model, "task": task.name, "train_pairs": len(train),
               "eval_split": config.eval_split, "eval_pairs": len(held_out), "pairwise_accuracy": accuracy.to_dict(),

@@ -60,6 +60,17 @@ class Task(ABC):
             examples = examples[:limit]
         return examples
 
+    def load_pairs(self, split: str, data: str | None = None, limit: int | None = None,
+                   seed: int | None = None) -> list[Example]:
+        """`load`, for preference pairs (reward models, judges): every row must have a rejected
+        reply, and the first that does not is named in one line."""
+        examples = self.load(split, data, limit, seed)
+        missing = next((e for e in examples if e.rejected is None), None)
+        if missing is not None:
+            raise W2SError(f"task '{self.name}' split '{split}' row {missing.id}: no rejected reply; preference "
+                           "pairs need both a chosen and a rejected reply")
+        return examples
+
     def target_text(self, example: Example) -> str:
         """The gold solution written the way the prompt asks answers to look (SFT targets).
 
