@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                       description="Score the human-chosen and human-rejected replies of labelled pairs the "
                                   "evaluation never uses (hh_rlhf rm_test by default) with a reward model (a hub id, "
                                   "a folder or the offline one) and report how often chosen scores above rejected, "
-                                  "with a 95%% interval: check a reward model before it grades or trains anything.")
+                                  "with a 95% interval: check a reward model before it grades or trains anything.")
     p.add_argument("--model", help="reward model (default: the offline one `w2s rm train` wrote)")
     p.add_argument("--split", help="labelled split (default rm_test)")
     p.add_argument("--limit", type=int, help="pairs (default: the whole split)")
@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Ask a pairwise judge (any backend; both orders, ties allowed) which of the "
                                      "human-chosen and human-rejected replies is better, on labelled pairs the "
                                      "evaluation never uses (hh_rlhf rm_test by default), and report its agreement "
-                                     "with the labels with a 95%% interval: check a judge before trusting it.")
+                                     "with the labels with a 95% interval: check a judge before trusting it.")
     p.add_argument("--model", help="judge model (default qwen2.5-0.5b-instruct); judge.* sets the rest")
     p.add_argument("--backend", help="judge backend (hf, openai, vllm, llamacpp)")
     p.add_argument("--mode", choices=["verdict", "probability"],
@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="Markdown report with plots for a WST or `w2s reason` run folder",
                        description="Write RUN_DIR/report.md with PNG plots (reward and student accuracy "
-                                   "over training steps, accuracy per condition with 95%% intervals) and the "
+                                   "over training steps, accuracy per condition with 95% intervals) and the "
                                    "evaluation table, from metrics.jsonl and/or wst_eval.json. For a "
                                    "`w2s reason` run folder it writes the reasoning report instead.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder of `w2s wst train`, `w2s wst eval` or quickstart")
@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--output", help="run folder (default runs/reason/default)")
         _add_config_args(p)
         p.set_defaults(func=cmd_reason_run)
-    p = reason.add_parser("report", help="table with 95%% intervals and PGR, plus a bar chart",
+    p = reason.add_parser("report", help="table with 95% intervals and PGR, plus a bar chart",
                           description="Write RUN_DIR/report.md and accuracy.png from the run's metrics.json.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_reason_report)
