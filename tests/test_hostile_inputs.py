@@ -186,3 +186,25 @@ def test_a_broken_model_folder_is_one_line(breakage, tiny_model, tmp_path, gsm_f
                         "--output", tmp_path / "out"], capsys)
     errors = [line for line in err.splitlines() if "error:" in line]  # progress bars may share stderr
     assert code == 2 and len(errors) == 1 and str(folder) in errors[0] and "Traceback" not in err
+
+
+def test_every_commands_help_prints(capsys):
+    """argparse %-formats help strings (not descriptions): a stray '%' breaks --help with a traceback."""
+    import argparse
+
+    from w2s.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser, path: list[str]):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, [*path, name])
+
+    paths = list(commands(build_parser(), []))
+    assert ["rm", "check"] in paths and ["reason", "report"] in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as done:
+            main([*path, "--help"])
+        assert done.value.code == 0, path
+        assert "usage: w2s" in capsys.readouterr().out

@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--output", help="run folder (default runs/reason/default)")
         _add_config_args(p)
         p.set_defaults(func=cmd_reason_run)
-    p = reason.add_parser("report", help="table with 95% intervals and PGR, plus a bar chart",
+    p = reason.add_parser("report", help="table with 95%% intervals and PGR, plus a bar chart",
                           description="Write RUN_DIR/report.md and accuracy.png from the run's metrics.json.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_reason_report)
