@@ -1,10 +1,11 @@
 """What the teachers wrote in a `w2s wst eval` folder, and how the student fared with it.
 
-Exploratory (not part of any protocol): reads EVAL_DIR/instructions_and_answers.jsonl and prints,
-per instruction-writing condition, the instructions' length, how many contain numbers the
-question does not (a sign the teacher is solving), how many state the gold answer, how many
-are identical to the untrained teacher's; and, against no instruction, the helped/harmed counts
-split by whether the instruction holds new numbers. `--examples K` prints K instructions of
+Reads EVAL_DIR/instructions_and_answers.jsonl and prints, per instruction-writing condition, the
+instructions' length, how many distinct instructions there are (a teacher that collapsed to a
+constant sentence has few), how many use a number from their question (question-specific), how
+many contain numbers the question does not (a sign the teacher is solving), how many state the
+gold answer, how many are identical to the untrained teacher's; and, against no instruction,
+the helped/harmed counts split by whether the instruction holds new numbers. `--examples K` prints K instructions of
 each teacher on the same questions.
 
     python experiments/wst_instructions.py EVAL_DIR [--examples 5]
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+from w2s.graders import numbers_in, parse_number
 from w2s.jsonl import read_jsonl
 from w2s.tasks import get_task
 from w2s.wst.protocol import leaks_answer, new_numbers
@@ -33,18 +35,20 @@ def main() -> None:
         by[row["condition"]][row["id"]] = row
     base = by["no instruction"]
     untrained = by.get("untrained teacher", {})
-    print("| condition | n | mean chars | with new numbers | stating the gold answer | identical to untrained "
-          "teacher's | helped / harmed, instruction with new numbers | helped / harmed, without |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| condition | n | mean chars | distinct | with a number from the question | with new numbers | "
+          "stating the gold answer | identical to untrained teacher's | helped / harmed, instruction with new "
+          "numbers | helped / harmed, without |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, got in by.items():
         if name == "no instruction":
             continue
         n = len(got)
         counts = {True: [0, 0], False: [0, 0]}
-        chars = numbered = leaked = same = 0
+        chars = numbered = leaked = same = specific = 0
         for qid, row in got.items():
             text, question = row["instruction"] or "", row["question"]
             has_new = bool(new_numbers(text, question))
+            specific += bool(values(text) & values(question))
             chars += len(text)
             numbered += has_new
             leaked += leaks_answer(text, question, row["gold"], grader)
@@ -53,7 +57,9 @@ def main() -> None:
             counts[has_new][0] += after and not before
             counts[has_new][1] += before and not after
         identical = "—" if name == "untrained teacher" else f"{same} ({same / n:.1%})"
-        print(f"| {name} | {n} | {chars / n:.0f} | {numbered} ({numbered / n:.1%}) | {leaked} | {identical} | "
+        distinct = len({row["instruction"] for row in got.values()})
+        print(f"| {name} | {n} | {chars / n:.0f} | {distinct} | {specific} ({specific / n:.1%}) | "
+              f"{numbered} ({numbered / n:.1%}) | {leaked} | {identical} | "
               f"{counts[True][0]} / {counts[True][1]} | {counts[False][0]} / {counts[False][1]} |")
     for qid in list(base)[: args.examples]:
         print(f"\n### {qid}: {base[qid]['question'][:160]}")
@@ -62,6 +68,11 @@ def main() -> None:
                 mark = "right" if got[qid]["correct"] else "wrong"
                 print(f"- {name} ({mark}): {(got[qid]['instruction'] or '').strip()!r}")
         print(f"- no instruction ({'right' if base[qid]['correct'] else 'wrong'})")
+
+
+def values(text: str) -> set:
+    """The absolute values of the numbers written in `text` (signs are operators in these questions)."""
+    return {abs(v) for v in map(parse_number, numbers_in(text)) if v is not None}
 
 
 if __name__ == "__main__":
