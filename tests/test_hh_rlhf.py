@@ -90,9 +90,9 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
     assert result["train_pairs"] == 64 and result["eval_pairs"] == 24
     assert result["pairwise_accuracy"]["value"] >= 0.9, printed  # untrained, it is a coin flip
     assert result["last_loss"] < result["first_loss"]
-    # `w2s rm check` gives any reward model the same held-out check, from the cached scores
+    # `w2s rm check` gives any reward model the same held-out check (here from the cached scores)
     assert main(["rm", "check", "--model", str(out), f"data={data}", "--output", str(tmp_path / "check"),
-                 f"cache={tmp_path / 'c.sqlite'}"]) == 0
+                 "max_length=64", f"cache={tmp_path / 'c.sqlite'}"]) == 0
     check = json.loads((tmp_path / "check" / "rm_check.json").read_text())
     assert check["pairwise_accuracy"] == result["pairwise_accuracy"] and check["pairs"] == 24
     assert len((tmp_path / "check" / "scores.jsonl").read_text().splitlines()) == 24
@@ -116,6 +116,14 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
     assert task.grader.model.scored == 12
     score_responses(task, examples, [POLITE[i % 3] for i in range(6)])
     assert task.grader.model.scored == 12  # scores come from the cache
+    # a score is cached with its truncation length: a reply cut shorter is scored anew, not reused
+    from w2s.cache import ResponseCache
+    from w2s.reward_model import RewardModel
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    chat, reply = task.messages(examples[0].question), POLITE[0] + " " + RUDE[0] * 5
+    full, cut = RewardModel(out, cache=cache, max_length=64), RewardModel(out, cache=cache, max_length=16)
+    assert full.score([chat], [reply]) != cut.score([chat], [reply]) and cut.scored == 1
 
 
 def test_a_killed_reward_model_training_resumes_from_its_checkpoint(tiny_model, tmp_path, monkeypatch, capsys):

@@ -80,8 +80,9 @@ class RewardModel:
         """The reward of each reply to its chat, in order."""
         import torch
 
-        keys = [stable_key({"model": self.fingerprint, "chat": c, "reply": r, "kind": "reward"})
-                for c, r in zip(chats, replies, strict=True)]
+        # the truncation length is part of the key: a reply cut at 512 tokens scores differently at 1024
+        keys = [stable_key({"model": self.fingerprint, "chat": c, "reply": r, "kind": "reward",
+                            "max_length": self.max_length}) for c, r in zip(chats, replies, strict=True)]
         found = {k: v for k, (v, _) in self.cache.get_scores(keys).items()}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         pairs = dict(zip(keys, zip(chats, replies, strict=True), strict=True))
