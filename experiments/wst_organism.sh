@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Steps 2-4 of results/wst_organism_protocol.md (with its amendment 1: fp32), as run.
+# Steps 2-4 of results/wst_organism_protocol.md (with its amendments 1-2: fp32, batch 20), as run.
 # Each step is skipped when its output exists; step 2 resumes from its last checkpoint, and
 # steps 3-4 take finished answers from the response cache, so rerunning continues a killed run.
 #   R=RUN_DIR bash experiments/wst_organism.sh      (R defaults to ~/w2s-runs/organism_wst)
@@ -14,7 +14,7 @@ if [ ! -d "$R/teacher/final" ]; then
   resume=""; compgen -G "$R/teacher/checkpoint-*" > /dev/null && resume="--resume"
   stamp "step 2 start $resume"
   w2s wst train --config configs/wst/organism_chain_sum.yaml instruction.template=plain \
-    --output "$R/teacher" $resume student.dtype=float32 teacher.bf16=false
+    --output "$R/teacher" $resume student.dtype=float32 teacher.bf16=false student.batch_size=20
   stamp "step 2 done"
 fi
 if [ ! -f "$R/eval/wst_eval.json" ]; then
