@@ -100,3 +100,17 @@ def test_a_token_budget_stops_generation_and_keeps_what_was_generated(tiny_model
     rerun.generate(PROMPTS, SamplingParams(max_tokens=4), progress=False)
     assert rerun.stats.cached == student.stats.generated  # nothing generated twice
 
+
+
+def test_cache_keeps_precisions_apart(tiny_model, tmp_path):
+    """A bf16 student's answers are not served to an fp32 student (they can differ), and vice versa."""
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    params = SamplingParams(max_tokens=6)
+    fp32 = HFStudent(str(tiny_model), batch_size=4, cache=cache, dtype="float32")
+    fp32.generate(PROMPTS[:3], params, progress=False)
+    bf16 = HFStudent(str(tiny_model), batch_size=4, cache=cache, dtype="bfloat16")
+    bf16.generate(PROMPTS[:3], params, progress=False)
+    assert bf16.stats.generated == 3 and bf16.fingerprint != fp32.fingerprint
+    again = HFStudent(str(tiny_model), batch_size=4, cache=cache, dtype="bfloat16")
+    again.generate(PROMPTS[:3], params, progress=False)
+    assert again.stats.generated == 0

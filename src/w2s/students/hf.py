@@ -60,7 +60,10 @@ class HFStudent(Student):
                 first = (str(err).strip().splitlines() or [""])[0][:200]
                 raise W2SError(f"{source.path}: cannot load this model folder ({type(err).__name__}: {first}); "
                                "check config.json, the weight files and the tokenizer files") from None
-            self.name, self.fingerprint = name or model, fingerprint or source.fingerprint
+            # Precision changes greedy answers (bf16 rounds differently from fp32), so answers of
+            # one precision are never served from the cache to another; fp32 keeps the plain key.
+            precision = "" if dtype_ == torch.float32 else f"#{str(dtype_).removeprefix('torch.')}"
+            self.name, self.fingerprint = name or model, fingerprint or source.fingerprint + precision
         else:
             if tokenizer is None or fingerprint is None:
                 raise ValueError("an in-memory model needs its tokenizer and a fingerprint")

@@ -24,7 +24,8 @@ class VLLMStudent(Student):
         from w2s.models import resolve_model
 
         source = resolve_model(model)
-        self.name, self.fingerprint = model, source.fingerprint
+        # vLLM's kernels and precision give answers of their own: never served to an hf student
+        self.name, self.fingerprint = model, f"vllm:{source.fingerprint}#{dtype}"
         self._vllm = vllm
         self.llm = vllm.LLM(model=str(source.path), dtype=dtype, **engine_kwargs)
 
