@@ -114,3 +114,23 @@ def test_missing_trl_hooks_fail_loudly():
 
     with pytest.raises(W2SError, match="no _calculate_rewards"):
         _timed(NotGRPO)
+
+
+def test_batching_hint_names_the_batch_size_that_takes_one_pass(capsys):
+    """4 questions x (4 instructions + 1 baseline) = 20 answers: batch 16 takes two passes, 20 one."""
+    from w2s.students.base import StudentConfig
+    from w2s.wst.train import _batching_hint
+
+    config = WSTTrainConfig(questions_per_step=4, num_generations=4, student=StudentConfig(batch_size=16))
+    _batching_hint(config, processes=1)
+    out = capsys.readouterr().out
+    assert "up to 20 answers" in out and "in 2 batches" in out and "student.batch_size=20 in one" in out
+    config.student.batch_size = 20
+    _batching_hint(config, processes=1)
+    assert capsys.readouterr().out == ""
+    # 2 sampled answers each, shared by 2 processes: 4 x 5 x 2 / 2 = 20 per process, one pass at 20
+    config.reward = RewardConfig(student_samples=2, student_temperature=0.7)
+    _batching_hint(config, processes=2)
+    assert capsys.readouterr().out == ""
+    _batching_hint(config, processes=1)
+    assert "up to 40 answers" in capsys.readouterr().out

@@ -117,6 +117,8 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
 
     if student is None:
         student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
+        if main and config.student.backend == "hf" and config.reward.kind != "likelihood":
+            _batching_hint(config, processes)
     # Each process asks the student about its own share of the step's instructions.
     reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed,
                            processes=processes)
@@ -152,6 +154,23 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
         _name_base_model(out / "final", config.teacher.model)
     print(f"student usage{'' if processes == 1 else ' (this process)'}: {student.usage_line()}")
     return out
+
+
+def _batching_hint(config: WSTTrainConfig, processes: int) -> None:
+    """Say when one step's answers need several decoding passes of the hf student.
+
+    A step asks for each question's instructed answers plus, the first time a question is seen,
+    its answer without an instruction. A batched decoding pass costs about the same whatever
+    its size on a memory-bound CPU: 16 + 4 answers of 128 tokens in two batches took 131 s a
+    step, one batch of 20 took 95 s (results/wst_organism_protocol.md, amendment 2).
+    """
+    k = config.reward.student_samples
+    per_step = config.questions_per_step * (config.num_generations + 1) * k // processes
+    passes = -(-per_step // config.student.batch_size)
+    if passes > 1:
+        print(f"w2s: a training step asks the student for up to {per_step} answers; student.batch_size="
+              f"{config.student.batch_size} decodes them in {passes} batches, student.batch_size={per_step} "
+              "in one (if memory allows)")
 
 
 def _name_base_model(folder: Path, name: str) -> None:
