@@ -160,9 +160,10 @@ def _batching_hint(config: WSTTrainConfig, processes: int) -> None:
     """Say when one step's answers need several decoding passes of the hf student.
 
     A step asks for each question's instructed answers plus, the first time a question is seen,
-    its answer without an instruction. A batched decoding pass costs about the same whatever
-    its size on a memory-bound CPU: 16 + 4 answers of 128 tokens in two batches took 131 s a
-    step, one batch of 20 took 95 s (results/wst_organism_protocol.md, amendment 2).
+    its answer without an instruction. Each decoding pass pays a fixed cost per token (reading
+    the weights, per-layer overhead) on top of its rows, so a small remainder batch is nearly as
+    slow as a full one: 16 + 4 answers of 128 tokens in two batches took 131 s a step on a
+    2-core CPU, one batch of 20 took 95 s (results/wst_organism_protocol.md, amendment 2).
     """
     k = config.reward.student_samples
     per_step = config.questions_per_step * (config.num_generations + 1) * k // processes
