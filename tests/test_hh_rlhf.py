@@ -174,8 +174,14 @@ def test_the_judge_asks_both_orders_and_reads_ties():
     assert report == {"answers": {"first shown": 6, "second shown": 0, "tie": 0, "unreadable": 0},
                       "first_shown_share": 1.0}
     assert "100% of the judge's decisive answers picked the first-shown reply" in position_warning(report)
-    fair_judge = PairwiseJudge(ScriptedStudent(fair))
+    fair_student, sent = ScriptedStudent(fair), []
+    generate = fair_student._generate
+    fair_student._generate = lambda requests, *rest: (sent.append(len(requests)), generate(requests, *rest))[1]
+    fair_judge = PairwiseJudge(fair_student)
     fair_judge.compare(chats, replies_a, replies_b)
+    # both orders of all pairs in one call (batches group the long prompts by length); pairs 1 and 2
+    # are each other swapped, so 6 prompts are 4 different ones, each generated once
+    assert sent == [4]
     assert position_report(fair_judge.last_orders)["first_shown_share"] == 0.5  # 2 of 4 decisive answers
     assert position_warning(position_report(fair_judge.last_orders)) is None
     assert [parse_verdict(t) for t in ["B.", " reply a is better", "Tie", "Neither", "**A**"]] == ["B", "A", "tie", None, "A"]

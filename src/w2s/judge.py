@@ -77,20 +77,21 @@ class PairwiseJudge:
             return [[{"role": "user", "content": JUDGE_PROMPT.format(conversation=conversation_text(c), a=x, b=y)}]
                     for c, x, y in zip(chats, first, second, strict=True)]
 
+        # Both orders of every pair go to the judge in one call, so its batches group prompts of
+        # similar length from the whole set (these prompts are long: padding is costly).
+        both = prompts(replies_a, replies_b) + prompts(replies_b, replies_a)
+        n = len(chats)
         if self.mode == "probability":
-            forward_p = self._first_shown_probability(prompts(replies_a, replies_b))
-            backward_p = self._first_shown_probability(prompts(replies_b, replies_a))
+            first_shown = self._first_shown_probability(both)
+            forward_p, backward_p = first_shown[:n], first_shown[n:]
             # each order's own pick, for the position report
             self.last_orders = [("A" if f > 0.5 else "B" if f < 0.5 else "tie", "A" if b > 0.5 else "B" if b < 0.5
                                  else "tie") for f, b in zip(forward_p, backward_p, strict=True)]
             return [(f + 1 - b) / 2 for f, b in zip(forward_p, backward_p, strict=True)]
 
-        def ask(first: list[str], second: list[str]) -> list[str | None]:
-            outs = self.student.generate(prompts(first, second), self.params, desc=f"judge ({self.student.name})")
-            return [parse_verdict(o[0].text) for o in outs]
-
-        forward, backward = ask(replies_a, replies_b), ask(replies_b, replies_a)
-        verdicts = forward + backward
+        outs = self.student.generate(both, self.params, desc=f"judge ({self.student.name})")
+        verdicts = [parse_verdict(o[0].text) for o in outs]
+        forward, backward = verdicts[:n], verdicts[n:]
         self.last_orders = list(zip(forward, backward, strict=True))
         unreadable = sum(v is None for v in verdicts)
         self.unreadable += unreadable

@@ -225,11 +225,16 @@ def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples
     chats = [task.messages(e.question) for e in examples]
     n = len(examples)
     answers = {name: [o[0].text for o in outputs[c * n:(c + 1) * n]] for c, name in enumerate(names)}
+    # every condition in one call to the judge (one set of batches, one progress bar), split after
+    compared = names[1:]
+    all_verdicts = judge.compare(chats * len(compared), [a for name in compared for a in answers[name]],
+                                 answers["no instruction"] * len(compared))
+    all_orders = judge.last_orders
     results = {}
-    for name in names[1:]:
-        verdicts = judge.compare(chats, answers[name], answers["no instruction"])
+    for c, name in enumerate(compared):
+        verdicts = all_verdicts[c * n:(c + 1) * n]
         wins, losses, p = mcnemar_exact([0.5] * n, verdicts)
-        positions = position_report(judge.last_orders)
+        positions = position_report(all_orders[c * n:(c + 1) * n])
         results[name] = {"judge": config.judge.model, "mode": config.judge_mode, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
                          "losses": losses, "sign_p": p, **positions}
         if warning := position_warning(positions):
