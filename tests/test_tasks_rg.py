@@ -41,6 +41,10 @@ def test_grader_agrees_with_reasoning_gyms_scorer_on_hand_made_cases():
     item = numeric.load("test")[0]
     assert numeric.grader.grade(f"The answer is {item.answer}.0", item.answer).correct  # 7.0 is 7
     assert not numeric.grader.grade("Step s5: I cannot tell.", item.answer).strict_correct
+    # an answer cut off right after "The answer is" (it crashed a training run): no stated answer
+    for cut in ["3 + 4 = 7. The answer is: ", "The answer is \x0c"]:
+        grade = numeric.grader.grade(cut, item.answer)
+        assert grade.strict_pred is None and not grade.strict_correct
 
 
 def test_bad_specs_are_one_line():

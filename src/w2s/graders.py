@@ -114,8 +114,10 @@ def answer_is(text: str) -> str | None:
     matches = list(_ANSWER_IS.finditer(text))
     if not matches:
         return None
-    tail = matches[-1].group(1).strip().splitlines()[0]
-    tail = tail.strip().strip("*").strip()
+    lines = matches[-1].group(1).strip().splitlines()
+    if not lines:  # "The answer is" with only blanks after it (a student cut off mid-sentence)
+        return None
+    tail = lines[0].strip().strip("*").strip()
     tail = re.sub(r"[.。]\s*$", "", tail).strip()
     return tail or None
 
