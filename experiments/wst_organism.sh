@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Steps 2-4 of results/wst_organism_protocol.md (with its amendments 1-2: fp32, batch 20), as run.
+# Steps 2-4 of results/wst_organism_protocol.md (with its amendments 1-3: fp32, batch 20 in training, 32 in evaluation), as run.
 # Each step is skipped when its output exists; step 2 resumes from its last checkpoint, and
 # steps 3-4 take finished answers from the response cache, so rerunning continues a killed run.
 #   R=RUN_DIR bash experiments/wst_organism.sh      (R defaults to ~/w2s-runs/organism_wst)
@@ -20,13 +20,13 @@ fi
 if [ ! -f "$R/eval/wst_eval.json" ]; then
   stamp "step 3 start"
   w2s wst eval --task "$T" --teacher "$R/teacher" --limit 400 --output "$R/eval" \
-    student_max_tokens=128 student.dtype=float32
+    student_max_tokens=128 student.dtype=float32 student.batch_size=32
   stamp "step 3 done"
 fi
 if [ ! -f "$R/eval_brief/wst_eval.json" ]; then
   stamp "step 4 start"
   w2s wst eval --task "$T" --teacher "$R/teacher" --limit 400 --output "$R/eval_brief" \
-    student_max_tokens=128 student.dtype=float32 untrained_teacher=null self_instruction=false \
+    student_max_tokens=128 student.dtype=float32 student.batch_size=32 untrained_teacher=null self_instruction=false \
     "generic_instruction=Be brief: work it out in one or two short lines, then give the final answer in \boxed{}."
   stamp "step 4 done"
 fi
