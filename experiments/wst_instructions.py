@@ -5,8 +5,12 @@ instructions' length, how many distinct instructions there are (a teacher that c
 constant sentence has few), how many use a number from their question (question-specific), how
 many contain numbers the question does not (a sign the teacher is solving), how many state the
 gold answer, how many are identical to the untrained teacher's; and, against no instruction,
-the helped/harmed counts split by whether the instruction holds new numbers. `--examples K` prints K instructions of
-each teacher on the same questions.
+the helped/harmed counts split by whether the instruction holds new numbers. A second table takes
+the instructions that state a marked final answer ("the answer is N", read by the task's grader as
+it reads the student's): how often that stated answer is right, how often the student repeats it,
+and the student's accuracy when the stated answer is right and when it is wrong; this tells a
+teacher that solves for the student from one that changes how the student answers.
+`--examples K` prints K instructions of each teacher on the same questions.
 
     python experiments/wst_instructions.py EVAL_DIR [--examples 5]
 """
@@ -61,6 +65,7 @@ def main() -> None:
         print(f"| {name} | {n} | {chars / n:.0f} | {distinct} | {specific} ({specific / n:.1%}) | "
               f"{numbered} ({numbered / n:.1%}) | {leaked} | {identical} | "
               f"{counts[True][0]} / {counts[True][1]} | {counts[False][0]} / {counts[False][1]} |")
+    stated_answers(by, grader)
     for qid in list(base)[: args.examples]:
         print(f"\n### {qid}: {base[qid]['question'][:160]}")
         for name, got in by.items():
@@ -68,6 +73,33 @@ def main() -> None:
                 mark = "right" if got[qid]["correct"] else "wrong"
                 print(f"- {name} ({mark}): {(got[qid]['instruction'] or '').strip()!r}")
         print(f"- no instruction ({'right' if base[qid]['correct'] else 'wrong'})")
+
+
+def stated_answers(by: dict, grader) -> None:
+    """Instructions that state a marked final answer: is it right, and does the student follow it?"""
+    print("\n| condition | instructions stating an answer | stated answer right | student gives the stated answer | "
+          "student accuracy, stated answer right | student accuracy, stated answer wrong | "
+          "student accuracy, no stated answer |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, got in by.items():
+        if name == "no instruction":
+            continue
+        stated = {True: [], False: []}  # stated answer right -> the student's outcomes
+        followed, unstated = 0, []
+        for row in got.values():
+            claim = grader.extract(row["instruction"] or "", strict=True)
+            if claim is None:
+                unstated.append(row["correct"])
+                continue
+            stated[grader.equivalent(claim, row["gold"])].append(row["correct"])
+            followed += grader.same_answer(row["instruction"], row["response"])
+        n_stated = len(stated[True]) + len(stated[False])
+        print(f"| {name} | {n_stated} | {len(stated[True])} | {followed} | {share(stated[True])} | "
+              f"{share(stated[False])} | {share(unstated)} |")
+
+
+def share(outcomes: list[bool]) -> str:
+    return f"{sum(outcomes)} of {len(outcomes)} ({sum(outcomes) / len(outcomes):.1%})" if outcomes else "—"
 
 
 def values(text: str) -> set:
