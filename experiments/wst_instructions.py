@@ -9,7 +9,9 @@ the helped/harmed counts split by whether the instruction holds new numbers. A s
 the instructions that state a marked final answer ("the answer is N", read by the task's grader as
 it reads the student's): how often that stated answer is right, how often the student repeats it,
 and the student's accuracy when the stated answer is right and when it is wrong; this tells a
-teacher that solves for the student from one that changes how the student answers.
+teacher that solves for the student from one that changes how the student answers. Last, a
+leak check: each condition's accuracy with every question whose instruction states the right
+answer scored wrong, tested (exact McNemar) against no instruction and the untrained teacher.
 `--examples K` prints K instructions of each teacher on the same questions.
 
     python experiments/wst_instructions.py EVAL_DIR [--examples 5]
@@ -22,6 +24,7 @@ from collections import defaultdict
 
 from w2s.graders import numbers_in, parse_number
 from w2s.jsonl import read_jsonl
+from w2s.stats import mcnemar_exact
 from w2s.tasks import get_task
 from w2s.wst.protocol import leaks_answer, new_numbers
 
@@ -96,6 +99,20 @@ def stated_answers(by: dict, grader) -> None:
         n_stated = len(stated[True]) + len(stated[False])
         print(f"| {name} | {n_stated} | {len(stated[True])} | {followed} | {share(stated[True])} | "
               f"{share(stated[False])} | {share(unstated)} |")
+    print("\nLeak check: questions whose instruction states the right answer scored wrong.")
+    ids = list(by["no instruction"])
+    for name, got in by.items():
+        if name == "no instruction":
+            continue
+        claims = [grader.extract(got[q]["instruction"] or "", strict=True) for q in ids]
+        kept = [got[q]["correct"] and not (c is not None and grader.equivalent(c, got[q]["gold"]))
+                for q, c in zip(ids, claims, strict=True)]
+        tests = []
+        for other in ("no instruction", "untrained teacher"):
+            if other in by and other != name:
+                better, worse, p = mcnemar_exact([by[other][q]["correct"] for q in ids], kept)
+                tests.append(f"vs {other} {better} / {worse}, p = {p:.2g}")
+        print(f"- {name}: {sum(kept)} of {len(ids)} ({sum(kept) / len(ids):.3f}); " + "; ".join(tests))
 
 
 def share(outcomes: list[bool]) -> str:
