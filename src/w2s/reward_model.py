@@ -71,6 +71,9 @@ class RewardModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.tokenizer.padding_side = "right"
+        # a text over max_length loses its oldest turns, not its end: the end is the reply being
+        # scored (cut from the right, every reply to a long chat would score the same)
+        self.tokenizer.truncation_side = "left"
         self.name, self.fingerprint = str(name), f"rm:{source.fingerprint}"
         self.batch_size, self.max_length = batch_size, max_length
         self.cache = cache if cache is not None else ResponseCache(default_cache_path())
@@ -80,9 +83,10 @@ class RewardModel:
         """The reward of each reply to its chat, in order."""
         import torch
 
-        # the truncation length is part of the key: a reply cut at 512 tokens scores differently at 1024
+        # how a text is cut is part of the key: a reply cut at 512 tokens scores differently at 1024
         keys = [stable_key({"model": self.fingerprint, "chat": c, "reply": r, "kind": "reward",
-                            "max_length": self.max_length}) for c, r in zip(chats, replies, strict=True)]
+                            "max_length": self.max_length, "truncation": "left"})
+                for c, r in zip(chats, replies, strict=True)]
         found = {k: v for k, (v, _) in self.cache.get_scores(keys).items()}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         pairs = dict(zip(keys, zip(chats, replies, strict=True), strict=True))
