@@ -35,6 +35,7 @@ class FakeOpenAIServer:
         self.answered: Counter[str] = Counter()
         self.auth_headers: list[str] = []
         self.bodies: list[dict] = []  # every request body, as received
+        self.in_flight = self.max_in_flight = 0  # requests being handled at once, and the most seen
         self._lock = threading.Lock()
         server = self
 
@@ -51,6 +52,16 @@ class FakeOpenAIServer:
                     self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self):  # noqa: N802 - http.server naming
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
                 with server._lock:

@@ -125,8 +125,8 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
     full, cut = RewardModel(out, cache=cache, max_length=64), RewardModel(out, cache=cache, max_length=16)
     assert full.score([chat], [reply]) != cut.score([chat], [reply]) and cut.scored == 1
     # a chat longer than max_length loses its oldest turns, not the reply: the grade still reads it
-    long_chat = [{"role": r, "content": f"Tell me more about topic {i}, please."}
-                 for i, r in zip(range(11), ["user", "assistant"] * 6)]
+    long_chat = [{"role": ["user", "assistant"][i % 2], "content": f"Tell me more about topic {i}, please."}
+                 for i in range(11)]
     polite_long, rude_long = full.score([long_chat] * 2, [POLITE[0], RUDE[0]])
     assert polite_long > rude_long
 

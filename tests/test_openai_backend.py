@@ -1,9 +1,6 @@
 """The openai backend against a real local HTTP server that injects latency and failures."""
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from fake_openai_server import FakeOpenAIServer, answer_for
@@ -117,31 +114,20 @@ def test_cache_prevents_repeat_requests_and_sampling_indices_are_distinct(tmp_pa
         assert server.attempts["question 1"] == 4  # 3 new sampled requests
 
 
-def test_concurrency_gives_at_least_30x_sequential_throughput():
-    # The server runs in its own process so that it does not share the client's GIL.
-    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_openai_server.py")), "0.1", "120"],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        url = server.stdout.readline().strip()
-        sequential = student(url, concurrency=1)
-        sequential.generate([chat(-1)], GREEDY, progress=False)  # warm up imports and the connection
-        start = time.perf_counter()
-        sequential.generate([chat(i) for i in range(8)], GREEDY, progress=False)
-        per_request = (time.perf_counter() - start) / 8
-        # Best of three, as for any timing on a shared machine: one slow moment elsewhere
-        # should not decide the verdict (typical here: 45x; seen once under load: 28x).
-        elapsed = float("inf")
-        for attempt in range(3):
-            concurrent = student(url, concurrency=64)
-            start = time.perf_counter()
-            concurrent.generate([chat(i) for i in range(1000 * (attempt + 1), 1000 * (attempt + 1) + 256)],
-                                GREEDY, progress=False)
-            elapsed = min(elapsed, time.perf_counter() - start)
-    finally:
-        server.kill()
-        server.wait()
-    speedup = per_request * 256 / elapsed
-    assert speedup >= 30, f"only {speedup:.1f}x sequential throughput"
+def test_requests_run_concurrently_up_to_the_limit_and_never_beyond():
+    # Behaviour, not speed (speed is measured in benchmarks/): with each answer taking 0.3 s,
+    # a client allowed 16 requests at a time keeps many in flight, and never more than 16.
+    with FakeOpenAIServer(latency_s=0.3) as server:
+        s = student(server.url, concurrency=16)
+        out = s.generate([chat(i) for i in range(64)], GREEDY, progress=False)
+        assert [o[0].text for o in out] == [answer_for(f"question {i}") for i in range(64)]
+        assert 8 <= server.max_in_flight <= 16, server.max_in_flight
+        sequential = student(server.url, concurrency=1)
+        sequential.generate([chat(i) for i in range(100, 104)], GREEDY, progress=False)
+        assert server.max_in_flight <= 16  # unchanged: one at a time adds no overlap
+    with FakeOpenAIServer(latency_s=0.3) as server:
+        student(server.url, concurrency=1).generate([chat(i) for i in range(4)], GREEDY, progress=False)
+        assert server.max_in_flight == 1
 
 
 def test_empty_answers_are_retried_never_cached_and_counted(tmp_path):
