@@ -129,6 +129,13 @@ def test_a_tiny_reward_model_learns_a_planted_preference_and_grades_open_ended_a
                  for i in range(11)]
     polite_long, rude_long = full.score([long_chat] * 2, [POLITE[0], RUDE[0]])
     assert polite_long > rude_long
+    # batches go longest first: every reply still gets its own score, in the order asked
+    chats = [task.messages(e.question) for e in examples] + [long_chat]
+    replies = [(POLITE + RUDE)[i % 6] * (1 + i % 4) for i in range(len(chats))]
+    batched = RewardModel(out, cache=ResponseCache(tmp_path / "b.sqlite"), max_length=64, batch_size=3)
+    alone = RewardModel(out, cache=ResponseCache(tmp_path / "a.sqlite"), max_length=64, batch_size=1)
+    assert batched.score(chats, replies) == pytest.approx([alone.score([c], [r])[0] for c, r in zip(chats, replies, strict=True)],
+                                                          abs=1e-4)
 
 
 def test_a_killed_reward_model_training_resumes_from_its_checkpoint(tiny_model, tmp_path, monkeypatch, capsys):

@@ -117,3 +117,13 @@ def test_quickstart_takes_bf16_only_on_a_cpu_that_has_it_and_never_over_the_user
     monkeypatch.setattr(quickstart, "cpu_has_native_bf16", lambda: False)
     plain = QuickstartConfig()
     assert not use_native_bf16(plain) and plain.student.dtype == "auto" and plain.teacher.bf16 is None
+
+
+def test_a_task_label_hides_where_a_run_ran_but_keeps_hub_ids():
+    from w2s.tasks import task_label
+
+    assert task_label("hh_rlhf?reward_model=/home/someone/runs/hh/rm") == "hh_rlhf?reward_model=rm"
+    assert task_label("hh_rlhf?reward_model=OpenAssistant/reward-model-deberta-v3-large-v2") == \
+        "hh_rlhf?reward_model=OpenAssistant/reward-model-deberta-v3-large-v2"
+    assert task_label("rg:chain_sum?min_terms=3&max_terms=4") == "rg:chain_sum?min_terms=3&max_terms=4"
+    assert task_label("gsm8k") == "gsm8k"

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from w2s.cache import ResponseCache, stable_key
 from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
@@ -90,16 +92,26 @@ class RewardModel:
         found = {k: v for k, (v, _) in self.cache.get_scores(keys).items()}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         pairs = dict(zip(keys, zip(chats, replies, strict=True), strict=True))
+        texts = {k: render(self.tokenizer, *pairs[k]) for k in todo}
+        # longest first, so each batch holds texts of similar length: HH-RLHF chats run from a
+        # line to ~1,000 tokens, and in arrival order most of a batch would be padding
+        if todo:
+            ids = self.tokenizer([texts[k] for k in todo], add_special_tokens=False)["input_ids"]
+            length = {k: min(len(i), self.max_length) for k, i in zip(todo, ids, strict=True)}
+            todo.sort(key=lambda k: -length[k])
+        bar = tqdm(total=len(todo), desc=f"reward model ({Path(self.name).name})", unit="reply", leave=False,
+                   dynamic_ncols=True, disable=not todo)
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start:start + self.batch_size]
-            texts = [render(self.tokenizer, *pairs[k]) for k in batch]
-            inputs = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+            inputs = self.tokenizer([texts[k] for k in batch], return_tensors="pt", padding=True, truncation=True,
                                     max_length=self.max_length, add_special_tokens=False).to(self.device)
             with torch.inference_mode():
                 values = self.model(**inputs).logits[:, 0].float().tolist()
             found.update(zip(batch, values, strict=True))
             self.cache.put_scores(self.fingerprint, [(k, v, 0) for k, v in zip(batch, values, strict=True)])
             self.scored += len(batch)
+            bar.update(len(batch))
+        bar.close()
         return [found[k] for k in keys]
 
 

@@ -9,6 +9,7 @@ from w2s.errors import W2SError
 from w2s.jsonl import read_json, read_jsonl
 from w2s.plots import accuracy_bars
 from w2s.stats import Estimate
+from w2s.tasks import task_label
 
 
 def format_pgr(row: dict) -> str:
@@ -44,7 +45,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
     lines_ = {k: v for k, v in (("weak floor", metrics.get("weak_floor")),
                                 ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}
     png = accuracy_bars(estimates, run / "accuracy.png",
-                        f"{metrics['task']} {metrics['split']} accuracy (n={metrics['n']})", lines_)
+                        f"{task_label(metrics['task'])} {metrics['split']} accuracy (n={metrics['n']})", lines_)
     lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "", format_table(metrics), "",
              f"![accuracy per model]({png.name})", "",
              "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% percentile "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from w2s.errors import W2SError
 from w2s.tasks.base import Example, Message, Task
 from w2s.tasks.gsm8k import GSM8K
@@ -27,4 +29,19 @@ def get_task(name: str) -> Task:
                        "dataset>; `w2s tasks` lists them)") from None
 
 
-__all__ = ["TASKS", "Example", "Message", "Task", "get_task"]
+def task_label(spec: str) -> str:
+    """A task spec for plot titles: a parameter naming a local file or folder shows only its last
+    part (`hh_rlhf?reward_model=rm`), since a full path is long and says where a run ran. A hub
+    id (`org/name`) is kept whole."""
+    name, _, query = spec.partition("?")
+    if not query:
+        return spec
+    params = (item.partition("=") for item in query.split("&"))
+    return name + "?" + "&".join(f"{k}{eq}{PurePath(v).name if _is_local_path(v) else v}" for k, eq, v in params)
+
+
+def _is_local_path(value: str) -> bool:
+    return value.startswith(("/", "~", ".")) or value.count("/") > 1
+
+
+__all__ = ["TASKS", "Example", "Message", "Task", "get_task", "task_label"]

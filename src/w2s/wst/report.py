@@ -13,6 +13,7 @@ from w2s.errors import W2SError
 from w2s.jsonl import read_json, read_jsonl
 from w2s.plots import accuracy_bars, training_curves
 from w2s.stats import Estimate
+from w2s.tasks import task_label
 from w2s.wst.evaluate import format_table
 
 
@@ -78,7 +79,8 @@ def evaluation_section(eval_file: Path, out: Path) -> list[str]:
     scalar = summary.get("scalar", False)
     measure = f"mean {summary.get('grader', 'score')} score" if scalar else "accuracy"
     png = accuracy_bars(estimates, out / "conditions.png",
-                        f"{summary['task']} {summary['split']}: student {measure} by instruction (n={summary['n']})",
+                        f"{task_label(summary['task'])} {summary['split']} (n={summary['n']}):\n"
+                        f"student {measure} by instruction",
                         ylabel=f"{measure} (95% CI)")
     cfg = summary.get("config", {})
     test = ("the exact sign test on paired scores" if scalar else "the exact McNemar test")
