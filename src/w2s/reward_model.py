@@ -92,19 +92,20 @@ class RewardModel:
         found = {k: v for k, (v, _) in self.cache.get_scores(keys).items()}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         pairs = dict(zip(keys, zip(chats, replies, strict=True), strict=True))
-        texts = {k: render(self.tokenizer, *pairs[k]) for k in todo}
-        # longest first, so each batch holds texts of similar length: HH-RLHF chats run from a
-        # line to ~1,000 tokens, and in arrival order most of a batch would be padding
+        # each text is tokenized once, then batched longest first, so a batch holds texts of similar
+        # length: HH-RLHF chats run from a line to ~1,000 tokens, and in arrival order most of a
+        # batch would be padding
+        ids: dict[str, list[int]] = {}
         if todo:
-            ids = self.tokenizer([texts[k] for k in todo], add_special_tokens=False)["input_ids"]
-            length = {k: min(len(i), self.max_length) for k, i in zip(todo, ids, strict=True)}
-            todo.sort(key=lambda k: -length[k])
+            encoded = self.tokenizer([render(self.tokenizer, *pairs[k]) for k in todo], truncation=True,
+                                     max_length=self.max_length, add_special_tokens=False)["input_ids"]
+            ids = dict(zip(todo, encoded, strict=True))
+            todo.sort(key=lambda k: -len(ids[k]))
         bar = tqdm(total=len(todo), desc=f"reward model ({Path(self.name).name})", unit="reply", leave=False,
                    dynamic_ncols=True, disable=not todo)
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start:start + self.batch_size]
-            inputs = self.tokenizer([texts[k] for k in batch], return_tensors="pt", padding=True, truncation=True,
-                                    max_length=self.max_length, add_special_tokens=False).to(self.device)
+            inputs = self.tokenizer.pad({"input_ids": [ids[k] for k in batch]}, return_tensors="pt").to(self.device)
             with torch.inference_mode():
                 values = self.model(**inputs).logits[:, 0].float().tolist()
             found.update(zip(batch, values, strict=True))
