@@ -32,11 +32,11 @@ from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.paths import default_cache_path
-from w2s.students import SamplingParams
 from w2s.students.hf import HFStudent
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
 from w2s.wst.rewards import RewardConfig, StudentReward
+from w2s.wst.teacher import Teacher
 
 
 def pearson(xs: list[float], ys: list[float]) -> float | None:
@@ -138,9 +138,7 @@ def main() -> None:
     protocol = InstructionProtocol(template="plain", placement="system", max_tokens=48)  # the protocol run's
     teacher = HFStudent(args.teacher, cache=cache)
     student = HFStudent(args.student, dtype=args.student_dtype, batch_size=args.batch_size, cache=cache)
-    outs = teacher.generate([protocol.teacher_prompt(e.question) for e in examples],
-                            SamplingParams(temperature=0.7, max_tokens=protocol.max_tokens, seed=args.seed),
-                            k=args.generations, desc="teacher")
+    outs = Teacher(teacher, protocol).sample([e.question for e in examples], args.generations, 0.7, args.seed)
     flat = [(e, c) for e, cs in zip(examples, outs, strict=True) for c in cs]
     questions, answers = [e.question for e, _ in flat], [e.answer for e, _ in flat]
     texts, ids = [c.text for _, c in flat], [[0] * c.n_tokens for _, c in flat]

@@ -27,11 +27,11 @@ import time
 
 from w2s.cache import ResponseCache
 from w2s.paths import default_cache_path
-from w2s.students import SamplingParams
 from w2s.students.hf import HFStudent
 from w2s.tasks import get_task
 from w2s.wst.protocol import TEMPLATES, InstructionProtocol
 from w2s.wst.rewards import RewardConfig, StudentReward
+from w2s.wst.teacher import Teacher
 
 
 def main() -> None:
@@ -64,9 +64,8 @@ def main() -> None:
     for name in args.templates.split(","):
         protocol = InstructionProtocol(template=name)
         start = time.perf_counter()
-        outs = teacher.generate([protocol.teacher_prompt(e.question) for e in examples],
-                                SamplingParams(temperature=args.temperature, max_tokens=protocol.max_tokens, seed=args.seed),
-                                k=args.generations, desc=f"teacher ({name})")
+        outs = Teacher(teacher, protocol).sample([e.question for e in examples], args.generations, args.temperature,
+                                                 args.seed, desc=f"teacher ({name})")
         teacher_s = time.perf_counter() - start
         flat = [(e, c) for e, cs in zip(examples, outs, strict=True) for c in cs]
         reward = StudentReward(task, student, protocol, RewardConfig(kind=args.reward),

@@ -52,14 +52,34 @@ def test_the_upstream_gets_the_instruction_and_the_users_words_and_the_client_it
     assert health["teacher_usage"]["calls_generated"] == 1
 
 
-def test_prefix_placement_and_an_existing_system_message(tmp_path):
-    cfg = config("http://127.0.0.1:9/v1", tmp_path)
-    proxy = build_proxy(cfg, teacher())
+def test_the_proxy_places_the_instruction_as_the_teacher_was_trained(tmp_path):
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"},
             {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
-    assert proxy.protocol.place(chat, "Hint.")[0] == {"role": "system", "content": "Hint.\n\nBe brief."}
-    prefix = InstructionProtocol(placement="prefix")
-    assert prefix.place(chat, "Hint.")[1:] == [chat[1], chat[2], {"role": "user", "content": "Hint.\n\nc"}]
+    sent = {}
+    for placement in ("system", "prefix"):
+        cfg = ServeConfig(teacher="scripted", upstream="http://unused/v1", cache=str(tmp_path / f"{placement}.sqlite"),
+                          instruction=InstructionProtocol(placement=placement))
+        with FakeOpenAIServer() as upstream, serving_in_background(build_proxy(
+                ServeConfig(**{**cfg.__dict__, "upstream": upstream.url}), teacher("Hint."))) as url:
+            client(url).chat.completions.create(model="m", messages=chat)
+        sent[placement] = upstream.bodies[-1]["messages"]
+    # an existing system message keeps its words after the instruction; prefix goes before the last user turn
+    assert sent["system"] == [{"role": "system", "content": "Hint.\n\nBe brief."}, *chat[1:]]
+    assert sent["prefix"] == [*chat[:3], {"role": "user", "content": "Hint.\n\nc"}]
+
+
+def test_a_request_without_a_budget_gets_the_one_the_teacher_was_trained_for(tmp_path):
+    trained = InstructionProtocol(student_max_tokens=48)
+    ask = [{"role": "user", "content": "How many legs do 3 spiders have?"}]
+    with FakeOpenAIServer() as upstream:
+        cfg = ServeConfig(teacher="scripted", upstream=upstream.url, cache=str(tmp_path / "c.sqlite"), instruction=trained)
+        with serving_in_background(build_proxy(cfg, teacher())) as url:
+            client(url).chat.completions.create(model="m", messages=ask)
+            client(url).chat.completions.create(model="m", messages=ask, max_tokens=7)  # the client's own choice
+        cfg.student_max_tokens = 100  # --student-max-tokens 100
+        with serving_in_background(build_proxy(cfg, teacher())) as url:
+            client(url).chat.completions.create(model="m", messages=ask)
+    assert [b.get("max_tokens") for b in upstream.bodies] == [48, 7, 100]
 
 
 def test_streaming_passes_through(tmp_path):

@@ -2,14 +2,27 @@
 
 import json
 import re
+from dataclasses import replace
 
 from fake_openai_server import FakeOpenAIServer
 
 from w2s.config import to_dict
 from w2s.students import StudentConfig
-from w2s.students.scripted import ScriptedStudent
+from w2s.students.scripted import ScriptedStudent as _ScriptedStudent
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval, trained_teacher_vs
 from w2s.wst.protocol import InstructionProtocol
+
+
+class ScriptedStudent(_ScriptedStudent):
+    """The scripted student, also recording the answer budgets it was asked with."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.budgets: set[int] = set()
+
+    def _generate(self, requests, params, on_result) -> None:
+        self.budgets.add(params.max_tokens)
+        super()._generate(requests, params, on_result)
 
 
 def test_conditions_and_paired_statistics_are_exact(gsm_file, tmp_path, tiny_model):
@@ -96,39 +109,67 @@ def test_a_trained_teacher_is_evaluated_with_the_protocol_it_was_trained_with(ti
                                output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite"))
         student = ScriptedStudent(respond)
         summary = run_wst_eval(config, student=student)
-    assert summary["protocol"] == to_dict(trained_with) and summary["protocol_source"].startswith("as trained")
+    # the protocol travels with the teacher, with the answer budget training used (256, the default)
+    assert summary["protocol"] == to_dict(replace(trained_with, student_max_tokens=256))
+    assert summary["protocol_source"].startswith("as trained")
     # the API teacher was asked with the trained template, and its instruction went in front of the user turn
     instructed = [p for p in student.prompts if "echo:" in json.dumps(p)]
     assert len(instructed) == 3 and all(len(p) == 1 and p[0]["role"] == "user" for p in instructed)
     assert all(p[0]["content"].startswith("echo:") and "Advise on"[::-1] in p[0]["content"] for p in instructed)
     rows = [json.loads(line) for line in (tmp_path / "eval" / "instructions_and_answers.jsonl").read_text().splitlines()]
     assert all(r["n_tokens"] == 4 for r in rows)  # "The answer is 0." counts 4 tokens here
-    assert summary["conditions"][0]["tokens_per_correct"] is None and summary["student_max_tokens"] == 512
+    assert summary["conditions"][0]["tokens_per_correct"] is None
+    assert summary["student_max_tokens"] == 256 and summary["student_max_tokens_source"] == "as trained"
+    assert student.budgets == {256}  # every answer was asked within the teacher's budget
+    config.student_max_tokens, config.api_teacher = 64, None  # another budget: allowed, and said
+    student = ScriptedStudent(respond)
+    summary = run_wst_eval(config, student=student)
+    assert student.budgets == {64} and summary["student_max_tokens"] == 64
+    assert summary["student_max_tokens_source"] == "override (the teacher was trained at 256)"
+    assert "student budget 64 tokens (override (the teacher was trained at 256))" in format_table(summary)
     config.instruction = InstructionProtocol(placement="system")
     with pytest.raises(W2SError, match="differs from the protocol"):
         run_wst_eval(config, student=ScriptedStudent(respond))
 
 
-def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_model, gsm_file, tmp_path):
-    """The adapter records the base as the user named it, never as a path only this machine has."""
+def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_model, gsm_file, tmp_path, monkeypatch):
+    """The adapter records the base as the user named it (a name, never a path only this machine
+    has), is found again by that name elsewhere, and its weights are really applied."""
     import shutil
 
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from w2s import models
+    from w2s.models.sources import ModelSource
     from w2s.students import SamplingParams
-    from w2s.wst.evaluate import load_teacher
+    from w2s.students.hf import HFStudent
+    from w2s.wst.teacher import Teacher
     from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
 
+    base = shutil.copytree(tiny_model, tmp_path / "base-here")
+    known = {"tiny-base": ModelSource("tiny-base", base, "tiny-base@test", "tiny")}
+    real = models.resolve_model
+    monkeypatch.setattr(models, "resolve_model", lambda name, *a, **k: known.get(name) or real(name, *a, **k))
     data = split_data(gsm_file, tmp_path)
     run = train_teacher(WSTTrainConfig(
         data=str(data), train_split="train", eval_split="test", steps=1, questions_per_step=2, num_generations=2,
         output=str(tmp_path / "run"), cache=str(tmp_path / "c.sqlite"), instruction=InstructionProtocol(max_tokens=4),
-        teacher=TeacherConfig(model=str(tiny_model), lora=True)),
+        teacher=TeacherConfig(model="tiny-base", lora=True)),
         student=ScriptedStudent(lambda prompt, _: "The answer is 0."))
-    assert json.loads((run / "final" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_model)
+    assert json.loads((run / "final" / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny-base"
     copy = shutil.copytree(run / "final", tmp_path / "elsewhere" / "teacher")
-    teacher = load_teacher(str(copy), None)
-    assert InstructionProtocol.saved_with(copy) == InstructionProtocol(max_tokens=4)
-    out = teacher.generate(["Write a hint."], SamplingParams(max_tokens=3), progress=False)
-    assert out[0][0].n_tokens >= 1
+    weights = load_file(copy / "adapter_model.safetensors")  # make the adapter's effect unmistakable
+    save_file({k: torch.randn_like(v) * 3 if "lora_B" in k else v for k, v in weights.items()},
+              copy / "adapter_model.safetensors")
+    shutil.move(base, tmp_path / "base-moved")  # no path of the training machine is left
+    known["tiny-base"] = ModelSource("tiny-base", tmp_path / "base-moved", "tiny-base@test", "tiny")
+    teacher = Teacher.load(copy, cache=tmp_path / "c2.sqlite")
+    assert teacher.protocol == InstructionProtocol(max_tokens=4, student_max_tokens=256)
+    prompts, params = ["Write a hint about apples."], SamplingParams(max_tokens=6)
+    with_adapter = teacher.lm.generate(prompts, params, progress=False)[0][0].text
+    base_only = HFStudent(str(tmp_path / "base-moved")).generate(prompts, params, progress=False)[0][0].text
+    assert with_adapter != base_only
 
 
 def test_a_saved_adapter_and_its_model_card_name_the_base_not_this_machines_path(tmp_path):

@@ -51,7 +51,9 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
         assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/step_s"]) < 0.01
     assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
     assert all(0 <= r["frac_reward_zero_std"] <= 1 for r in rows)  # GRPO groups that gave no gradient
-    assert InstructionProtocol.saved_with(out / "final") == InstructionProtocol(max_tokens=8)
+    # the protocol is saved with the student's answer budget the run trained at
+    assert InstructionProtocol.saved_with(out / "final") == InstructionProtocol(max_tokens=8, student_max_tokens=256)
+    assert InstructionProtocol.saved_with(out) == InstructionProtocol(max_tokens=8, student_max_tokens=256)
     assert len(json.loads((out / "train_ids.json").read_text())) == 8
     with pytest.raises(W2SError, match="already holds checkpoints"):
         train_teacher(config(tiny_model, gsm_file, tmp_path), student=student())
@@ -134,3 +136,10 @@ def test_batching_hint_names_the_batch_size_that_takes_one_pass(capsys):
     assert capsys.readouterr().out == ""
     _batching_hint(config, processes=1)
     assert "up to 40 answers" in capsys.readouterr().out
+
+
+def test_a_protocol_budget_that_contradicts_the_runs_budget_is_refused(tiny_model, gsm_file, tmp_path):
+    with pytest.raises(ValueError, match=r"instruction.student_max_tokens \(64\) differs from student_max_tokens \(256\)"):
+        config(tiny_model, gsm_file, tmp_path, instruction=InstructionProtocol(student_max_tokens=64))
+    same = config(tiny_model, gsm_file, tmp_path, student_max_tokens=64, instruction=InstructionProtocol(student_max_tokens=64))
+    assert same.protocol.student_max_tokens == 64

@@ -92,7 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from w2s.serve import ServeConfig, run_server
 
     flags = {"teacher": "teacher", "upstream": "upstream", "upstream_model": "upstream_model", "host": "host",
-             "port": "port", "api_key_env": "api_key_env", "upstream_api_key_env": "upstream_api_key_env"}
+             "port": "port", "api_key_env": "api_key_env", "upstream_api_key_env": "upstream_api_key_env",
+             "student_max_tokens": "student_max_tokens"}
     run_server(_config_from_args(ServeConfig, args, flags))
 
 
@@ -217,8 +218,11 @@ def cmd_tasks(args: argparse.Namespace) -> None:
     from w2s.tasks import TASKS
     from w2s.tasks.rg import WORKED_SOLUTIONS, dataset_names
 
-    for name, cls in TASKS.items():
-        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or name
+    for name in TASKS:
+        if name == "rg":
+            continue  # listed below with its datasets
+        obj = TASKS.load(name)
+        doc = obj.__doc__ or sys.modules[obj.__module__].__doc__ or name
         print(f"{name:<16} {doc.strip().splitlines()[0]}")
     names = dataset_names()
     print(f"rg:<name>        any of {len(names)} reasoning-gym datasets, generated offline with splits "
@@ -328,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key-env", help="NAME of a variable holding the key clients must send (default: none)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument("--student-max-tokens", type=int, help="answer budget for requests that set none (default: "
+                   "the one the teacher was trained for)")
     _add_config_args(p)
     p.set_defaults(func=cmd_serve)
 

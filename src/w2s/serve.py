@@ -3,13 +3,15 @@
 A client talks to w2s exactly as it would to the upstream model (`/v1/chat/completions`, with
 `stream` or not). For each request the teacher writes an instruction for the last user turn;
 the proxy places it the way the teacher was trained (its run's `instruction_protocol.json`) and
-forwards the request, with every other field the client sent, to the upstream. The upstream's
+forwards the request, with every other field the client sent, to the upstream. A request that
+sets no `max_tokens` gets the answer budget the teacher was trained for (its protocol's
+`student_max_tokens`, or `--student-max-tokens`); a client's own budget is passed as sent. The upstream's
 answer comes back unchanged, plus the instruction: in the `X-W2S-Instruction` header
 (percent-encoded) and, for non-streamed answers, a `w2s_instruction` field.
 
-- The teacher is the same `Student` interface as everywhere else (a run folder, a model name or
-  pack, or any OpenAI-compatible endpoint), so its instructions go through the response cache:
-  a question seen before costs no teacher generation.
+- The teacher is `w2s.wst.teacher.Teacher` (a run folder, a model name or pack, or any
+  OpenAI-compatible endpoint), so its instructions go through the response cache: a question
+  seen before costs no teacher generation.
 - Concurrent requests share batched teacher generation: requests that arrive within
   `batch_wait_ms` of each other are written in one batch.
 - Upstream failures become OpenAI-style errors: 502 (the upstream failed or answered 5xx) or 504
@@ -35,11 +37,12 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from w2s.cache import ResponseCache
-from w2s.errors import W2SError, redact
+from w2s.errors import redact
 from w2s.paths import default_cache_path
-from w2s.students import SamplingParams, Student, StudentConfig, make_student
+from w2s.students import Student, StudentConfig, make_student
 from w2s.students.base import check_base_url
 from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.teacher import Teacher, check_teacher_source, load_teacher_lm, teacher_protocol
 
 log = logging.getLogger("w2s.serve")
 
@@ -65,6 +68,8 @@ class ServeConfig:
     instruction: InstructionProtocol | None = None  # None: the teacher's own, else the defaults
     cache: str | None = None
     teacher_device: str = "auto"
+    # the student's answer budget for requests that set none; None: the one the teacher was trained for
+    student_max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not self.upstream:
@@ -76,6 +81,8 @@ class ServeConfig:
             raise ValueError("max_concurrency and teacher_batch_size must be >= 1")
         if self.timeout_s <= 0 or self.batch_wait_ms < 0:
             raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")
+        if self.student_max_tokens is not None and self.student_max_tokens < 1:
+            raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
         if not 0 <= self.port < 65536:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
 
@@ -93,12 +100,11 @@ def last_user_text(messages: list) -> str:
 
 
 class InstructionWriter:
-    """Writes instructions in batches: requests arriving close together share one generate call."""
+    """Writes instructions in batches: requests arriving close together share one `Teacher.write` call."""
 
-    def __init__(self, teacher: Student, protocol: InstructionProtocol, batch_wait_s: float, max_batch: int) -> None:
-        self.teacher, self.protocol = teacher, protocol
+    def __init__(self, teacher: Teacher, batch_wait_s: float, max_batch: int) -> None:
+        self.teacher = teacher
         self.batch_wait_s, self.max_batch = batch_wait_s, max_batch
-        self.params = SamplingParams(max_tokens=protocol.max_tokens)  # greedy: one instruction per question
         self.queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue()
         self.batches = 0
         self.task: asyncio.Task | None = None
@@ -120,11 +126,8 @@ class InstructionWriter:
                     break
             questions = list(dict.fromkeys(q for q, _ in batch))
             try:
-                outs = await asyncio.to_thread(self.teacher.generate,
-                                               [self.protocol.teacher_prompt(q) for q in questions], self.params,
-                                               desc="instructions", progress=False)
-                written = {q: self.protocol.clean(o[0].text, o[0].finish_reason == "length")
-                           for q, o in zip(questions, outs, strict=True)}
+                outs = await asyncio.to_thread(self.teacher.write, questions, "instructions", False)
+                written = {q: o.text for q, o in zip(questions, outs, strict=True)}
                 self.batches += 1
                 for question, future in batch:
                     if not future.done():
@@ -144,9 +147,11 @@ def error_response(status: int, message: str, kind: str):
 class Proxy:
     """The aiohttp application: auth, instruction, placement, forwarding, errors."""
 
-    def __init__(self, config: ServeConfig, teacher: Student, protocol: InstructionProtocol) -> None:
-        self.config, self.teacher, self.protocol = config, teacher, protocol
-        self.writer = InstructionWriter(teacher, protocol, config.batch_wait_ms / 1000, config.teacher_batch_size)
+    def __init__(self, config: ServeConfig, teacher: Teacher) -> None:
+        self.config, self.teacher, self.protocol = config, teacher, teacher.protocol
+        # the answer budget the teacher was trained for, unless --student-max-tokens overrides it
+        self.student_max_tokens = config.student_max_tokens or self.protocol.student_max_tokens
+        self.writer = InstructionWriter(teacher, config.batch_wait_ms / 1000, config.teacher_batch_size)
         self.upstream = config.upstream.rstrip("/")
         self.upstream_host = urlsplit(self.upstream).netloc
         self.gate: asyncio.Semaphore | None = None  # made on the server's event loop
@@ -186,7 +191,7 @@ class Proxy:
         if self.session is not None:
             await self.session.close()
         u = self.upstream_usage
-        print(f"served {self.counts['requests']} requests; teacher {self.teacher.usage_line()}; upstream "
+        print(f"served {self.counts['requests']} requests; teacher {self.teacher.lm.usage_line()}; upstream "
               f"{u['calls']} answers ({u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens "
               "reported)")
 
@@ -209,7 +214,7 @@ class Proxy:
 
         return web.json_response({"status": "ok", "teacher": self.teacher.name, "upstream": self.upstream_host,
                                   **self.counts, "teacher_batches": self.writer.batches,
-                                  "teacher_usage": self.teacher.stats.usage(self.teacher.price),
+                                  "teacher_usage": self.teacher.lm.stats.usage(self.teacher.lm.price),
                                   "upstream_usage": self.upstream_usage})
 
     async def models(self, request):
@@ -246,7 +251,9 @@ class Proxy:
             return error_response(500, redact(f"the teacher could not write an instruction: {err}", *self.secrets()),
                                   "teacher_error")
         teacher_s = time.perf_counter() - started
-        forwarded = {**body, "messages": self.protocol.place(body["messages"], instruction)}
+        forwarded = {**body, "messages": self.teacher.apply(body["messages"], instruction)}
+        if self.student_max_tokens and not any(k in body for k in ("max_tokens", "max_completion_tokens")):
+            forwarded["max_tokens"] = self.student_max_tokens  # a client's own budget is its explicit choice
         if self.config.upstream_model:
             forwarded["model"] = self.config.upstream_model
         header = {"X-W2S-Instruction": quote(instruction, safe=" ,.;:!?'()-")}
@@ -307,30 +314,32 @@ class Proxy:
         return error_response(502, f"upstream {self.upstream_host} failed ({reason})", "upstream_error")
 
 
-def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Student:
-    """The teacher as a Student: an API endpoint, a trained run's final teacher, or any model."""
-    from w2s.wst.evaluate import load_teacher
-
-    if config.teacher_api is not None:
-        return make_student(config.teacher_api, cache)
-    if config.teacher.startswith(("http://", "https://")):
-        raise W2SError("--teacher is a URL: name an endpoint with teacher_api.backend=openai "
-                       "teacher_api.base_url=URL teacher_api.model=NAME")
-    return load_teacher(config.teacher, cache)
-
-
-def build_proxy(config: ServeConfig, teacher: Student | None = None) -> Proxy:
-    from w2s.wst.evaluate import teacher_protocol
-
+def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Teacher:
+    """The teacher: an API endpoint, or a trained run's final teacher or any model, with its protocol."""
     protocol, source = teacher_protocol(config.teacher or None, config.instruction)
+    if config.teacher_api is not None:
+        return Teacher(make_student(config.teacher_api, cache), protocol, source)
+    check_teacher_source(config.teacher)
+    return Teacher(load_teacher_lm(config.teacher, cache, config.teacher_device), protocol, source)
+
+
+def build_proxy(config: ServeConfig, teacher: Teacher | Student | None = None) -> Proxy:
+    """The proxy for `config`; `teacher` (a Teacher, or a model to use under config's protocol) for tests."""
     cache = ResponseCache(config.cache or default_cache_path())
-    teacher = teacher or load_serving_teacher(config, cache)
-    if teacher.cache is None:  # instructions are always cached by (teacher fingerprint, prompt)
-        teacher.cache = cache
-    print(f"teacher {teacher.name}; instruction protocol {source}: template {protocol.template!r:.40}, "
-          f"placement {protocol.placement}, max {protocol.max_tokens} tokens; upstream "
+    if teacher is None:
+        teacher = load_serving_teacher(config, cache)
+    elif not isinstance(teacher, Teacher):
+        teacher = Teacher(teacher, *teacher_protocol(config.teacher or None, config.instruction))
+    if teacher.lm.cache is None:  # instructions are always cached by (teacher fingerprint, prompt)
+        teacher.lm.cache = cache
+    protocol = teacher.protocol
+    budget = config.student_max_tokens or protocol.student_max_tokens
+    print(f"teacher {teacher.name}; instruction protocol {teacher.source}: template {protocol.template!r:.40}, "
+          f"placement {protocol.placement}, max {protocol.max_tokens} tokens; student answers up to "
+          f"{budget or 'what the client asks'} tokens when a request sets none"
+          f"{' (as trained)' if budget and not config.student_max_tokens else ''}; upstream "
           f"{urlsplit(config.upstream).netloc}")
-    return Proxy(config, teacher, protocol)
+    return Proxy(config, teacher)
 
 
 @contextmanager

@@ -17,18 +17,18 @@ budget (`student_max_tokens`). Instructions are generated greedily, so an evalua
 deterministic and fully cached; instructions that hit the teacher's token limit are counted.
 
 Every teacher condition uses one instruction protocol (template, placement, limits): the one
-the trained teacher was trained with (read from its run folder), else `instruction.*`.
+the trained teacher was trained with (read from its run folder), else `instruction.*`. The
+student answers within the budget the trained teacher was trained for, unless
+`student_max_tokens` says otherwise (then the table says so: another budget is another experiment).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
-from w2s.errors import W2SError
 from w2s.evaluation import score_responses
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
@@ -37,6 +37,9 @@ from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.teacher import Teacher, load_teacher_lm, teacher_protocol
+
+DEFAULT_STUDENT_MAX_TOKENS = 512  # when neither the config nor a trained teacher's protocol sets one
 
 
 @dataclass
@@ -46,7 +49,9 @@ class WSTEvalConfig:
     split: str = "test"
     limit: int | None = 200
     seed: int | None = None  # shuffle before limit (None = file order)
-    student_max_tokens: int = 512
+    offset: int = 0  # skip this many questions first (after any shuffle), e.g. to leave a published set out
+    # None: the budget the trained teacher was trained for (its protocol), else 512
+    student_max_tokens: int | None = None
     generic_instruction: str | None = "Let's think step by step."  # None skips the condition
     untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
     trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
@@ -65,98 +70,71 @@ class WSTEvalConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
-        if self.student_max_tokens < 1:
+        if self.student_max_tokens is not None and self.student_max_tokens < 1:
             raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
 
 
-def load_teacher(name: str, cache: ResponseCache | None) -> Student:
-    """A teacher as a Student: any model name, or a LoRA adapter folder saved by `w2s wst train`.
+def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int, str]:
+    """The instruction protocol for every teacher condition and where it came from, and the
+    student's answer budget and where that came from.
 
-    An adapter's base model is named in its `adapter_config.json`: a folder that exists here, or
-    a name `resolve_model` knows (a pack, a hub id), so an adapter copied to another machine
-    still finds its base.
+    The budget is the trained teacher's (its protocol records it) unless `student_max_tokens` is
+    set: an evaluation at another budget than the teacher's is a different experiment, so it is
+    printed and recorded beside the result. Without a recorded budget, 512 tokens.
     """
-    from w2s.students.hf import HFStudent
-
-    folder = teacher_folder(name)
-    if (folder / "adapter_config.json").is_file():
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from w2s.models import resolve_model
-        from w2s.models.sources import folder_hash
-
-        base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
-        base_path = Path(base) if Path(base).is_dir() else resolve_model(base).path
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), folder).merge_and_unload()
-        return HFStudent(model, AutoTokenizer.from_pretrained(folder), cache=cache,
-                         fingerprint=f"{folder}@{folder_hash(folder)}", name=str(folder))
-    return HFStudent(str(folder) if folder.is_dir() else name, cache=cache)
-
-
-def teacher_folder(name: str) -> Path:
-    """A trained run's folder stands for its final teacher (`RUN_DIR` means `RUN_DIR/final`)."""
-    folder = Path(name)
-    return folder / "final" if (folder / "final").is_dir() else folder
-
-
-def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str]:
-    """The instruction protocol for every teacher condition, and where it came from."""
-    return teacher_protocol(config.trained_teacher, config.instruction)
-
-
-def teacher_protocol(teacher: str | None, configured: InstructionProtocol | None) -> tuple[InstructionProtocol, str]:
-    """The protocol a trained teacher was trained with (read from its run), else the configured
-    one, else the defaults; and where it came from. Shared by `w2s wst eval` and `w2s serve`."""
-    saved = InstructionProtocol.saved_with(teacher_folder(teacher)) if teacher else None
-    if saved is not None:
-        if configured is not None and configured != saved:
-            raise W2SError(f"instruction.* differs from the protocol {teacher} was trained with "
-                           f"({saved}); drop the instruction.* settings to use it as trained")
-        return saved, f"as trained ({teacher})"
-    if configured is not None:
-        return configured, "from the config"
-    return InstructionProtocol(), "defaults"
+    protocol, source = teacher_protocol(config.trained_teacher, config.instruction)
+    trained_at = protocol.student_max_tokens if config.trained_teacher else None
+    if config.student_max_tokens is None:
+        if trained_at is not None:
+            return protocol, source, trained_at, "as trained"
+        return protocol, source, DEFAULT_STUDENT_MAX_TOKENS, "default"
+    if trained_at is not None and config.student_max_tokens != trained_at:
+        return protocol, source, config.student_max_tokens, f"override (the teacher was trained at {trained_at})"
+    return protocol, source, config.student_max_tokens, "set"
 
 
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     task = get_task(config.task)
-    examples = task.load(config.split, config.data, config.limit, config.seed)
+    examples = task.load(config.split, config.data, config.limit, config.seed, offset=config.offset)
     out = check_output_folder(config.output)
-    protocol, protocol_source = eval_protocol(config)
-    print(f"instruction protocol ({protocol_source}): template {protocol.template!r:.60}, placement "
-          f"{protocol.placement}, max {protocol.max_tokens} tokens")
+    protocol, protocol_source, budget, budget_source = eval_protocol(config)
+    print(f"instruction protocol {protocol_source}: template {protocol.template!r:.60}, placement "
+          f"{protocol.placement}, max {protocol.max_tokens} tokens; student answers up to {budget} tokens "
+          f"({budget_source})")
     cache = ResponseCache(config.cache or default_cache_path())
     student = student or make_student(config.student, cache)
-    teacher_prompts = [protocol.teacher_prompt(e.question) for e in examples]
-    writing = SamplingParams(max_tokens=protocol.max_tokens)
+    questions = [e.question for e in examples]
     truncated_instructions: dict[str, int] = {}
     writers: dict[str, Student] = {}
 
-    def written_by(writer: Student, condition: str) -> list[str]:
-        writers[condition] = writer
-        outs = [o[0] for o in writer.generate(teacher_prompts, writing, desc=f"instructions ({writer.name})")]
-        truncated_instructions[condition] = sum(o.finish_reason == "length" for o in outs)
-        return [protocol.clean(o.text, o.finish_reason == "length") for o in outs]
+    def written_by(teacher: Teacher, condition: str) -> list[str]:
+        writers[condition] = teacher.lm
+        written = teacher.write(questions)
+        truncated_instructions[condition] = sum(i.truncated for i in written)
+        return [i.text for i in written]
 
     conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples)}
     if config.generic_instruction:
         conditions["generic"] = [config.generic_instruction] * len(examples)
     if config.untrained_teacher:
-        conditions["untrained teacher"] = written_by(load_teacher(config.untrained_teacher, cache), "untrained teacher")
+        untrained = Teacher(load_teacher_lm(config.untrained_teacher, cache), protocol)
+        conditions["untrained teacher"] = written_by(untrained, "untrained teacher")
     if config.trained_teacher:
-        conditions["trained teacher"] = written_by(load_teacher(config.trained_teacher, cache), "trained teacher")
+        trained = Teacher(load_teacher_lm(config.trained_teacher, cache), protocol)
+        conditions["trained teacher"] = written_by(trained, "trained teacher")
     if config.self_instruction:
-        conditions["self-instruction"] = written_by(student, "self-instruction")
+        conditions["self-instruction"] = written_by(Teacher(student, protocol), "self-instruction")
     if config.api_teacher is not None:
         name = f"API teacher ({config.api_teacher.model})"
-        conditions[name] = written_by(make_student(config.api_teacher, cache), name)
+        conditions[name] = written_by(Teacher(make_student(config.api_teacher, cache), protocol), name)
 
     # Every condition's prompts go to the student in one call: batches fill up across conditions
     # and the length-sorted batching groups similar prompts together.
-    answering = SamplingParams(max_tokens=config.student_max_tokens)
+    answering = SamplingParams(max_tokens=budget)
     prompts = [protocol.student_prompt(task, e.question, i)
                for instructions in conditions.values() for e, i in zip(examples, instructions, strict=True)]
     outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
@@ -193,7 +171,8 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     write_jsonl(out / "instructions_and_answers.jsonl", rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
                "scalar": scalar, "grader": task.grader.name,
-               "student_max_tokens": config.student_max_tokens, "protocol": to_dict(protocol),
+               "student_max_tokens": budget, "student_max_tokens_source": budget_source,
+               "protocol": to_dict(protocol),
                "protocol_source": protocol_source, "conditions": table,
                "usage": {f"student {student.name}": student.stats.usage(student.price),
                          **{f"teacher {w.name} ({c})": w.stats.usage(w.price)
@@ -265,7 +244,8 @@ def trained_teacher_vs(correct: dict[str, list[bool]]) -> list[dict]:
 def format_table(summary: dict) -> str:
     budget = summary.get("student_max_tokens")
     lines = [f"{summary['task']} ({summary['split']}), student {summary['student']}, n={summary['n']}, "
-             f"student budget {budget} tokens"]
+             f"student budget {budget} tokens"
+             + (f" ({summary['student_max_tokens_source']})" if summary.get("student_max_tokens_source") else "")]
     if summary.get("scalar"):
         return "\n".join(lines + _scalar_table(summary))
     lines += ["| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p | mean tokens | "

@@ -1,9 +1,11 @@
 """The instruction protocol: how a teacher is asked for an instruction, and how the student gets it.
 
-One definition, shared by `w2s wst train`, `w2s wst eval` and the quickstart. A training run
-saves its protocol as `instruction_protocol.json` in the run folder and in `final/`, and the
-evaluation of a trained teacher reads it back from there, so a teacher is always evaluated the
-way it was trained (template, placement and limits).
+One definition, shared by `w2s wst train`, `w2s wst eval`, `w2s serve` and the quickstart (through
+`w2s.wst.teacher.Teacher`). A training run saves its protocol as `instruction_protocol.json` in the
+run folder and in `final/`, and a trained teacher is loaded with it, so it is always evaluated and
+served the way it was trained: template, placement, the teacher's limits, and the student's
+answer budget (`student_max_tokens`), which decides what an instruction can achieve (the organism
+teacher's gain is a cue that fits answers into 128 tokens, results/wst_organism_cpu.md).
 """
 
 from __future__ import annotations
@@ -72,12 +74,15 @@ TEMPLATES: dict[str, str | list[dict[str, str]]] = {"plain": PLAIN_TEMPLATE, "hi
 
 @dataclass
 class InstructionProtocol:
-    """Template (a name from TEMPLATES or text with {question}), placement and limits."""
+    """Template (a name from TEMPLATES or text with {question}), placement, limits and answer budget."""
 
     template: str = "plain"  # chosen on GSM8K train_2 validation (results/wst_protocol.md)
     placement: str = "system"  # system: a system message; prefix: in front of the user turn
     max_tokens: int = 48  # the teacher's generation budget; instructions that hit it are counted
     max_chars: int = 600  # longer instructions are cut here (on a word boundary)
+    # The student's answer budget the teacher was trained for; set by `w2s wst train` from its
+    # `student_max_tokens` (None in a config: the run's own setting; in an old file: not recorded).
+    student_max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if "{question}" not in json.dumps(self.template_text):
@@ -86,6 +91,13 @@ class InstructionProtocol:
             raise ValueError(f"instruction.placement must be 'system' or 'prefix', got '{self.placement}'")
         if self.max_tokens < 1 or self.max_chars < 1:
             raise ValueError("instruction.max_tokens and instruction.max_chars must be >= 1")
+        if self.student_max_tokens is not None and self.student_max_tokens < 1:
+            raise ValueError("instruction.student_max_tokens must be >= 1")
+
+    def how_asked(self) -> tuple:
+        """What decides the instructions themselves (not the student's budget): protocols that
+        agree on it write the same instructions."""
+        return self.template, self.placement, self.max_tokens, self.max_chars
 
     @property
     def template_text(self) -> str | list[dict[str, str]]:

@@ -3,8 +3,9 @@
 Simplifications, stated plainly: the reward is the one in `w2s.wst.rewards` (no format or length
 shaping beyond its optional penalties); only the teacher is trained (full or LoRA); KL to the
 reference is off by default (`beta: 0`, TRL's default too), so no reference model is loaded.
-The instruction protocol (`instruction.*`: template, placement, limits) is saved with the run
-and with its final teacher, so `w2s wst eval` uses exactly the same one.
+The instruction protocol (`instruction.*`: template, placement, limits, and the student's answer
+budget `student_max_tokens`) is saved with the run and with its final teacher, so `w2s wst eval`
+and `w2s serve` use exactly the same one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -74,6 +75,14 @@ class WSTTrainConfig:
         if self.num_generations < 2:
             raise ValueError(f"num_generations must be >= 2 (GRPO compares instructions within a group), "
                              f"got {self.num_generations}")
+        if self.instruction.student_max_tokens not in (None, self.student_max_tokens):
+            raise ValueError(f"instruction.student_max_tokens ({self.instruction.student_max_tokens}) differs from "
+                             f"student_max_tokens ({self.student_max_tokens}); set student_max_tokens only")
+
+    @property
+    def protocol(self) -> InstructionProtocol:
+        """The protocol this run trains under and saves: `instruction.*` plus the answer budget."""
+        return replace(self.instruction, student_max_tokens=self.student_max_tokens)
 
 
 def training_examples(config: WSTTrainConfig) -> list[Example]:
@@ -107,7 +116,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
                        f"{processes} training processes")
     task = get_task(config.task)
     examples = training_examples(config)
-    protocol = config.instruction
+    protocol = config.protocol
     main = is_main_process()  # under accelerate launch, one process writes the run's files
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -176,7 +185,7 @@ def _batching_hint(config: WSTTrainConfig, processes: int) -> None:
 
 def _name_base_model(folder: Path, name: str) -> None:
     """Record the teacher's base as the name the user gave (a pack, a hub id), not this machine's
-    path to it, so the adapter loads anywhere (`load_teacher` resolves the name). The model card
+    path to it, so the adapter loads anywhere (`load_teacher_lm` resolves the name). The model card
     PEFT writes beside it names the same path; it gets the name too, so no local path is shared
     with the adapter."""
     config = folder / "adapter_config.json"
