@@ -18,8 +18,56 @@ def test_limit_and_seed_pick_a_reproducible_sample(gsm_file):
     task = get_task("gsm8k")
     a = [e.id for e in task.load("train", str(gsm_file), limit=5, seed=3)]
     b = [e.id for e in task.load("train", str(gsm_file), limit=5, seed=3)]
+    other = [e.id for e in task.load("train", str(gsm_file), limit=5, seed=4)]
+    first = [f"q{i}" for i in range(1, 6)]
     assert a == b and len(set(a)) == 5
+    assert a != first and other != a  # the seed shuffles (ignoring it would give the file's first five)
     assert [e.id for e in task.load("train", str(gsm_file), limit=3)] == ["q1", "q2", "q3"]
+
+
+def test_offset_skips_questions_after_the_shuffle(gsm_file):
+    task = get_task("gsm8k")
+    assert [e.id for e in task.load("train", str(gsm_file), limit=2, offset=10)] == ["q11", "q12"]
+    shuffled = [e.id for e in task.load("train", str(gsm_file), seed=3)]
+    assert [e.id for e in task.load("train", str(gsm_file), limit=3, offset=4, seed=3)] == shuffled[4:7]
+    with pytest.raises(W2SError, match="offset 12 skips all 12 questions"):
+        task.load("train", str(gsm_file), offset=12)
+
+
+def test_a_registered_task_is_built_by_name_with_its_parameters():
+    from w2s.graders import NumericGrader
+    from w2s.tasks import TASKS, Example, Task, register_task
+
+    class Counting(Task):
+        grader = NumericGrader()
+
+        def __init__(self, spec: str) -> None:
+            self.name, self.upto = spec, int(spec.partition("?upto=")[2] or 3)
+
+        @classmethod
+        def from_spec(cls, spec):
+            return cls(spec)
+
+        def _load_all(self, split, data):
+            return [Example(str(i), f"Count to {i}.", str(i)) for i in range(1, self.upto + 1)]
+
+        def example_from_row(self, row, where, index):
+            raise NotImplementedError
+
+    try:
+        register_task("counting", Counting)
+        assert [e.answer for e in get_task("counting?upto=5").load("test")] == ["1", "2", "3", "4", "5"]
+        register_task("doubled", lambda spec: Counting("counting?upto=2"))  # a factory taking the spec
+        assert len(get_task("doubled").load("test")) == 2
+        register_task("lazy", "w2s.tasks.gsm8k:GSM8K")  # "module:attr", imported when asked for
+        assert get_task("lazy").name == "gsm8k"
+        with pytest.raises(W2SError, match="gsm8k takes no parameters"):
+            get_task("gsm8k?subset=x")
+        with pytest.raises(ValueError, match="cannot be empty or contain"):
+            register_task("a?b", Counting)
+    finally:
+        for name in ("counting", "doubled", "lazy"):
+            TASKS.pop(name, None)
 
 
 def test_folder_with_split_files(tmp_path, gsm_file):

@@ -1,4 +1,5 @@
-"""Students: one interface (`Student.generate`), several backends, imported lazily by name."""
+"""The model interface (`LM`, also called `Student`): one `generate`/`score` API for every model
+w2s uses (student, teacher, judge, weak model), several backends imported lazily by name."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from w2s.students.base import (
     backend_class,
     register_backend,
 )
+
+LM = Student  # every model (student, teacher, judge, weak model) is behind this one interface
 
 _COMMON = ("model", "backend", "extra", "budget", "price")  # read by every backend (base class)
 
@@ -43,5 +46,5 @@ def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> S
     return student
 
 
-__all__ = ["BACKENDS", "Budget", "BudgetSpent", "Completion", "Price", "Prompt", "SamplingParams", "Student",
+__all__ = ["BACKENDS", "LM", "Budget", "BudgetSpent", "Completion", "Price", "Prompt", "SamplingParams", "Student",
            "StudentConfig", "make_student", "register_backend"]

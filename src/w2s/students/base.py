@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from w2s.cache import ResponseCache, stable_key
 from w2s.errors import W2SError
+from w2s.registry import LazyRegistry
 
 Prompt = str | list[dict[str, str]]  # raw text, or chat messages [{"role": ..., "content": ...}]
 OnResult = Callable[[int, "Completion"], None]
@@ -385,27 +386,20 @@ def check_base_url(url: str) -> str:
 
 
 # name -> "module:Class"; a backend's module is imported only when a config names it.
-BACKENDS: dict[str, str] = {
+BACKENDS = LazyRegistry("student backend", {
     "hf": "w2s.students.hf:HFStudent",
     "openai": "w2s.students.openai_compat:OpenAIStudent",
     "vllm": "w2s.students.vllm_backend:VLLMStudent",
     "scripted": "w2s.students.scripted:ScriptedStudent",
     "llamacpp": "w2s.students.llamacpp:LlamaCppStudent",
-}
+})
 
 
-def register_backend(name: str, target: str) -> None:
+def register_backend(name: str, target: str | type[Student]) -> None:
     """Make `student.backend: name` build the Student subclass at "module:Class" (imported lazily)."""
-    if ":" not in target:
-        raise ValueError(f"backend target must be 'module:Class', got '{target}'")
-    BACKENDS[name] = target
+    BACKENDS.register(name, target)
 
 
 def backend_class(name: str) -> type[Student]:
-    import importlib
-
-    if name not in BACKENDS:
-        raise W2SError(f"unknown student backend '{name}' (expected one of: {', '.join(BACKENDS)})")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return BACKENDS.load(name)
 DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 from pathlib import PurePath
+from typing import Any
 
 from w2s.errors import W2SError
+from w2s.registry import LazyRegistry
 from w2s.tasks.base import Example, Message, Task
-from w2s.tasks.gsm8k import GSM8K
-from w2s.tasks.gsm_symbolic import GSMSymbolic
-from w2s.tasks.hh_rlhf import HHRLHF
-from w2s.tasks.math500 import Math500
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (GSM8K, Math500, GSMSymbolic, HHRLHF)}
+# name -> a Task subclass or a factory `f(spec) -> Task`, as "module:attr" (imported when asked
+# for) or the object itself. A spec is the name, optionally with parameters: `hh_rlhf?subset=...`,
+# and for the `rg` family `rg:<reasoning-gym dataset>?key=value&...`.
+TASKS = LazyRegistry("task", {
+    "gsm8k": "w2s.tasks.gsm8k:GSM8K",
+    "math500": "w2s.tasks.math500:Math500",
+    "gsm_symbolic": "w2s.tasks.gsm_symbolic:GSMSymbolic",
+    "hh_rlhf": "w2s.tasks.hh_rlhf:HHRLHF",
+    "rg": "w2s.tasks.rg:RGTask",
+})
 
 
-def get_task(name: str) -> Task:
-    """A task instance by registry name; unknown names list the known ones."""
-    if name.startswith("rg:"):
-        from w2s.tasks.rg import RGTask
+def register_task(name: str, factory: Any) -> None:
+    """Make `task: name` (and `name?key=value...`) build a task: a Task subclass, or a callable taking
+    the spec string and returning a Task, or either as a "module:attr" string (imported lazily)."""
+    if not name or any(c in name for c in "?:&="):
+        raise ValueError(f"task names cannot be empty or contain ? : & =, got '{name}'")
+    TASKS.register(name.lower(), factory)
 
-        return RGTask(name)
-    if name == "hh_rlhf" or name.startswith("hh_rlhf?"):
-        return HHRLHF(name)
-    try:
-        return TASKS[name.lower()]()
-    except KeyError:
-        raise W2SError(f"unknown task '{name}' (expected one of: {', '.join(TASKS)}, hh_rlhf?subset=...&reward_model=..., or rg:<reasoning-gym "
-                       "dataset>; `w2s tasks` lists them)") from None
+
+def get_task(spec: str) -> Task:
+    """A task by spec: a registered name, with its parameters after `?` (`rg:` names a reasoning-gym dataset)."""
+    name = spec.partition("?")[0]
+    key = "rg" if name.startswith("rg:") else name.lower()
+    if key not in TASKS:
+        raise W2SError(f"unknown task '{spec}' (expected one of: {', '.join(k for k in TASKS if k != 'rg')}, "
+                       "hh_rlhf?subset=...&reward_model=..., or rg:<reasoning-gym dataset>; `w2s tasks` lists them)")
+    factory = TASKS.load(key)
+    task = factory.from_spec(spec) if isinstance(factory, type) and issubclass(factory, Task) else factory(spec)
+    if not isinstance(task, Task):
+        raise W2SError(f"task '{spec}': its factory returned {type(task).__name__}, not a w2s Task")
+    return task
 
 
 def task_label(spec: str) -> str:
@@ -44,4 +58,4 @@ def _is_local_path(value: str) -> bool:
     return value.startswith(("/", "~", ".")) or value.count("/") > 1
 
 
-__all__ = ["TASKS", "Example", "Message", "Task", "get_task", "task_label"]
+__all__ = ["TASKS", "Example", "Message", "Task", "get_task", "register_task", "task_label"]

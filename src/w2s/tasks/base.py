@@ -37,23 +37,36 @@ class Task(ABC):
     local_dir: str | None = None  # folder name under a data root, e.g. "gsm8k"
     answer_format = "Please reason step by step, and put your final answer within \\boxed{}."
 
+    @classmethod
+    def from_spec(cls, spec: str) -> Task:
+        """The task for a spec (`get_task`): its name; tasks that take `?key=value` parameters override this."""
+        if "?" in spec:
+            raise W2SError(f"task '{spec}': {cls.name} takes no parameters")
+        return cls()
+
     def messages(self, question: str) -> list[Message]:
         """The chat prompt for a question (the student's no-instruction baseline)."""
         return [{"role": "user", "content": f"{question}\n{self.answer_format}"}]
 
     def load(self, split: str = "test", data: str | None = None, limit: int | None = None,
-             seed: int | None = None) -> list[Example]:
+             seed: int | None = None, offset: int = 0) -> list[Example]:
         """Examples of `split` from `data` (JSONL file, folder of `<split>.jsonl`, or hub id).
 
         With no `data`, the first `<root>/<local_dir>/<split>.jsonl` found under the data roots
         (`$W2S_DATA_DIR`, `./shared/data`, `../shared/data`) is used, else the hub. `seed`
-        shuffles before `limit` is applied, so a seeded limit is a random sample.
+        shuffles before `offset` and `limit` are applied, so a seeded limit is a random sample;
+        `offset` skips that many first (questions a published evaluation already used, say).
         """
         examples = self._load_all(split, data)
         if not examples:
             raise W2SError(f"task '{self.name}': split '{split}' from {data or 'default source'} is empty")
         if seed is not None:
             random.Random(seed).shuffle(examples)
+        if offset:
+            if offset >= len(examples):
+                raise W2SError(f"task '{self.name}': offset {offset} skips all {len(examples)} questions of "
+                               f"split '{split}'")
+            examples = examples[offset:]
         if limit is not None:
             if limit <= 0:
                 raise W2SError(f"limit must be positive, got {limit}")

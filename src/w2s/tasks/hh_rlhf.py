@@ -112,6 +112,10 @@ class HHRLHF(Task):
     hub_id = "Anthropic/hh-rlhf"
     local_dir = "hh_rlhf"
 
+    @classmethod
+    def from_spec(cls, spec: str) -> Task:
+        return cls(spec)
+
     def __init__(self, spec: str = "hh_rlhf") -> None:
         self.name = spec
         _, _, query = spec.partition("?")

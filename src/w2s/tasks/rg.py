@@ -89,6 +89,10 @@ class RGGrader(Grader):
 class RGTask(Task):
     """One reasoning-gym dataset with its config parameters; see the module docstring."""
 
+    @classmethod
+    def from_spec(cls, spec: str) -> Task:
+        return cls(spec)
+
     def __init__(self, spec: str) -> None:
         self.name = spec
         self.dataset_name, self.params, self.size, self.solutions = parse_spec(spec)
