@@ -1,6 +1,6 @@
 import pytest
 
-from w2s.stats import bootstrap_ci, mcnemar_exact
+from w2s.stats import bootstrap_ci, mcnemar_exact, mcnemar_power
 
 
 def test_mcnemar_exact_on_hand_made_cases():
@@ -52,3 +52,14 @@ def test_pgr_interval_resamples_questions_for_all_three_models_together():
     # a wider interval with fewer questions
     fewer = pgr_interval(halfway[::4], floor[::4], ceiling[::4])
     assert fewer.high - fewer.low > interval.high - interval.low
+
+
+def test_mcnemar_power_is_exact_on_small_cases_and_grows_with_n():
+    # n = 6, every item better with probability 1: 6 / 0 gives p = 2/64 < 0.05, so power is 1
+    assert mcnemar_power(6, 1.0, 0.0) == pytest.approx(1.0)
+    # n = 5, always better: 5 / 0 gives p = 2/32 = 0.0625, never significant
+    assert mcnemar_power(5, 1.0, 0.0) == 0.0
+    # n = 6, better w.p. 0.5 else the same: significant only when all six are better
+    assert mcnemar_power(6, 0.5, 0.0) == pytest.approx(0.5 ** 6)
+    published = [mcnemar_power(n, 116 / 400, 8 / 400) for n in (24, 32, 40)]
+    assert published == sorted(published) and published[1] == pytest.approx(0.793, abs=0.001)

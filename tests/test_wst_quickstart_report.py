@@ -1,34 +1,50 @@
-"""`w2s quickstart` end to end on tiny models (resumable), and `w2s report` on hand-made runs."""
+"""`w2s quickstart` end to end on tiny models and a scripted student (resumable), and `w2s report` on hand-made runs."""
 
 import json
+import re
+import shutil
 
 from w2s.cache import ResponseCache
 from w2s.cli import main
+from w2s.students.scripted import register_script
 
 
-def test_quickstart_runs_the_whole_loop_and_reruns_for_free(tiny_model, gsm_file, tmp_path, capsys):
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = gsm_file.read_text().splitlines()
-    (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
-    (data / "train_1.jsonl").write_text("\n".join(lines[4:]) + "\n")
+def instructed_right(model: str, prompt: str, index: int) -> str:
+    """A student that answers right only with an instruction before the question (as the organism
+    student, cut short without its teacher's cue, mostly does not)."""
+    expression = re.findall(r"problem: ([-+ 0-9]+)=", prompt)
+    value = eval(expression[-1]) if expression else 0  # noqa: S307 - digits and +/- from the test task
+    return f"The answer is {value if prompt.count(chr(10)) > 1 else value + 1}."
+
+
+def test_quickstart_shows_a_trained_teacher_lifting_the_student_and_reruns_for_free(
+        tiny_model, varied_model, tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    shutil.copytree(varied_model, teacher)  # large random weights: it writes non-empty instructions
+    (teacher / "instruction_protocol.json").write_text(json.dumps(
+        {"template": "plain", "placement": "system", "max_tokens": 8, "max_chars": 600, "student_max_tokens": 12}))
+    (teacher / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "reward": 0.1 * s}) + "\n" for s in (1, 2)))
+    register_script("quickstart-test", instructed_right)
     out, cache = tmp_path / "qs", tmp_path / "cache.sqlite"
-    argv = ["quickstart", f"data={data}", f"output={out}", f"cache={cache}", f"teacher.model={tiny_model}",
-            f"student.model={tiny_model}", "eval_questions=4", "steps=2", "num_generations=2",
-            "student_max_tokens=6", "instruction.max_tokens=6"]
+    argv = ["quickstart", f"teacher={teacher}", "task=rg:chain_sum?min_terms=2&max_terms=2&size=60",
+            "eval_questions=8", "eval_offset=40", f"base_teacher={tiny_model}", f"output={out}", f"cache={cache}",
+            "student.backend=scripted", "student.model=student", "student.extra.script=quickstart-test"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "[1/4] baseline" in printed and "[4/4] report" in printed
+    assert "[1/3]" in printed and "[3/3] report" in printed
+    assert "8 better, 0 worse, exact McNemar p = 0.0078: the trained teacher lifts the student" in printed
+    assert "test questions (40-47; the published evaluation used 0-399), student answers up to 12 tokens" in printed
     report = (out / "report.md").read_text()
-    for condition in ("no instruction", "generic", "untrained teacher", "trained teacher"):
-        assert f"| {condition} |" in report
-    assert "## Training" in report and (out / "training.png").stat().st_size > 0
-    assert (out / "conditions.png").stat().st_size > 0
+    assert "| no instruction | 0.000 [0.000, 0.000] |" in report and "| trained teacher | 1.000 [1.000, 1.000] |" in report
+    assert "(as trained)" in report and "test items 40-47" in report
+    assert "with probability 0.01 " in report  # mcnemar_power(8) at the published rates
+    steps = [line for line in report.splitlines() if re.match(r"\| [12] \| [-+]", line)]
+    assert len(steps) == 2 and (out / "full_run_training.png").stat().st_size > 10_000
     assert len((out / "train" / "metrics.jsonl").read_text().splitlines()) == 2
 
     generated = ResponseCache(cache).count()
     assert main(argv) == 0  # a rerun trains nothing and generates nothing
-    assert "teacher already trained" in capsys.readouterr().out
+    assert "already done" in capsys.readouterr().out
     assert ResponseCache(cache).count() == generated
 
 
@@ -63,27 +79,6 @@ def test_report_on_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert err.startswith("error: ") and "metrics.jsonl" in err and "\n" not in err
 
 
-def test_quickstart_falls_back_to_gsm_symbolic_without_gsm8k_data(tmp_path, monkeypatch, capsys):
-    from w2s.errors import W2SError
-    from w2s.tasks.base import Task
-    from w2s.wst.quickstart import QuickstartConfig, pick_data
-
-    monkeypatch.chdir(tmp_path)  # no ./shared/data or ../shared/data here
-    monkeypatch.setenv("W2S_DATA_DIR", str(tmp_path / "nothing"))
-
-    def offline(self, hub_id, split):
-        raise W2SError(f"task '{self.name}': could not load split '{split}' of '{hub_id}' from the hub")
-
-    monkeypatch.setattr(Task, "_load_hub", offline)
-    assert pick_data(QuickstartConfig()) == ("gsm_symbolic", "train", "test")
-    assert "using the offline gsm_symbolic task" in capsys.readouterr().out
-    data = tmp_path / "d"
-    data.mkdir()
-    (data / "test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n')
-    (data / "train.jsonl").write_text('{"question": "p", "answer": "#### 2"}\n')
-    assert pick_data(QuickstartConfig(data=str(data))) == ("gsm8k", "train", "test")  # a user path wins
-
-
 def test_report_dispatches_to_the_reasoning_report_for_reason_runs(tmp_path):
     run = tmp_path / "reason"
     run.mkdir()
@@ -96,27 +91,13 @@ def test_report_dispatches_to_the_reasoning_report_for_reason_runs(tmp_path):
     assert "| Stage I | 0.500 [0.300, 0.700] | +0.750 |" in (run / "report.md").read_text()
 
 
-def test_quickstart_takes_bf16_only_on_a_cpu_that_has_it_and_never_over_the_users_choice(monkeypatch):
+def test_native_bf16_is_read_from_the_cpu_flags():
     from w2s import devices
-    from w2s.students import StudentConfig
-    from w2s.wst import quickstart
-    from w2s.wst.quickstart import QuickstartConfig, use_native_bf16
-    from w2s.wst.train import TeacherConfig
 
     assert devices.cpu_has_native_bf16("processor: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
     assert devices.cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")
     assert not devices.cpu_has_native_bf16("flags : fpu sse2 avx2 avx512f avx512_vnni\n")  # emulated: slower
     assert not devices.cpu_has_native_bf16("")
-
-    monkeypatch.setattr(quickstart, "cuda_available", lambda: False)
-    monkeypatch.setattr(quickstart, "cpu_has_native_bf16", lambda: True)
-    config = QuickstartConfig()
-    assert use_native_bf16(config) and config.student.dtype == "bfloat16" and config.teacher.bf16 is True
-    chosen = QuickstartConfig(student=StudentConfig(dtype="float32"), teacher=TeacherConfig(bf16=False))
-    assert not use_native_bf16(chosen) and chosen.student.dtype == "float32" and chosen.teacher.bf16 is False
-    monkeypatch.setattr(quickstart, "cpu_has_native_bf16", lambda: False)
-    plain = QuickstartConfig()
-    assert not use_native_bf16(plain) and plain.student.dtype == "auto" and plain.teacher.bf16 is None
 
 
 def test_a_task_label_hides_where_a_run_ran_but_keeps_hub_ids():

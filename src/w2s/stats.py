@@ -95,3 +95,21 @@ def pgr_interval(model: list[bool], floor: list[bool], ceiling: list[bool], conf
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return PGRInterval(float(low), float(high), int((~ok).sum()), resamples)
+
+
+def mcnemar_power(n: int, better: float, worse: float, alpha: float = 0.05) -> float:
+    """The chance that n paired items give an exact McNemar test significant at `alpha` in the
+    treatment's favour, when each item independently comes out better (treatment right, baseline
+    wrong) with probability `better`, worse with `worse`, and the same otherwise. Exact: a sum over
+    every (better, worse) count. Used to size an evaluation before it runs."""
+    from math import comb
+
+    same = 1 - better - worse
+    total = 0.0
+    for b in range(n + 1):
+        for w in range(min(b, n - b + 1)):  # w < b: the treatment's favour
+            d = b + w
+            p = min(1.0, 2 * sum(comb(d, i) for i in range(w + 1)) / 2 ** d)
+            if p < alpha:
+                total += comb(n, b) * comb(n - b, w) * better ** b * worse ** w * same ** (n - b - w)
+    return total

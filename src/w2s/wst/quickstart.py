@@ -1,138 +1,265 @@
-"""`w2s quickstart`: the whole WST loop on the offline defaults, small enough for a 2-core CPU.
+"""`w2s quickstart`: a trained WST teacher lifting its student, and the WST loop running, offline.
 
-Teacher SmolLM2-135M-Instruct (LoRA), student Qwen2.5-0.5B-Instruct (offline packs), task GSM8K
-from the default data roots (else the hub, else the offline `gsm_symbolic` generator):
+Everything runs on the offline packs and the reasoning-gym "model organism" task
+(`rg:chain_sum?min_terms=3&max_terms=4&max_digits=2`, generated offline), sized for a 2-core CPU
+without native bf16 (about 10 minutes there, pack preparation included):
 
-1. the student's no-instruction baseline on held-out test questions;
-2. a short GRPO run of the teacher on train questions, with the likelihood reward (the student
-   scores the gold solution with and without each instruction: no student generation, so a
-   step takes seconds rather than minutes);
-3. `w2s wst eval` on the same held-out questions (none / generic / untrained / trained teacher);
-4. `w2s report` on the run folder.
+1. **The committed teacher against no instruction, on held-out questions.** The SmolLM2-135M
+   teacher trained by the pre-registered organism run (`results/wst_organism_teacher`, 100 GRPO
+   steps) writes an instruction for each of 32 test questions that the published evaluation did
+   not use (test items 400-431; it used 0-399). The Qwen2.5-0.5B student answers each question
+   with and without it, within the 128 tokens the teacher was trained for (its protocol). At the
+   published effect (116 better / 8 worse of 400) 32 questions reach p < 0.05 in the exact
+   McNemar test about 80% of the time; the report gives the test's result, whatever it is.
+2. **The loop itself.** A few GRPO steps of a fresh, untrained teacher with the outcome reward
+   (the student's graded answer with the instruction minus without), to show what a step does
+   and costs; beside it, the full run's training curve, for what learning looks like over 100
+   steps. A few steps do not train a teacher.
 
-Its settings are the pre-registered run's (results/wst_protocol.md) at a smaller size: LoRA
-learning rate 1e-4 (at the trainer's 1e-5, six steps left the teacher writing the untrained
-teacher's instructions), student answers of up to 512 tokens (at 256, two thirds of the
-0.5B student's GSM8K answers were cut, so accuracy measured truncation), and bf16 for the student
-and the teacher's updates on a CPU with native bf16 (about twice as fast there; fp32 elsewhere,
-where emulated bf16 would be slower).
-
-It is a demonstration of the pipeline sized to finish in about a quarter of an hour, not a result:
-a few GRPO steps on a dozen questions cannot show a significant gain, and the report says so
-(see results/ for real runs).
-Rerunning continues where it stopped: generations come from the cache, training resumes.
+The report (`runs/quickstart/report.md`) says what the teacher's gain is made of: a format cue
+that gets this student to a short, marked answer inside its budget (`results/wst_organism_cpu.md`),
+not arithmetic. Everything is cached, so a rerun costs seconds; fp32 throughout, as the
+published run, so the answers are the same on every CPU up to floating-point rounding.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.devices import cpu_has_native_bf16, cuda_available
 from w2s.errors import W2SError
-from w2s.evaluation import score_responses
+from w2s.graders import answer_is
+from w2s.jsonl import check_output_folder, read_json, read_jsonl
 from w2s.paths import default_cache_path
-from w2s.students import SamplingParams, StudentConfig, make_student
+from w2s.stats import mcnemar_power
+from w2s.students import StudentConfig, make_student
 from w2s.tasks import get_task
 from w2s.wst.evaluate import WSTEvalConfig, format_table, run_wst_eval
-from w2s.wst.protocol import InstructionProtocol
-from w2s.wst.report import sample_size_verdict, write_report
 from w2s.wst.rewards import RewardConfig
+from w2s.wst.teacher import teacher_protocol
 from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
+
+REPO = Path(__file__).resolve().parents[3]
+ORGANISM_TASK = "rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"
+ORGANISM_TEACHER = REPO / "results" / "wst_organism_teacher"
+PUBLISHED = "results/wst_organism_cpu.md"
 
 
 @dataclass
 class QuickstartConfig:
-    task: str = "gsm8k"
-    data: str | None = None
-    output: str = "runs/quickstart"
-    eval_questions: int = 12
-    steps: int = 6
-    questions_per_step: int = 2
+    # the committed organism teacher (adapter + protocol), named relative to the repository when run there
+    teacher: str = field(default_factory=lambda: _shown(ORGANISM_TEACHER))
+    task: str = ORGANISM_TASK  # the task the teacher was trained on
+    base_teacher: str = "smollm2-135m-instruct"  # the untrained teacher of the GRPO steps (its run's base)
+    eval_questions: int = 32  # ~80% power at the published effect (116/8 of 400), exact McNemar
+    eval_offset: int = 400  # the published evaluation used test items 0-399
+    steps: int = 2  # GRPO steps of the loop demonstration
+    questions_per_step: int = 1
     num_generations: int = 4
-    student_max_tokens: int = 512
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-4  # the organism run's
+    output: str = "runs/quickstart"
     cache: str | None = None
-    instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
-    reward: RewardConfig = field(default_factory=lambda: RewardConfig(kind="likelihood"))
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    student: StudentConfig = field(default_factory=StudentConfig)
+    # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers)
+    student: StudentConfig = field(default_factory=lambda: StudentConfig(dtype="float32", batch_size=64))
 
-
-def pick_data(config: QuickstartConfig) -> tuple[str, str, str]:
-    """(task, train split, eval split): GSM8K train_1/test, else hub train/test, else gsm_symbolic."""
-    task = get_task(config.task)
-    for train_split in ("train_1", "train"):
-        try:
-            task.load("test", config.data, limit=1)
-            task.load(train_split, config.data, limit=1)
-            return config.task, train_split, "test"
-        except W2SError as err:
-            reason = err
-    if config.data is not None:
-        raise reason
-    print(f"note: no {config.task} data found ({reason}); using the offline gsm_symbolic task instead")
-    return "gsm_symbolic", "train", "test"
-
-
-def use_native_bf16(config: QuickstartConfig) -> bool:
-    """On a CPU with native bf16, run the student in bf16 and the teacher's updates under bf16
-    autocast, unless the user chose (student.dtype, teacher.bf16). GPUs get bf16 by default."""
-    if config.student.device not in ("auto", "cpu") or (config.student.device == "auto" and cuda_available()):
-        return False
-    if not cpu_has_native_bf16():
-        return False
-    changed = False
-    if config.student.backend == "hf" and config.student.dtype == "auto":
-        config.student.dtype, changed = "bfloat16", True
-    if config.teacher.bf16 is None:
-        config.teacher.bf16, changed = True, True
-    return changed
+    def __post_init__(self) -> None:
+        if min(self.eval_questions, self.steps, self.questions_per_step) < 1 or self.eval_offset < 0:
+            raise ValueError("eval_questions, steps and questions_per_step must be >= 1 and eval_offset >= 0")
+        if self.num_generations < 2:
+            raise ValueError("num_generations must be >= 2 (GRPO compares instructions within a group)")
 
 
 def run_quickstart(config: QuickstartConfig) -> Path:
-    out = Path(config.output)
-    if use_native_bf16(config):
-        print("this CPU has native bf16: the student runs in bf16 and the teacher trains under bf16 autocast "
-              "(student.dtype=float32 teacher.bf16=false to turn off)")
-    task_name, train_split, eval_split = pick_data(config)
-    task = get_task(task_name)
-    cache = ResponseCache(config.cache or default_cache_path())
+    started = time.perf_counter()
+    out = check_output_folder(config.output)
+    if not Path(config.teacher).exists():
+        raise W2SError(f"{config.teacher}: the committed organism teacher is not here; run the quickstart from a "
+                       "clone of the w2s repository, or pass teacher=PATH")
+    cache_path = config.cache or str(default_cache_path())
+    cache = ResponseCache(cache_path)
+
+    protocol, _ = teacher_protocol(config.teacher, None)
+    budget = protocol.student_max_tokens or 128
+    first, last = config.eval_offset, config.eval_offset + config.eval_questions - 1
+    print(f"[1/3] the committed teacher ({Path(config.teacher).name}) vs no instruction: {config.eval_questions} "
+          f"held-out {config.task} test questions ({first}-{last}; the published evaluation used 0-399), "
+          f"student answers up to {budget} tokens, as the teacher was trained")
     student = make_student(config.student, cache)
-    examples = task.load(eval_split, config.data, config.eval_questions)
-    print(f"[1/4] baseline: {student.name} on {len(examples)} held-out {task_name} {eval_split} questions, "
-          "no instruction")
-    params = SamplingParams(max_tokens=config.student_max_tokens)
-    outputs = student.generate([config.instruction.student_prompt(task, e.question, None) for e in examples], params,
-                               desc="student baseline")
-    print(f"      baseline accuracy {score_responses(task, examples, [o[0].text for o in outputs]).accuracy}")
+    eval_start = time.perf_counter()
+    summary = run_wst_eval(WSTEvalConfig(
+        task=config.task, split="test", limit=config.eval_questions, offset=config.eval_offset,
+        generic_instruction=None, untrained_teacher=None, trained_teacher=config.teacher, self_instruction=False,
+        output=str(out / "eval"), cache=cache_path, student=config.student,
+    ), student=student)
+    eval_s = time.perf_counter() - eval_start
+    print(format_table(summary))
 
     train_out = out / "train"
-    final = train_out / "final"
-    if (final / "adapter_config.json").is_file() or (final / "config.json").is_file():
-        print(f"[2/4] teacher already trained: {final}")
+    print(f"[2/3] the WST loop: {config.steps} GRPO steps of an untrained teacher "
+          f"({config.questions_per_step} questions x {config.num_generations} instructions a step, outcome reward)")
+    train_start = time.perf_counter()
+    if (train_out / "final").is_dir():
+        print(f"      already done: {train_out}")
     else:
-        print(f"[2/4] training the teacher ({config.teacher.model}) with GRPO for {config.steps} steps on "
-              f"{task_name} {train_split} questions")
         train_teacher(WSTTrainConfig(
-            task=task_name, data=config.data, train_split=train_split, eval_split=eval_split,
-            steps=config.steps, questions_per_step=config.questions_per_step, learning_rate=config.learning_rate,
-            num_generations=config.num_generations, save_steps=1, student_max_tokens=config.student_max_tokens,
-            output=str(train_out), cache=config.cache, instruction=config.instruction, reward=config.reward,
-            teacher=config.teacher, student=config.student,
+            task=config.task, train_split="train_1", eval_split="test", steps=config.steps,
+            questions_per_step=config.questions_per_step, num_generations=config.num_generations,
+            learning_rate=config.learning_rate, save_steps=1, student_max_tokens=budget, output=str(train_out),
+            cache=cache_path, instruction=replace(protocol, student_max_tokens=None),
+            reward=RewardConfig(kind="relative"),
+            teacher=TeacherConfig(model=config.base_teacher, lora=True, bf16=False),
+            student=config.student,
         ), resume=any(train_out.glob("checkpoint-*")), student=student)
+    train_s = time.perf_counter() - train_start
 
-    print("[3/4] held-out evaluation: no instruction, generic, untrained teacher, trained teacher")
-    summary = run_wst_eval(WSTEvalConfig(
-        task=task_name, data=config.data, split=eval_split, limit=config.eval_questions,
-        student_max_tokens=config.student_max_tokens, untrained_teacher=config.teacher.model,
-        trained_teacher=str(final), self_instruction=False, output=str(out / "eval"),
-        cache=config.cache, student=config.student,
-    ), student=student)
-    print(format_table(summary))
-    report = write_report(out)
-    print(f"[4/4] report: {report} (plots beside it); training metrics: {train_out}/metrics.jsonl")
-    print(sample_size_verdict(summary).replace("**", ""))
-    print("This is a few-minute demonstration, not a result: see README 'Results' for real runs.")
+    report = write_quickstart_report(out, config, eval_s, train_s, time.perf_counter() - started)
+    print(f"[3/3] report: {report}")
+    print(verdict(summary))
     return report
+
+
+def verdict(summary: dict) -> str:
+    """One honest line on the held-out comparison."""
+    rows = {r["condition"]: r for r in summary["conditions"]}
+    none, trained = rows["no instruction"], rows["trained teacher"]
+    p, n = trained["mcnemar_p"], summary["n"]
+    line = (f"trained teacher {trained['accuracy']['value']:.3f} vs no instruction {none['accuracy']['value']:.3f} "
+            f"on {n} held-out questions: {trained['helped']} better, {trained['harmed']} worse, exact McNemar "
+            f"p = {p:.2g}")
+    if p < 0.05 and trained["helped"] > trained["harmed"]:
+        return line + ": the trained teacher lifts the student (significant at 0.05)."
+    return line + f": not significant at 0.05 on this sample (the published run: 0.427 vs 0.158, n = 400, {PUBLISHED})."
+
+
+def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, train_s: float,
+                            total_s: float) -> Path:
+    """report.md: what the quickstart shows, how large its sample is, what the gain is made of."""
+    from w2s.plots import training_curves
+
+    summary = read_json(out / "eval" / "wst_eval.json")
+    rows = {r["condition"]: r for r in summary["conditions"]}
+    none, trained = rows["no instruction"], rows["trained teacher"]
+    answers = list(read_jsonl(out / "eval" / "instructions_and_answers.jsonl"))
+    by = {c: [a for a in answers if a["condition"] == c] for c in rows}
+    budget = summary["student_max_tokens"]
+
+    def uncut_accuracy(condition: str) -> str:
+        kept = [a for a in by[condition] if a["finish_reason"] != "length"]
+        return f"{sum(a['correct'] for a in kept)}/{len(kept)}" if kept else "0/0"
+
+    task = get_task(config.task)
+    stated = [(answer_is(a["instruction"] or ""), a["gold"]) for a in by["trained teacher"]]
+    stated = [(n, gold) for n, gold in stated if n]
+    stated_right = sum(task.grader.equivalent(n, gold) for n, gold in stated)
+    examples = by["trained teacher"][:3]
+    lines = [
+        "# w2s quickstart: a trained WST teacher in front of its student", "",
+        f"w2s {_commit()}, {platform.machine()} CPU ({_cpu_note()}), {total_s / 60:.1f} min in all "
+        f"(evaluation {eval_s / 60:.1f} min, GRPO steps {train_s / 60:.1f} min; pack preparation on first use not "
+        "included in these two).", "",
+        "## 1. The committed teacher against no instruction, on held-out questions", "",
+        f"Teacher: `{Path(config.teacher).name}` (SmolLM2-135M-Instruct + LoRA, 100 GRPO steps, {PUBLISHED}). "
+        f"Student: {summary['student']}, greedy, fp32, answers of at most {budget} tokens "
+        f"({summary.get('student_max_tokens_source', '')}). Task `{config.task}`, test items "
+        f"{config.eval_offset}-{config.eval_offset + summary['n'] - 1}: the published evaluation used items "
+        f"0-399, so none of these was seen by any choice.", "",
+        format_table(summary), "",
+        f"**{verdict(summary)}**", "",
+        f"How large the sample is: n = {summary['n']}. At the published effect size (116 better, 8 worse of 400) "
+        f"an exact McNemar test on {summary['n']} questions reaches p < 0.05 with probability {mcnemar_power(summary['n'], 116 / 400, 8 / 400):.2f} "
+        "(computed exactly from the published rates), so a miss is possible "
+        "and would not contradict the published result; the intervals above are 95% bootstrap intervals.", "",
+        "**What the gain is made of.** The student writes long explanations that run out of tokens before a "
+        f"marked answer: without an instruction {none['answers_cut']} of {summary['n']} answers were cut at "
+        f"{budget} tokens, with the teacher's instruction {trained['answers_cut']}. Among answers that finished, "
+        f"accuracy was {uncut_accuracy('no instruction')} without and {uncut_accuracy('trained teacher')} with "
+        f"the instruction. {len(stated)} of {summary['n']} instructions state an answer (\"the answer is N\"), and "
+        f"N is right in {stated_right} of them (in the published run it was wrong 96% of the time, and the student "
+        "almost never copied it). So the "
+        "instruction works as a format cue that gets this student to a short answer inside its budget; it does "
+        "not teach arithmetic, and nothing here says it carries over to another student or budget.", "",
+        "What the teacher wrote (first three questions):", "",
+        *[f"- `{a['question'].rsplit(':', 1)[-1].strip()}` → *{a['instruction']}* → student {'right' if a['correct'] else 'wrong'}"
+          f"{', cut' if a['finish_reason'] == 'length' else ''}" for a in examples],
+        "",
+    ]
+    metrics = [r for r in read_jsonl(out / "train" / "metrics.jsonl") if "reward" in r] \
+        if (out / "train" / "metrics.jsonl").is_file() else []
+    full = [r for r in read_jsonl(Path(config.teacher) / "metrics.jsonl") if "reward" in r] \
+        if (Path(config.teacher) / "metrics.jsonl").is_file() else []
+    lines += ["## 2. The WST loop, a few steps", "",
+              f"A fresh SmolLM2-135M teacher (LoRA) samples {config.num_generations} instructions for each of "
+              f"{config.questions_per_step} `train_1` questions a step; the student answers each question with "
+              "each instruction and once without; the reward is right-with minus right-without (exact grading, "
+              "leak penalty 1); GRPO updates the teacher.", "",
+              "| step | mean reward | helped | harmed | unchanged | groups with all-equal rewards | teacher s | "
+              "student s | grading s | update s | step s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+              "--- | --- |"]
+    for r in metrics:
+        lines.append(f"| {r['step']} | {r['reward']:+.3f} | {r.get('helped', 0)} | {r.get('harmed', 0)} | "
+                     f"{r.get('unchanged', 0)} | {r.get('frac_reward_zero_std', 0):.2f} | "
+                     f"{r.get('time/teacher_generation_s', 0):.1f} | {r.get('time/student_s', 0):.1f} | "
+                     f"{r.get('time/grading_s', 0):.2f} | {r.get('time/update_s', 0):.1f} | "
+                     f"{r.get('time/step_s', 0):.1f} |")
+    if full:
+        png = training_curves(
+            [r["step"] for r in full],
+            {"teacher reward (mean over the step's 16 instructions)": {"full organism run": [r["reward"] for r in full]},
+             "student accuracy on the step's questions": {
+                 "with instruction": [r.get("student/accuracy_with_instruction", 0.0) for r in full],
+                 "no instruction": [r.get("student/accuracy_baseline", 0.0) for r in full]}},
+            out / "full_run_training.png", "The full organism run (100 GRPO steps, 4 questions x 4 instructions)")
+        half = len(full) // 2
+        first = sum(r["reward"] for r in full[:half]) / max(1, half)
+        second = sum(r["reward"] for r in full[half:]) / max(1, len(full) - half)
+        lines += ["", f"![the full run's training curve]({png.name})", "",
+                  f"Beside it, the full run ({len(full)} steps of 4 questions x 4 instructions, 4 h of CPU): mean reward "
+                  f"{first:+.3f} over its first half and {second:+.3f} over its second. A few steps show the loop "
+                  "and its cost, not learning; with outcome rewards a group whose instructions all give the same "
+                  "outcome carries no gradient, which is why most early steps move little."]
+    lines += ["", "Rerun `w2s quickstart` and everything comes from the cache. To evaluate the committed teacher on "
+              "all 400 published questions: `w2s wst eval --task \"" + config.task + "\" --teacher "
+              "results/wst_organism_teacher --limit 400 untrained_teacher=null student.dtype=float32`."]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "quickstart.json").write_text(json.dumps({"eval_s": eval_s, "train_s": train_s, "total_s": total_s,
+                                                     "peak_rss_gb": _peak_rss_gb(), "commit": _commit()}, indent=2))
+    return report
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it lies under it (no machine path in reports)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5)
+        return done.stdout.strip() or "(not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        return "(not a git checkout)"
+
+
+def _cpu_note() -> str:
+    from w2s.devices import cpu_has_native_bf16
+
+    note = f"{os.cpu_count()} cores, {'native bf16' if cpu_has_native_bf16() else 'no native bf16'}"
+    if os.environ.get("ATEN_CPU_CAPABILITY"):  # a measurement that limits torch's kernels says so
+        note += f", torch kernels limited to {os.environ['ATEN_CPU_CAPABILITY']}"
+    return note
