@@ -40,6 +40,9 @@ def test_marked_answer_beats_later_numbers():
 @pytest.mark.parametrize("pred, gold, same", [
     ("1,000", "1000", True), ("$18.00", "18", True), ("18", "18.0", True), ("0.5", "1/2", False),
     ("17", "18", False), (None, "18", False), ("", "3", False),
+    # GSM8K answers are exact: no relative tolerance (it once graded 1000001 equal to 1000000)
+    ("1000001", "1000000", False), ("10000009", "10000000", False), ("2000001", "2000000", False),
+    ("0.1000001", "0.1", False), ("1000000.0", "1,000,000", True), ("-3", "3", False),
 ])
 def test_numeric_equivalence(pred, gold, same):
     assert numeric.equivalent(pred, gold) is same

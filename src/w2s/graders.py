@@ -154,7 +154,8 @@ def parse_number(text: str | None) -> Decimal | None:
 
 
 class NumericGrader(Grader):
-    """GSM8K-style answers: one number, compared numerically (so `$18.00` equals `18`)."""
+    """GSM8K-style answers: one number, compared exactly as a decimal (so `$18.00` equals `18`, and
+    1000001 does not equal 1000000: GSM8K's answers are exact, so no tolerance)."""
 
     name = "numeric"
 
@@ -184,7 +185,7 @@ class NumericGrader(Grader):
         a, b = parse_number(pred), parse_number(gold)
         if a is None or b is None:
             return False
-        return abs(a - b) <= Decimal("1e-6") * max(Decimal(1), abs(b))
+        return a == b
 
 
 def _format_number(number: Decimal) -> str:
