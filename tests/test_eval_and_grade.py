@@ -12,7 +12,7 @@ import pytest
 
 from w2s.cache import ResponseCache
 from w2s.cli import main
-from w2s.evaluation import EvalConfig, run_eval
+from w2s.commands.eval import EvalConfig, run_eval
 from w2s.students.scripted import ScriptedStudent
 
 
@@ -132,3 +132,14 @@ def test_grade_errors_name_the_line(tmp_path, capsys, rows, message):
     assert main(["grade", "--task", "gsm8k", "--input", str(src)]) == 2
     err = capsys.readouterr().err.strip()
     assert re.search(message, err) and len(err.splitlines()) == 1
+
+
+def test_an_input_named_like_a_temporary_file_is_never_replaced(tmp_path, capsys):
+    """Outputs were once written to OUTPUT.tmp and renamed: an input of that name vanished."""
+    src, out = tmp_path / "answers.jsonl.tmp", tmp_path / "answers.jsonl"
+    _write(src, [{"response": "#### 4", "gold": "4"}])
+    before = src.read_text()
+    assert main(["grade", "--task", "gsm8k", "--input", str(src), "--response-key", "response",
+                 "--answer-key", "gold", "--output", str(out)]) == 0
+    assert src.read_text() == before and json.loads(out.read_text())["correct"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "answers.jsonl.tmp"]

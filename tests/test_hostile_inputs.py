@@ -40,7 +40,7 @@ def test_an_output_folder_is_refused_and_leaves_no_temporary_file(tmp_path, caps
     folder = tmp_path / "out"
     folder.mkdir()
     code, _, err = run(["grade", "--task", "gsm8k", "--input", src, "--output", folder], capsys)
-    assert code == 2 and "is a folder" in err and list(folder.iterdir()) == [] and not list(tmp_path.glob("*.tmp"))
+    assert code == 2 and "is a folder" in err and list(folder.iterdir()) == [] and not list(tmp_path.glob("*.w2s-partial")) and not list(tmp_path.glob(".*"))
 
 
 def test_eval_output_that_is_a_file_is_refused_before_any_generation(tmp_path, gsm_file, capsys):
@@ -89,7 +89,7 @@ def test_unknown_backend_option_and_missing_gpu_are_one_line(tiny_model, gsm_fil
 def test_flag_values_are_strings_not_yaml(tmp_path, gsm_file, capsys):
     """`--output 'runs/a #1'` keeps its '#1'; `--model 0123` stays '0123'; `--output yes` is a path."""
     from w2s.cli import _config_from_args, build_parser
-    from w2s.evaluation import EvalConfig
+    from w2s.commands.eval import EvalConfig
 
     parser = build_parser()
     for output in ["runs/a #1", "yes", "0123"]:

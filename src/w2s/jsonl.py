@@ -85,15 +85,28 @@ def require_field(row: dict[str, Any], key: str, where: str) -> Any:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write rows atomically (temp file + rename) so a crash never leaves half a file."""
+    write_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
+    """Write text to `path` through a temporary file in the same folder, then rename it into place.
+
+    The temporary name is new and unique (`mkstemp`), so it can never be one of the user's files:
+    a fixed name such as `OUTPUT.tmp` would silently replace an input that happens to have it.
+    """
+    import os
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise W2SError(f"{path}: is a folder; expected a file path for the output")
-    tmp = path.with_name(path.name + ".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".w2s-partial")
+    tmp = Path(name)
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

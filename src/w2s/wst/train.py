@@ -22,6 +22,7 @@ from w2s.cache import ResponseCache
 from w2s.config import to_dict
 from w2s.devices import is_main_process, trainer_precision, world_size
 from w2s.errors import W2SError
+from w2s.jsonl import write_atomic
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
@@ -203,9 +204,7 @@ def _keep_metrics_through(path: Path, step: int) -> None:
     if path.is_file():
         rows = [line for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in rows), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, (line + "\n" for line in rows))
 
 
 def _timed(trainer_cls: type) -> type:
