@@ -40,7 +40,7 @@ ENGINES = {
 def run_one(args: argparse.Namespace) -> None:
     """Child process: one engine, fresh cache; prints a JSON line of its measurements."""
     from w2s.cache import ResponseCache
-    from w2s.evaluation import score_responses
+    from w2s.scoring import score_responses
     from w2s.students import SamplingParams, StudentConfig, make_student
     from w2s.tasks import get_task
 

@@ -1,8 +1,8 @@
 import pytest
 
+from w2s.commands.eval import EvalConfig
 from w2s.config import apply_overrides, build, load_yaml
 from w2s.errors import W2SError
-from w2s.evaluation import EvalConfig
 
 
 def test_yaml_plus_overrides_builds_nested_config(tmp_path):
@@ -61,7 +61,7 @@ def test_every_shipped_config_builds():
     """A config in configs/ that no longer matches its command would fail a user on first use."""
     from pathlib import Path
 
-    from w2s.evaluation import EvalConfig
+    from w2s.commands.eval import EvalConfig
     from w2s.reason.pipeline import ReasonConfig
     from w2s.wst.train import WSTTrainConfig
 

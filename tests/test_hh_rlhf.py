@@ -10,7 +10,7 @@ from conftest import kill_training_at_step, shared_data_or_skip
 
 from w2s.cli import main
 from w2s.errors import W2SError
-from w2s.evaluation import score_responses
+from w2s.scoring import score_responses
 from w2s.tasks import get_task
 from w2s.tasks.hh_rlhf import parse_dialogue, split_pair
 

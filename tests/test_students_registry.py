@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from w2s.cli import main
-from w2s.students import StudentConfig, make_student, register_backend
-from w2s.students.base import BACKENDS, Completion, Student
+from w2s.students import BACKENDS, StudentConfig, make_student, register_backend
+from w2s.students.base import Completion, Student
 from w2s.students.scripted import register_script
 
 

@@ -120,7 +120,7 @@ def test_missing_trl_hooks_fail_loudly():
 
 def test_batching_hint_names_the_batch_size_that_takes_one_pass(capsys):
     """4 questions x (4 instructions + 1 baseline) = 20 answers: batch 16 takes two passes, 20 one."""
-    from w2s.students.base import StudentConfig
+    from w2s.students import StudentConfig
     from w2s.wst.train import _batching_hint
 
     config = WSTTrainConfig(questions_per_step=4, num_generations=4, student=StudentConfig(batch_size=16))

@@ -46,14 +46,14 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from w2s.evaluation import EvalConfig, format_summary, run_eval
+    from w2s.commands.eval import EvalConfig, format_summary, run_eval
 
     config = _config_from_args(EvalConfig, args, _EVAL_FLAGS)
     print(format_summary(run_eval(config)))
 
 
 def cmd_grade(args: argparse.Namespace) -> None:
-    from w2s.grading import grade_file
+    from w2s.commands.grade import grade_file
 
     result = grade_file(args.task, args.input, args.response_key, args.answer_key, args.output)
     if args.output:
@@ -98,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_rm_train(args: argparse.Namespace) -> None:
-    from w2s.reward_model import RMTrainConfig, train_reward_model
+    from w2s.commands.rm import RMTrainConfig, train_reward_model
 
     config = _config_from_args(RMTrainConfig, args, {"model": "model", "output": "output", "limit": "limit"})
     result = train_reward_model(config)
@@ -109,7 +109,7 @@ def cmd_rm_train(args: argparse.Namespace) -> None:
 
 
 def cmd_rm_check(args: argparse.Namespace) -> None:
-    from w2s.reward_model import RMCheckConfig, check_reward_model
+    from w2s.commands.rm import RMCheckConfig, check_reward_model
 
     flags = {"model": "model", "split": "split", "limit": "limit", "output": "output"}
     result = check_reward_model(_config_from_args(RMCheckConfig, args, flags))
@@ -119,7 +119,8 @@ def cmd_rm_check(args: argparse.Namespace) -> None:
 
 
 def cmd_judge_check(args: argparse.Namespace) -> None:
-    from w2s.judge import JudgeCheckConfig, check_judge, position_warning
+    from w2s.commands.judge import JudgeCheckConfig, check_judge
+    from w2s.judge import position_warning
 
     flags = {"model": "judge.model", "backend": "judge.backend", "mode": "mode", "split": "split", "limit": "limit",
              "output": "output"}

@@ -24,14 +24,11 @@ Two modes:
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import dataclass, field
 
-from w2s.config import to_dict
 from w2s.errors import W2SError
-from w2s.students import SamplingParams, Student, StudentConfig
+from w2s.students import SamplingParams, Student
 
 JUDGE_PROMPT = (
     "You compare two assistant replies to the same conversation. Prefer the reply that is more "
@@ -135,58 +132,3 @@ def position_warning(report: dict) -> str | None:
     side, most = ("first", share) if share >= 0.5 else ("second", 1 - share)
     return (f"{100 * most:.0f}% of the judge's decisive answers picked the {side}-shown reply: position, "
             "not content, decides its verdicts")
-
-
-@dataclass
-class JudgeCheckConfig:
-    """`w2s judge check`: how often a judge agrees with human preference labels (chosen vs rejected).
-
-    A judge is only a second opinion if it can tell good replies from bad ones; this measures it
-    on labelled pairs the evaluation never uses (hh_rlhf's `rm_test` by default) before its
-    verdicts are trusted.
-    """
-
-    task: str = "hh_rlhf"
-    data: str | None = None
-    split: str = "rm_test"
-    limit: int | None = None
-    seed: int | None = None  # shuffle before limit (None = file order)
-    output: str | None = None  # a folder for judge_check.json and the per-pair verdicts
-    cache: str | None = None
-    judge: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
-    mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf, vllm: no generation)
-
-
-def check_judge(config: JudgeCheckConfig) -> dict:
-    """Agreement = mean verdict for the human-chosen reply (1 chosen, 0.5 tie, 0 rejected; in
-    probability mode the order-averaged probability), with its interval; 0.5 is a judge with no
-    signal. Also the verdicts' split (above / below 0.5) and the exact sign test between them."""
-    from w2s.cache import ResponseCache
-    from w2s.jsonl import check_output_folder, write_jsonl
-    from w2s.paths import default_cache_path
-    from w2s.stats import bootstrap_ci, mcnemar_exact
-    from w2s.students import make_student
-    from w2s.tasks import get_task
-
-    task = get_task(config.task)
-    examples = task.load_pairs(config.split, config.data, config.limit, config.seed)
-    out = check_output_folder(config.output) if config.output else None
-    judge = PairwiseJudge(make_student(config.judge, ResponseCache(config.cache or default_cache_path())),
-                          mode=config.mode)
-    chats = [task.messages(e.question) for e in examples]
-    verdicts = judge.compare(chats, [e.answer for e in examples], [e.rejected for e in examples])
-    chosen_wins, rejected_wins, p = mcnemar_exact([0.5] * len(verdicts), verdicts)
-    result = {"judge": config.judge.model, "backend": config.judge.backend, "mode": config.mode, "task": task.name,
-              "split": config.split,
-              "agreement": bootstrap_ci(verdicts).to_dict(), "chosen_wins": chosen_wins,
-              "rejected_wins": rejected_wins, "ties": len(verdicts) - chosen_wins - rejected_wins, "sign_p": p,
-              "unreadable_answers": judge.unreadable, **position_report(judge.last_orders), "config": to_dict(config)}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        # the judge's own answer in each order (chosen shown first, then rejected shown first)
-        write_jsonl(out / "verdicts.jsonl", [{"id": e.id, "verdict_for_chosen": v, "chosen_first": f,
-                                              "rejected_first": b}
-                                             for e, v, (f, b) in zip(examples, verdicts, judge.last_orders,
-                                                                     strict=True)])
-        (out / "judge_check.json").write_text(json.dumps(result, indent=1))
-    return result

@@ -35,11 +35,11 @@ from pathlib import Path
 from w2s.cache import ResponseCache
 from w2s.config import build, to_dict
 from w2s.errors import W2SError
-from w2s.evaluation import score_responses
 from w2s.jsonl import read_jsonl, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.reason.report import format_pgr
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
+from w2s.scoring import score_responses
 from w2s.stats import bootstrap_ci, mcnemar_exact, pgr_interval
 from w2s.students import Prompt, SamplingParams, StudentConfig, make_student
 from w2s.students.base import usage_line

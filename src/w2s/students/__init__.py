@@ -3,12 +3,12 @@ w2s uses (student, teacher, judge, weak model), several backends imported lazily
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 
 from w2s.cache import ResponseCache
 from w2s.errors import W2SError
+from w2s.registry import LazyRegistry
 from w2s.students.base import (
-    BACKENDS,
     Budget,
     BudgetSpent,
     Completion,
@@ -16,10 +16,70 @@ from w2s.students.base import (
     Prompt,
     SamplingParams,
     Student,
-    StudentConfig,
-    backend_class,
-    register_backend,
+    check_base_url,
 )
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class StudentConfig:
+    """Which model answers, through which backend, with what batching/concurrency."""
+
+    model: str = "qwen2.5-0.5b-instruct"
+    backend: str = "hf"  # hf | openai | vllm | llamacpp | scripted, or one added with register_backend
+    batch_size: int = 16  # hf: sequences per generate() call (static batching)
+    batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
+    dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
+    device: str = "auto"  # hf: auto = cuda if available else cpu
+    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
+    concurrency: int = 32  # openai: requests in flight
+    max_retries: int = 6  # openai: attempts after the first
+    timeout_s: float = 120.0  # openai: per request
+    budget: Budget | None = None  # every backend: stop cleanly after this many calls or tokens
+    price: Price | None = None  # every backend: per million tokens, to report a cost
+    extra: dict = field(default_factory=dict)  # backend-specific keyword arguments
+
+    def __post_init__(self) -> None:
+        """Refuse impossible settings in one line, before any model loads or request is sent."""
+        checks = [
+            (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
+            (self.batch_size >= 1, f"student.batch_size must be >= 1, got {self.batch_size}"),
+            (self.batching in ("static", "continuous"),
+             f"student.batching: expected 'static' or 'continuous', got '{self.batching}'"),
+            (self.dtype in DTYPES, f"student.dtype: expected one of {', '.join(DTYPES)}, got '{self.dtype}'"),
+            (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+             f"student.device: expected auto, cpu, cuda or cuda:N, got '{self.device}'"),
+            (self.concurrency >= 1, f"student.concurrency must be >= 1, got {self.concurrency}"),
+            (self.max_retries >= 0, f"student.max_retries must be >= 0, got {self.max_retries}"),
+            (self.timeout_s > 0, f"student.timeout_s must be > 0, got {self.timeout_s}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        if self.base_url:
+            check_base_url(self.base_url)
+
+
+# name -> "module:Class"; a backend's module is imported only when a config names it.
+BACKENDS = LazyRegistry("student backend", {
+    "hf": "w2s.students.hf:HFStudent",
+    "openai": "w2s.students.openai_compat:OpenAIStudent",
+    "vllm": "w2s.students.vllm_backend:VLLMStudent",
+    "scripted": "w2s.students.scripted:ScriptedStudent",
+    "llamacpp": "w2s.students.llamacpp:LlamaCppStudent",
+})
+
+
+def register_backend(name: str, target: str | type[Student]) -> None:
+    """Make `student.backend: name` build the Student subclass at "module:Class" (imported lazily)."""
+    BACKENDS.register(name, target)
+
+
+def backend_class(name: str) -> type[Student]:
+    return BACKENDS.load(name)
+
 
 LM = Student  # every model (student, teacher, judge, weak model) is behind this one interface
 

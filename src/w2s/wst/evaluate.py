@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 from w2s.cache import ResponseCache
 from w2s.config import to_dict
-from w2s.evaluation import score_responses
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
+from w2s.scoring import score_responses
 from w2s.stats import bootstrap_ci, mcnemar_exact, win_rate
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.evaluation import score_responses
 from w2s.jsonl import check_output, iter_jsonl, write_jsonl
+from w2s.scoring import score_responses
 from w2s.stats import Estimate
 from w2s.tasks import Example, get_task
 from w2s.tasks.base import text_field
