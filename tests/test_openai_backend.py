@@ -156,7 +156,8 @@ def test_a_key_echoed_by_the_server_never_reaches_the_error(monkeypatch):
     assert "HTTP 401" in str(err.value) and "abcdefgh" not in str(err.value) and "***" in str(err.value)
 
 
-@pytest.mark.parametrize("url", ["http://user:pass@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?api-key=s3cr3t"])
+@pytest.mark.parametrize("url", ["http://user:pass@127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1?api-key=s3cr3t",
+                                 "http://127.0.0.1:8000/v1#sk-s3cr3t"])
 def test_credentials_in_the_base_url_are_refused_without_repeating_them(url, capsys):
     from w2s.cli import main
 
@@ -164,3 +165,22 @@ def test_credentials_in_the_base_url_are_refused_without_repeating_them(url, cap
     err = capsys.readouterr().err
     assert "student.base_url: credentials" in err and "pass" not in err and "s3cr3t" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_key_is_redacted_in_every_encoding_and_before_any_cut():
+    from w2s.errors import redact
+
+    key = "sk-up/SECRET+key"
+    for body in ('{"error": "bad key sk-up\\/SECRET+key"}',  # JSON with an escaped slash
+                 "bad key sk-up%2FSECRET%2Bkey", "bad key sk-up%2FSECRET+key", "bad key sk-up/SECRET+key"):
+        assert "SECRET" not in redact(body, key) and "***" in redact(body, key)
+    straddling = "x" * 290 + key  # the cut at 300 falls inside the key
+    cut = redact(straddling, key, limit=300)
+    assert "sk-up" not in cut and len(cut) <= 301
+
+
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_falls_back_to_backoff():
+    from w2s.students.openai_compat import _retry_after
+
+    assert _retry_after({"retry-after": "soon"}) is None
+    assert _retry_after({"retry-after": "2"}) == 2.0

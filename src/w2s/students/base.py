@@ -341,8 +341,8 @@ def check_base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"student.base_url: expected http(s)://host[:port]/path, got a URL with scheme "
                          f"'{parts.scheme}'")
-    if parts.username or parts.password or parts.query:
-        raise ValueError(f"student.base_url: credentials or query parameters in the URL "
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"student.base_url: credentials, query parameters or a fragment in the URL "
                          f"({parts.scheme}://{parts.hostname}/...) are refused; put the API key in the "
                          "environment variable named by student.api_key_env")
     return url

@@ -94,7 +94,7 @@ class OpenAIStudent(Student):
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             raise W2SError(redact(f"{len(failures)} of {len(requests)} requests to {self.base_url} failed "
-                                  f"(answers received so far are cached): {failures[0]}", self._key()))
+                                  f"(answers received so far are cached): {failures[0]}", self._key(), limit=600))
 
     async def _with_retries(self, client, request: Request, params: SamplingParams) -> Completion:
         attempt = 0
@@ -107,7 +107,7 @@ class OpenAIStudent(Student):
                 if not retry or attempt >= self.max_retries:
                     if isinstance(err, EmptyAnswer):  # kept out of the cache and counted (see base.py)
                         return Completion("", 0, "empty")
-                    raise W2SError(redact(f"{reason} after {attempt + 1} attempt(s)", self._key())) from None
+                    raise W2SError(redact(f"{reason} after {attempt + 1} attempt(s)", self._key(), limit=400)) from None
                 attempt += 1
                 self.stats.retries += 1
                 await asyncio.sleep(wait)
@@ -182,9 +182,14 @@ def _retry_after(headers) -> float | None:
     try:
         return min(60.0, max(0.0, float(value)))
     except ValueError:
+        pass
+    try:  # an HTTP date; anything else ("soon") falls back to the usual backoff
         parsed = email.utils.parsedate_to_datetime(value)
-        return min(60.0, max(0.0, parsed.timestamp() - time.time())) if parsed else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return min(60.0, max(0.0, parsed.timestamp() - time.time())) if parsed else None
 
 
 def _short(err: Exception) -> str:
-    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+    """The error's first line, whole: callers redact it, then cut it (never the other way round)."""
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
