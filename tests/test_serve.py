@@ -217,3 +217,19 @@ def test_a_teacher_behind_an_api_writes_the_instruction(tmp_path):
     assert "Is 7 prime?" in asked  # the teacher was asked with the protocol's template
     written = InstructionProtocol().clean(answer_for(asked))  # the teacher's answer, first paragraph
     assert upstream.bodies[-1]["messages"][0] == {"role": "system", "content": written}
+
+
+def test_an_oversized_question_or_body_is_refused_before_the_teacher_reads_it(tmp_path):
+    import urllib.error
+
+    teacher_model = teacher()
+    with FakeOpenAIServer() as upstream, serving_in_background(build_proxy(
+            config(upstream.url, tmp_path, max_question_chars=100, max_request_mb=0.5), teacher_model)) as url:
+        with pytest.raises(openai.BadRequestError, match="at most 100 \\(max_question_chars\\)"):
+            client(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "x" * 101}])
+        big = json.dumps({"model": "m", "messages": [{"role": "user", "content": "y" * 600_000}]}).encode()
+        request = urllib.request.Request(f"{url}/chat/completions", data=big, headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == 413
+    assert teacher_model.calls == 0 and upstream.bodies == []

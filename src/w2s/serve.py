@@ -70,6 +70,8 @@ class ServeConfig:
     teacher_device: str = "auto"
     # the student's answer budget for requests that set none; None: the one the teacher was trained for
     student_max_tokens: int | None = None
+    max_question_chars: int = 8000  # longer last user turns are refused (400): the teacher reads it whole
+    max_request_mb: float = 1.0  # larger request bodies are refused (413) before they are read
 
     def __post_init__(self) -> None:
         if not self.upstream:
@@ -81,6 +83,8 @@ class ServeConfig:
             raise ValueError("max_concurrency and teacher_batch_size must be >= 1")
         if self.timeout_s <= 0 or self.batch_wait_ms < 0:
             raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")
+        if self.max_question_chars < 1 or not 0 < self.max_request_mb <= 1024:
+            raise ValueError("max_question_chars must be >= 1 and max_request_mb in (0, 1024]")
         if self.student_max_tokens is not None and self.student_max_tokens < 1:
             raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
         if not 0 <= self.port < 65536:
@@ -167,7 +171,7 @@ class Proxy:
     def app(self):
         from aiohttp import web
 
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=int(self.config.max_request_mb * 1024 * 1024))
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
@@ -240,6 +244,9 @@ class Proxy:
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 raise ValueError("expected a JSON object with a 'messages' list")
             question = last_user_text(body["messages"])
+            if len(question) > self.config.max_question_chars:
+                raise ValueError(f"the last user turn has {len(question)} characters; this proxy's teacher reads "
+                                 f"at most {self.config.max_question_chars} (max_question_chars)")
         except ValueError as err:
             return error_response(400, f"bad request: {err}", "invalid_request_error")
         started = time.perf_counter()
@@ -266,9 +273,9 @@ class Proxy:
             try:
                 if response.status >= 500:
                     self.counts["upstream_errors"] += 1
-                    detail = (await response.text())[:300]
+                    detail = await response.text()
                     return error_response(502, redact(f"upstream {self.upstream_host} answered HTTP {response.status}: "
-                                                      f"{detail}", *self.secrets()), "upstream_error")
+                                                      f"{detail}", *self.secrets(), limit=300), "upstream_error")
                 if body.get("stream") and response.status == 200:
                     stream = web.StreamResponse(status=200, headers={
                         **header, "Content-Type": response.headers.get("Content-Type", "text/event-stream"),
@@ -310,7 +317,7 @@ class Proxy:
         if isinstance(err, asyncio.TimeoutError | TimeoutError):
             return error_response(504, f"upstream {self.upstream_host} did not answer within {self.config.timeout_s}s",
                                   "upstream_timeout")
-        reason = redact(f"{type(err).__name__}: {err}".splitlines()[0][:300], *self.secrets())
+        reason = redact(f"{type(err).__name__}: {err}".splitlines()[0], *self.secrets(), limit=300)
         return error_response(502, f"upstream {self.upstream_host} failed ({reason})", "upstream_error")
 
 
