@@ -3,6 +3,7 @@
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from fake_openai_server import FakeOpenAIServer
 
@@ -195,3 +196,19 @@ def split_data(gsm_file, tmp_path):
     (data / "train.jsonl").write_text("\n".join(lines[4:]) + "\n")
     (data / "test.jsonl").write_text("\n".join(lines[:4]) + "\n")
     return data
+
+
+def test_a_teacher_is_evaluated_on_the_task_it_was_trained_on_unless_told(tmp_path):
+    from w2s.wst.teacher import trained_task
+
+    run = tmp_path / "run"
+    (run / "final").mkdir(parents=True)
+    assert trained_task(run) is None
+    (run / "config.json").write_text(json.dumps({"task": "rg:chain_sum?min_terms=2&max_terms=2", "steps": 3}))
+    assert trained_task(run) == trained_task(run / "final") == "rg:chain_sum?min_terms=2&max_terms=2"
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "run_config.json").write_text(json.dumps({"task": "hh_rlhf"}))
+    assert trained_task(committed) == "hh_rlhf"
+    assert trained_task(Path(__file__).resolve().parents[1] / "results" / "wst_organism_teacher") == \
+        "rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"

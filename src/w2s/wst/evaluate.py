@@ -37,14 +37,14 @@ from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
-from w2s.wst.teacher import Teacher, load_teacher_lm, teacher_protocol
+from w2s.wst.teacher import Teacher, load_teacher_lm, teacher_protocol, trained_task
 
 DEFAULT_STUDENT_MAX_TOKENS = 512  # when neither the config nor a trained teacher's protocol sets one
 
 
 @dataclass
 class WSTEvalConfig:
-    task: str = "gsm8k"
+    task: str | None = None  # None: the task the trained teacher was trained on, else gsm8k
     data: str | None = None
     split: str = "test"
     limit: int | None = 200
@@ -98,6 +98,10 @@ def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int,
 
 
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
+    if config.task is None:  # a teacher is evaluated on its own task unless told otherwise
+        found = trained_task(config.trained_teacher) if config.trained_teacher else None
+        config.task = found or "gsm8k"
+        print(f"task {config.task} ({'the one the trained teacher was trained on' if found else 'the default'})")
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed, offset=config.offset)
     out = check_output_folder(config.output)

@@ -65,6 +65,21 @@ def teacher_protocol(teacher: str | None, configured: InstructionProtocol | None
     return InstructionProtocol(), "defaults"
 
 
+def trained_task(teacher: str | Path) -> str | None:
+    """The task a trained teacher was trained on, from its run's config (`config.json` written by
+    `w2s wst train`, or `run_config.json` beside a committed teacher); None when there is none."""
+    folder = teacher_folder(teacher)
+    for candidate in (folder / "config.json", folder / "run_config.json", folder.parent / "config.json",
+                      folder.parent / "run_config.json"):
+        try:
+            task = json.loads(candidate.read_text(encoding="utf-8")).get("task")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(task, str) and task:
+            return task
+    return None
+
+
 def load_teacher_lm(name: str, cache: ResponseCache | None = None, device: str = "auto",
                     batch_size: int = 64) -> Student:
     """A teacher's language model: any model name, or a LoRA adapter folder saved by `w2s wst train`.
