@@ -84,3 +84,92 @@ def test_prose_overrides_stay_text_and_structures_need_brackets():
     assert config.untrained_teacher is None and config.self_instruction is False
     data = apply_overrides({}, ["a=[1, 2]", "b={x: 1}", "c='quoted: text'", "d=- item", "e=7"])
     assert data == {"a": [1, 2], "b": {"x": 1}, "c": "quoted: text", "d": "- item", "e": 7}
+
+
+def config_classes():
+    """Every config a command or the Python API builds, with the dotted prefix it is reached by."""
+    import dataclasses
+    import typing
+
+    from w2s.commands.judge import JudgeCheckConfig
+    from w2s.commands.rm import RMCheckConfig, RMTrainConfig
+    from w2s.reason.pipeline import ReasonConfig
+    from w2s.serve import ServeConfig
+    from w2s.wst.evaluate import WSTEvalConfig
+    from w2s.wst.quickstart import QuickstartConfig
+    from w2s.wst.train import WSTTrainConfig
+
+    required = {ServeConfig: {"upstream": "http://127.0.0.1:9/v1", "teacher": "t"}}
+    found = []
+
+    def walk(cls, top, prefix):
+        found.append((cls, top, prefix))
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            for candidate in (typing.get_args(hints[f.name]) or (hints[f.name],)):
+                if dataclasses.is_dataclass(candidate):
+                    walk(candidate, top, f"{prefix}{f.name}.")
+
+    for top in (EvalConfig, WSTTrainConfig, WSTEvalConfig, ServeConfig, ReasonConfig, QuickstartConfig,
+                RMTrainConfig, RMCheckConfig, JudgeCheckConfig):
+        walk(top, top, "")
+    return found, required
+
+
+def numeric_fields():
+    import dataclasses
+    import typing
+
+    found, required = config_classes()
+    for cls, top, prefix in found:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+            if any(k in (int, float) for k in kinds):
+                yield top, prefix + f.name, f, required.get(top, {})
+
+
+def test_every_numeric_setting_declares_its_range_and_refuses_nan_infinity_and_values_outside_it():
+    from w2s.config import numeric_range, set_key
+
+    checked = 0
+    for top, dotted, f, base in numeric_fields():
+        bounds = numeric_range(f)
+        assert bounds is not None, f"{top.__name__}: '{dotted}' declares no range (use w2s.config.setting)"
+        for bad in (float("nan"), float("inf"), float("-inf"), 0, -1, -0.5):
+            if isinstance(bad, float) and bad == bad and abs(bad) != float("inf") and bounds.allows(bad):
+                continue
+            if isinstance(bad, int) and bounds.allows(bad):
+                continue
+            data = set_key({k: v for k, v in base.items()}, dotted, bad)
+            with pytest.raises(W2SError) as err:
+                build(top, data, "cfg.yaml")
+            message = str(err.value)
+            assert f"'{dotted}'" in message and "\n" not in message, message
+            checked += 1
+    assert checked > 150  # every numeric setting of every config, several bad values each
+
+
+@pytest.mark.parametrize("dotted, value, expected", [
+    ("train_limit", 0, "'train_limit' = 0 (expected >= 1)"),
+    ("learning_rate", float("inf"), "'learning_rate' = inf (expected a finite number, > 0 and <= 1)"),
+    ("reward.harm_penalty", float("nan"), "'reward.harm_penalty' = nan (expected a finite number, >= 0)"),
+    ("teacher.lora_alpha", -5, "'teacher.lora_alpha' = -5 (expected > 0)"),
+    ("teacher.temperature", 0, "'teacher.temperature' = 0.0 (expected > 0 and <= 10)"),
+    ("student.timeout_s", 1e309, "'student.timeout_s' = inf (expected a finite number, > 0 and <= 86400)"),
+    ("student.price.prompt", float("nan"), "'student.price.prompt' = nan"),
+])
+def test_impossible_training_settings_name_the_key(dotted, value, expected):
+    from w2s.config import set_key
+    from w2s.wst.train import WSTTrainConfig
+
+    with pytest.raises(W2SError, match=None) as err:
+        build(WSTTrainConfig, set_key({}, dotted, value), "cfg.yaml")
+    assert expected in str(err.value)
+
+
+def test_a_config_built_in_python_is_checked_too():
+    from w2s.wst.train import WSTTrainConfig
+
+    with pytest.raises(ValueError, match=r"steps = 0 \(expected a finite number, >= 1\)"):
+        WSTTrainConfig(steps=0)

@@ -59,14 +59,17 @@ def test_non_utf8_input_names_the_file_and_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--concurrency", "0"], "student.concurrency must be >= 1"),
-    (["--concurrency", "-1"], "student.concurrency must be >= 1"),
-    (["--batch-size", "0"], "student.batch_size must be >= 1"),
-    (["--max-tokens", "-5"], "max_tokens must be >= 1"),
-    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["--concurrency", "0"], "'student.concurrency' = 0 (expected >= 1)"),
+    (["--concurrency", "-1"], "'student.concurrency' = -1 (expected >= 1)"),
+    (["--batch-size", "0"], "'student.batch_size' = 0 (expected >= 1)"),
+    (["--max-tokens", "-5"], "'max_tokens' = -5 (expected >= 1)"),
+    (["--temperature", "-1"], "'temperature' = -1.0 (expected >= 0 and <= 10)"),
+    (["--temperature", "nan"], "'temperature' = nan (expected a finite number"),
+    (["--temperature", "1e309"], "'temperature' = inf (expected a finite number"),
+    (["student.timeout_s=1e309"], "'student.timeout_s' = inf (expected a finite number"),
     (["student.dtype=float99"], "student.dtype: expected one of"),
     (["student.device=tpu"], "student.device: expected"),
-    (["--limit", "0"], "limit must be >= 1"),
+    (["--limit", "0"], "'limit' = 0 (expected >= 1)"),
 ])
 def test_impossible_settings_are_refused_before_any_model_loads(argv, message, gsm_file, capsys):
     code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train", *argv], capsys)

@@ -96,3 +96,6 @@ def test_a_worked_solution_that_disagrees_with_gold_is_dropped():
     assert worked_solution("chain_sum", {"answer": "-1", "metadata": {"expression": "3 + 4 - 8"}}) == "3 + 4 = 7\n7 - 8 = -1"
     with pytest.raises(W2SError, match="solutions must be"):
         get_task("rg:chain_sum?solutions=steps")
+    for size in ("true", "0", "-3", "2.5"):  # `true` once read as a size of 1
+        with pytest.raises(W2SError, match="size must be a positive integer"):
+            get_task(f"rg:chain_sum?size={size}")

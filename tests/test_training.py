@@ -96,5 +96,5 @@ def test_a_negative_nll_weight_is_refused_when_the_config_is_read():
     from w2s.errors import W2SError
     from w2s.reason.pipeline import ReasonConfig
 
-    with pytest.raises(W2SError, match=r"^run.yaml: sft_weight must be 0 or more .* got -1.0$"):
+    with pytest.raises(W2SError, match=r"^run.yaml: 'preference_training.sft_weight' = -1.0 \(expected >= 0\)$"):
         build(ReasonConfig, {"preference_training": {"sft_weight": -1}}, "run.yaml")

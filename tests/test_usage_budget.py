@@ -64,5 +64,5 @@ def test_a_spent_budget_is_one_line_on_the_command_line(gsm_file, tmp_path, caps
                  "--output", str(tmp_path / "a")])
     err = capsys.readouterr().err.strip().splitlines()[-1]  # (after the progress bar's own lines)
     assert code == 2 and err.startswith("error: student budget spent")
-    with pytest.raises(ValueError, match="must be >= 0"):
+    with pytest.raises(ValueError, match=r"prompt = -1 \(expected a finite number, >= 0\)"):
         Price(prompt=-1)

@@ -3,11 +3,18 @@
 A config file is plain YAML whose keys mirror a (nested) dataclass. Overrides are applied to
 the raw mapping before validation, so a typo in a file or on the command line gets the same
 one-line error: the source, the dotted key, and what was expected.
+
+One rule for numbers: every numeric field of a config declares its range once, beside the field
+(`setting(default, low=..., above=..., high=...)`), and `build` checks every numeric value it
+reads, from a file, an override or the Python API: finite (no NaN or infinity) and in range,
+before anything loads. `tests/test_config.py` walks every config and checks that each numeric
+field has a range.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -19,6 +26,51 @@ import yaml
 from w2s.errors import W2SError
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: `low <= v` (or `low < v` when open), `v <= high`."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def allows(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def __str__(self) -> str:
+        parts = [f"{'>' if self.low_open else '>='} {self.low:g}"] if self.low is not None else []
+        parts += [f"<= {self.high:g}"] if self.high is not None else []
+        return " and ".join(parts) or "any finite number"
+
+
+def setting(default: Any = dataclasses.MISSING, *, low: float | None = None, above: float | None = None,
+            high: float | None = None) -> Any:
+    """A numeric config field with its range, declared once beside it: `low` inclusive, `above`
+    exclusive, `high` inclusive. `build` refuses any value outside it (None passes where allowed)."""
+    if low is not None and above is not None:
+        raise ValueError("give low or above, not both")
+    bounds = Range(above if above is not None else low, high, above is not None)
+    return dataclasses.field(default=default, metadata={"range": bounds})
+
+
+def numeric_range(field: dataclasses.Field) -> Range | None:
+    return field.metadata.get("range")
+
+
+def check_ranges(obj: Any) -> None:
+    """Every `setting` field of a config object finite and in its range, else a ValueError naming
+    it. Configs call it first in `__post_init__`, so one built in Python is checked as one read
+    from YAML is (where `build` has already named the full dotted key)."""
+    for f in dataclasses.fields(obj):
+        bounds, value = numeric_range(f), getattr(obj, f.name)
+        if bounds is None or value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or not bounds.allows(value):
+            raise ValueError(f"{f.name} = {value!r} (expected a finite number, {bounds})")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -113,10 +165,21 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
         if key not in fields:
             raise W2SError(f"{source}: unknown key '{dotted}' (expected one of: {', '.join(fields)})")
         kwargs[key] = _coerce(hints[key], value, source, dotted)
+        _check_number(kwargs[key], numeric_range(fields[key]), source, dotted)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise W2SError(f"{source}: {err}") from None
+
+
+def _check_number(value: Any, bounds: Range | None, source: str, dotted: str) -> None:
+    """Finite and in its declared range; one line naming the key otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise W2SError(f"{source}: '{dotted}' = {value} (expected a finite number{f', {bounds}' if bounds else ''})")
+    if bounds is not None and not bounds.allows(value):
+        raise W2SError(f"{source}: '{dotted}' = {value!r} (expected {bounds})")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from w2s.cache import ResponseCache
+from w2s.config import check_ranges, setting
 from w2s.errors import redact
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
@@ -60,18 +61,18 @@ class ServeConfig:
     upstream_api_key_env: str = "OPENAI_API_KEY"  # the NAME of the variable holding the upstream's key
     api_key_env: str | None = None  # when set, clients must send this variable's value as a Bearer key
     host: str = "127.0.0.1"
-    port: int = 8000
-    max_concurrency: int = 64  # requests in flight to the upstream
-    timeout_s: float = 300.0  # longest wait for the upstream's answer (or its next streamed chunk)
-    batch_wait_ms: float = 10.0  # how long a teacher batch waits for more requests
-    teacher_batch_size: int = 16
+    port: int = setting(8000, low=0, high=65535)
+    max_concurrency: int = setting(64, low=1)  # requests in flight to the upstream
+    timeout_s: float = setting(300.0, above=0, high=86400)  # longest wait for the upstream's answer (or its next streamed chunk)
+    batch_wait_ms: float = setting(10.0, low=0, high=60000)  # how long a teacher batch waits for more requests
+    teacher_batch_size: int = setting(16, low=1)
     instruction: InstructionProtocol | None = None  # None: the teacher's own, else the defaults
     cache: str | None = None
     teacher_device: str = "auto"
     # the student's answer budget for requests that set none; None: the one the teacher was trained for
-    student_max_tokens: int | None = None
-    max_question_chars: int = 8000  # longer last user turns are refused (400): the teacher reads it whole
-    max_request_mb: float = 1.0  # larger request bodies are refused (413) before they are read
+    student_max_tokens: int | None = setting(None, low=1)
+    max_question_chars: int = setting(8000, low=1)  # longer last user turns are refused (400): the teacher reads it whole
+    max_request_mb: float = setting(1.0, above=0, high=1024)  # larger request bodies are refused (413) before they are read
 
     def __post_init__(self) -> None:
         if not self.upstream:
@@ -79,16 +80,7 @@ class ServeConfig:
         check_base_url(self.upstream)
         if not self.teacher and self.teacher_api is None:
             raise ValueError("teacher: a run folder, model name or pack is required (--teacher)")
-        if self.max_concurrency < 1 or self.teacher_batch_size < 1:
-            raise ValueError("max_concurrency and teacher_batch_size must be >= 1")
-        if self.timeout_s <= 0 or self.batch_wait_ms < 0:
-            raise ValueError("timeout_s must be > 0 and batch_wait_ms >= 0")
-        if self.max_question_chars < 1 or not 0 < self.max_request_mb <= 1024:
-            raise ValueError("max_question_chars must be >= 1 and max_request_mb in (0, 1024]")
-        if self.student_max_tokens is not None and self.student_max_tokens < 1:
-            raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
-        if not 0 <= self.port < 65536:
-            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        check_ranges(self)
 
 
 def last_user_text(messages: list) -> str:

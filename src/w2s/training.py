@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from w2s.config import check_ranges, setting
 from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
 from w2s.students import Prompt
@@ -31,31 +32,30 @@ METHODS = ("sft", "dpo", "orpo")
 
 @dataclass
 class FinetuneConfig:
-    epochs: float = 2.0
-    learning_rate: float = 1e-4
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 1024  # prompt + response tokens; longer rows are truncated
+    epochs: float = setting(2.0, above=0)
+    learning_rate: float = setting(1e-4, above=0, high=1)
+    batch_size: int = setting(4, low=1)
+    grad_accum: int = setting(1, low=1)
+    max_length: int = setting(1024, low=1)  # prompt + response tokens; longer rows are truncated
     lora: bool = True  # false trains every weight
-    lora_r: int = 16
-    lora_alpha: int = 32
-    beta: float = 0.1  # DPO / ORPO strength
+    lora_r: int = setting(16, low=1)
+    lora_alpha: int = setting(32, above=0)
+    beta: float = setting(0.1, above=0)  # DPO / ORPO strength
     # DPO only: weight of a likelihood (NLL) term on the chosen answers beside the DPO loss, as in
     # RPO (Pang et al., 2024). Plain DPO (0) can lower the chosen answers' likelihood along with the
     # rejected ones' when both share most tokens ("likelihood displacement"): in
     # results/reason_chain_sum_cpu.md it taught the model to repeat digits. ORPO has its own NLL term.
-    sft_weight: float = 0.0
-    seed: int = 0
+    sft_weight: float = setting(0.0, low=0)
+    seed: int = setting(0, low=0)
     # bf16 autocast: None = on a GPU only; true also on a CPU with native bf16, where a LoRA
     # forward+backward measured 1.85x faster than fp32 (the saved model keeps its dtype)
     bf16: bool | None = None
     # a resumable checkpoint (LoRA adapter or weights, optimizer, scheduler, RNG) every N optimizer
     # steps; 0 turns it off. With LoRA a checkpoint is a few MB and well under a second.
-    save_steps: int = 20
+    save_steps: int = setting(20, low=0)
 
     def __post_init__(self) -> None:  # checked when the config is read, not hours later at the DPO step
-        if self.sft_weight < 0:
-            raise ValueError(f"sft_weight must be 0 or more (the NLL term's weight beside DPO), got {self.sft_weight}")
+        check_ranges(self)
 
 
 def sft_row(prompt: Prompt, response: str) -> dict:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from w2s.cache import ResponseCache
-from w2s.config import to_dict
+from w2s.config import check_ranges, setting, to_dict
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
@@ -25,18 +25,16 @@ class EvalConfig:
     task: str = "gsm8k"
     split: str = "test"
     data: str | None = None  # JSONL file, folder, or hub id; default: shared data, then the hub
-    limit: int | None = None
-    seed: int | None = None  # shuffle before limit (None = file order)
-    max_tokens: int = 512
-    temperature: float = 0.0
+    limit: int | None = setting(None, low=1)
+    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
+    max_tokens: int = setting(512, low=1)
+    temperature: float = setting(0.0, low=0, high=10)
     output: str | None = None  # run folder; default runs/eval/<task>-<split>-<model>
     cache: str | None = None  # response cache file; default $W2S_HOME/responses.sqlite
     student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
-        SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens)  # refuses bad values in one line
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1, got {self.limit}")
+        check_ranges(self)
 
 
 @dataclass

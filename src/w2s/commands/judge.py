@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from w2s.config import to_dict
+from w2s.config import check_ranges, setting, to_dict
 from w2s.judge import PairwiseJudge, position_report
 from w2s.students import StudentConfig
 
@@ -25,12 +25,17 @@ class JudgeCheckConfig:
     task: str = "hh_rlhf"
     data: str | None = None
     split: str = "rm_test"
-    limit: int | None = None
-    seed: int | None = None  # shuffle before limit (None = file order)
+    limit: int | None = setting(None, low=1)
+    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
     output: str | None = None  # a folder for judge_check.json and the per-pair verdicts
     cache: str | None = None
     judge: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
     mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf, vllm: no generation)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if self.mode not in ("verdict", "probability"):
+            raise ValueError(f"mode: expected 'verdict' or 'probability', got '{self.mode}'")
 
 
 def check_judge(config: JudgeCheckConfig) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.cache import ResponseCache
+from w2s.config import check_ranges, setting
 from w2s.devices import is_main_process, trainer_precision
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path, w2s_home
@@ -32,13 +33,16 @@ class RMCheckConfig:
     task: str = "hh_rlhf"
     data: str | None = None
     split: str = "rm_test"
-    limit: int | None = None
-    batch_size: int = 8
-    max_length: int = 1024
+    limit: int | None = setting(None, low=1)
+    batch_size: int = setting(8, low=1)
+    max_length: int = setting(1024, low=1)
     device: str = "auto"
     dtype: str = "auto"
     output: str | None = None  # a folder for rm_check.json and the per-pair scores
     cache: str | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 def pairwise_check(rm: RewardModel, task, examples: list) -> tuple[Estimate, list[tuple[float, float]]]:
@@ -79,15 +83,15 @@ class RMTrainConfig:
     data: str | None = None
     split: str = "rm_train"
     eval_split: str = "rm_test"
-    limit: int | None = None  # training pairs (None: the whole split)
-    eval_limit: int | None = None
+    limit: int | None = setting(None, low=1)  # training pairs (None: the whole split)
+    eval_limit: int | None = setting(None, low=1)
     model: str = "smollm2-135m-instruct"
-    epochs: float = 1.0
-    learning_rate: float = 5e-5
-    batch_size: int = 8
-    max_length: int = 512
-    seed: int = 0
-    save_steps: int = 50  # a resumable checkpoint (weights and optimizer) every N steps; 0: none
+    epochs: float = setting(1.0, above=0)
+    learning_rate: float = setting(5e-5, above=0, high=1)
+    batch_size: int = setting(8, low=1)
+    max_length: int = setting(512, low=16)
+    seed: int = setting(0, low=0)
+    save_steps: int = setting(50, low=0)  # a resumable checkpoint (weights and optimizer) every N steps; 0: none
     # recompute activations in the backward pass: the same gradients for less memory (a full
     # fine-tune of the 135M pack at max_length 512 held 12 GB without it)
     gradient_checkpointing: bool = False
@@ -95,8 +99,7 @@ class RMTrainConfig:
     cache: str | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.max_length < 16:
-            raise ValueError("epochs and learning_rate must be > 0, batch_size >= 1, max_length >= 16")
+        check_ranges(self)
 
 
 def train_reward_model(config: RMTrainConfig) -> dict:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import build, to_dict
+from w2s.config import build, check_ranges, setting, to_dict
 from w2s.errors import W2SError
 from w2s.jsonl import read_jsonl, write_jsonl
 from w2s.paths import default_cache_path
@@ -74,19 +74,19 @@ class ReasonConfig:
     train1_split: str = "train_1"  # gold solutions, for the weak model only
     train2_split: str = "train_2"  # questions the strong model learns from (gold: diagnostics only)
     test_split: str = "test"
-    train1_limit: int | None = 200
-    train2_limit: int | None = 200
-    test_limit: int | None = 200
-    seed: int | None = 0  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)
-    max_tokens: int = 384  # generation budget of every answer
-    icl_demos: int = 4  # weak train_2 answers shown to the strong model in context
+    train1_limit: int | None = setting(200, low=1)
+    train2_limit: int | None = setting(200, low=1)
+    test_limit: int | None = setting(200, low=1)
+    seed: int | None = setting(0, low=0)  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)
+    max_tokens: int = setting(384, low=1)  # generation budget of every answer
+    icl_demos: int = setting(4, low=0)  # weak train_2 answers shown to the strong model in context
     stage1_data: str = "hybrid"  # weak | icl | hybrid: the Stage I SFT set
-    stage1_rounds: int = 1  # >1 iterates: models fine-tuned on the weak/icl sets answer again
-    samples: int = 10  # Stage II samples per question
-    sample_temperature: float = 1.0
-    min_confidence: float = 0.6
-    flip_confidence: float = 0.8
-    max_pairs: int = 1
+    stage1_rounds: int = setting(1, low=1)  # >1 iterates: models fine-tuned on the weak/icl sets answer again
+    samples: int = setting(10, low=1)  # Stage II samples per question
+    sample_temperature: float = setting(1.0, low=0, high=10)
+    min_confidence: float = setting(0.6, low=0, high=1)
+    flip_confidence: float = setting(0.8, low=0, high=1)
+    max_pairs: int = setting(1, low=1)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     preference: str | list[str] = "dpo"  # dpo | orpo | [dpo, orpo]: one Stage II model per method
     baselines: bool = True  # train full weak FT and the strong ceiling
@@ -103,8 +103,7 @@ class ReasonConfig:
         methods = self.preferences
         if not methods or any(m not in ("dpo", "orpo") for m in methods) or len(set(methods)) != len(methods):
             raise ValueError(f"preference must be 'dpo', 'orpo' or a list of both, got {self.preference!r}")
-        if self.stage1_rounds < 1 or self.samples < 1 or self.icl_demos < 0:
-            raise ValueError("stage1_rounds and samples must be >= 1, icl_demos >= 0")
+        check_ranges(self)
 
     @property
     def preferences(self) -> list[str]:

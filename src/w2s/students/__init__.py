@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from w2s.cache import ResponseCache
+from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 from w2s.registry import LazyRegistry
 from w2s.students.base import (
@@ -28,32 +29,29 @@ class StudentConfig:
 
     model: str = "qwen2.5-0.5b-instruct"
     backend: str = "hf"  # hf | openai | vllm | llamacpp | scripted, or one added with register_backend
-    batch_size: int = 16  # hf: sequences per generate() call (static batching)
+    batch_size: int = setting(16, low=1)  # hf: sequences per generate() call (static batching)
     batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
     device: str = "auto"  # hf: auto = cuda if available else cpu
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
-    concurrency: int = 32  # openai: requests in flight
-    max_retries: int = 6  # openai: attempts after the first
-    timeout_s: float = 120.0  # openai: per request
+    concurrency: int = setting(32, low=1)  # openai: requests in flight
+    max_retries: int = setting(6, low=0, high=100)  # openai: attempts after the first
+    timeout_s: float = setting(120.0, above=0, high=86400)  # openai: per request
     budget: Budget | None = None  # every backend: stop cleanly after this many calls or tokens
     price: Price | None = None  # every backend: per million tokens, to report a cost
     extra: dict = field(default_factory=dict)  # backend-specific keyword arguments
 
     def __post_init__(self) -> None:
         """Refuse impossible settings in one line, before any model loads or request is sent."""
+        check_ranges(self)
         checks = [
             (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
-            (self.batch_size >= 1, f"student.batch_size must be >= 1, got {self.batch_size}"),
             (self.batching in ("static", "continuous"),
              f"student.batching: expected 'static' or 'continuous', got '{self.batching}'"),
             (self.dtype in DTYPES, f"student.dtype: expected one of {', '.join(DTYPES)}, got '{self.dtype}'"),
             (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
              f"student.device: expected auto, cpu, cuda or cuda:N, got '{self.device}'"),
-            (self.concurrency >= 1, f"student.concurrency must be >= 1, got {self.concurrency}"),
-            (self.max_retries >= 0, f"student.max_retries must be >= 0, got {self.max_retries}"),
-            (self.timeout_s > 0, f"student.timeout_s must be > 0, got {self.timeout_s}"),
         ]
         for ok, message in checks:
             if not ok:

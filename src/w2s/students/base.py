@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from w2s.cache import ResponseCache, stable_key
+from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 
 if TYPE_CHECKING:
@@ -101,12 +102,11 @@ class Request:
 class Price:
     """What a model costs, in currency units (say USD) per million tokens."""
 
-    prompt: float = 0.0
-    completion: float = 0.0
+    prompt: float = setting(0.0, low=0)
+    completion: float = setting(0.0, low=0)
 
     def __post_init__(self) -> None:
-        if self.prompt < 0 or self.completion < 0:
-            raise ValueError("student.price.prompt and student.price.completion must be >= 0")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,11 @@ class Budget:
     was generated is cached, so the same command with a larger budget goes on from there.
     """
 
-    calls: int | None = None
-    tokens: int | None = None
+    calls: int | None = setting(None, low=0)
+    tokens: int | None = setting(None, low=0)
 
     def __post_init__(self) -> None:
-        if (self.calls is not None and self.calls < 0) or (self.tokens is not None and self.tokens < 0):
-            raise ValueError("student.budget.calls and student.budget.tokens must be >= 0")
+        check_ranges(self)
 
 
 class BudgetSpent(W2SError):

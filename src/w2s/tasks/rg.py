@@ -155,7 +155,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any], int, str]:
     if unknown:
         raise W2SError(f"task '{spec}': unknown parameter(s) {', '.join(unknown)} for {name} "
                        f"(expected: {', '.join(sorted(fields))})")
-    if not isinstance(size, int) or not 1 <= size <= 10_000_000:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000_000:
         raise W2SError(f"task '{spec}': size must be a positive integer")
     if solutions not in ("worked", "answer"):
         raise W2SError(f"task '{spec}': solutions must be 'worked' or 'answer', got '{solutions}'")

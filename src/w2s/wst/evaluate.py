@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 
 from w2s.cache import ResponseCache
-from w2s.config import to_dict
+from w2s.config import check_ranges, setting, to_dict
 from w2s.jsonl import check_output_folder, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
@@ -47,11 +47,11 @@ class WSTEvalConfig:
     task: str | None = None  # None: the task the trained teacher was trained on, else gsm8k
     data: str | None = None
     split: str = "test"
-    limit: int | None = 200
-    seed: int | None = None  # shuffle before limit (None = file order)
-    offset: int = 0  # skip this many questions first (after any shuffle), e.g. to leave a published set out
+    limit: int | None = setting(200, low=1)
+    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
+    offset: int = setting(0, low=0)  # skip this many questions first (after any shuffle), e.g. to leave a published set out
     # None: the budget the trained teacher was trained for (its protocol), else 512
-    student_max_tokens: int | None = None
+    student_max_tokens: int | None = setting(None, low=1)
     generic_instruction: str | None = "Let's think step by step."  # None skips the condition
     untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
     trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
@@ -70,12 +70,9 @@ class WSTEvalConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
 
     def __post_init__(self) -> None:
-        if self.student_max_tokens is not None and self.student_max_tokens < 1:
-            raise ValueError(f"student_max_tokens must be >= 1, got {self.student_max_tokens}")
-        if self.offset < 0:
-            raise ValueError(f"offset must be >= 0, got {self.offset}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1, got {self.limit}")
+        check_ranges(self)
+        if self.judge_mode not in ("verdict", "probability"):
+            raise ValueError(f"judge_mode: expected 'verdict' or 'probability', got '{self.judge_mode}'")
 
 
 def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int, str]:

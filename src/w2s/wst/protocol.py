@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 from w2s.graders import Grader, numbers_in, parse_number
 from w2s.students import Prompt
@@ -78,21 +79,18 @@ class InstructionProtocol:
 
     template: str = "plain"  # chosen on GSM8K train_2 validation (results/wst_protocol.md)
     placement: str = "system"  # system: a system message; prefix: in front of the user turn
-    max_tokens: int = 48  # the teacher's generation budget; instructions that hit it are counted
-    max_chars: int = 600  # longer instructions are cut here (on a word boundary)
+    max_tokens: int = setting(48, low=1)  # the teacher's generation budget; instructions that hit it are counted
+    max_chars: int = setting(600, low=1)  # longer instructions are cut here (on a word boundary)
     # The student's answer budget the teacher was trained for; set by `w2s wst train` from its
     # `student_max_tokens` (None in a config: the run's own setting; in an old file: not recorded).
-    student_max_tokens: int | None = None
+    student_max_tokens: int | None = setting(None, low=1)
 
     def __post_init__(self) -> None:
         if "{question}" not in json.dumps(self.template_text):
             raise ValueError(f"instruction.template must contain {{question}} or be one of: {', '.join(TEMPLATES)}")
         if self.placement not in ("system", "prefix"):
             raise ValueError(f"instruction.placement must be 'system' or 'prefix', got '{self.placement}'")
-        if self.max_tokens < 1 or self.max_chars < 1:
-            raise ValueError("instruction.max_tokens and instruction.max_chars must be >= 1")
-        if self.student_max_tokens is not None and self.student_max_tokens < 1:
-            raise ValueError("instruction.student_max_tokens must be >= 1")
+        check_ranges(self)
 
     def how_asked(self) -> tuple:
         """What decides the instructions themselves (not the student's budget): protocols that

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
+from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 from w2s.graders import answer_is
 from w2s.jsonl import check_output_folder, read_json, read_jsonl
@@ -57,22 +58,19 @@ class QuickstartConfig:
     teacher: str = field(default_factory=lambda: _shown(ORGANISM_TEACHER))
     task: str = ORGANISM_TASK  # the task the teacher was trained on
     base_teacher: str = "smollm2-135m-instruct"  # the untrained teacher of the GRPO steps (its run's base)
-    eval_questions: int = 32  # ~80% power at the published effect (116/8 of 400), exact McNemar
-    eval_offset: int = 400  # the published evaluation used test items 0-399
-    steps: int = 2  # GRPO steps of the loop demonstration
-    questions_per_step: int = 1
-    num_generations: int = 4
-    learning_rate: float = 1e-4  # the organism run's
+    eval_questions: int = setting(32, low=1)  # ~80% power at the published effect (116/8 of 400), exact McNemar
+    eval_offset: int = setting(400, low=0)  # the published evaluation used test items 0-399
+    steps: int = setting(2, low=1)  # GRPO steps of the loop demonstration
+    questions_per_step: int = setting(1, low=1)
+    num_generations: int = setting(4, low=2)
+    learning_rate: float = setting(1e-4, above=0, high=1)  # the organism run's
     output: str = "runs/quickstart"
     cache: str | None = None
     # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers)
     student: StudentConfig = field(default_factory=lambda: StudentConfig(dtype="float32", batch_size=64))
 
     def __post_init__(self) -> None:
-        if min(self.eval_questions, self.steps, self.questions_per_step) < 1 or self.eval_offset < 0:
-            raise ValueError("eval_questions, steps and questions_per_step must be >= 1 and eval_offset >= 0")
-        if self.num_generations < 2:
-            raise ValueError("num_generations must be >= 2 (GRPO compares instructions within a group)")
+        check_ranges(self)
 
 
 def run_quickstart(config: QuickstartConfig) -> Path:

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from w2s.config import check_ranges, setting
 from w2s.students import SamplingParams, Student
 from w2s.tasks import Task
 from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
@@ -46,17 +47,16 @@ KINDS = ("relative", "absolute", "likelihood")
 @dataclass
 class RewardConfig:
     kind: str = "relative"  # relative | absolute | likelihood
-    harm_penalty: float = 0.0
-    student_samples: int = 1  # k (outcome kinds); >1 needs student_temperature > 0
-    student_temperature: float = 0.0  # outcome kinds: 0 = greedy
-    leak_penalty: float = 1.0  # subtracted when the instruction states the gold answer
-    new_number_penalty: float = 0.0  # subtracted when the instruction has a number the question lacks
+    harm_penalty: float = setting(0.0, low=0)
+    student_samples: int = setting(1, low=1)  # k (outcome kinds); >1 needs student_temperature > 0
+    student_temperature: float = setting(0.0, low=0, high=10)  # outcome kinds: 0 = greedy
+    leak_penalty: float = setting(1.0, low=0)  # subtracted when the instruction states the gold answer
+    new_number_penalty: float = setting(0.0, low=0)  # subtracted when the instruction has a number the question lacks
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"reward.kind must be one of {', '.join(KINDS)}, got '{self.kind}'")
-        if self.student_samples < 1 or self.harm_penalty < 0 or self.leak_penalty < 0 or self.new_number_penalty < 0:
-            raise ValueError("reward.student_samples must be >= 1 and the reward penalties >= 0")
+        check_ranges(self)
         if self.student_samples > 1 and self.student_temperature <= 0:
             raise ValueError("reward.student_samples > 1 needs reward.student_temperature > 0 "
                              "(greedy samples are all the same)")

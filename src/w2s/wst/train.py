@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from w2s.cache import ResponseCache
-from w2s.config import to_dict
+from w2s.config import check_ranges, setting, to_dict
 from w2s.devices import is_main_process, trainer_precision, world_size
 from w2s.errors import W2SError
 from w2s.jsonl import write_atomic
@@ -34,9 +34,10 @@ from w2s.wst.rewards import RewardConfig, StudentReward
 class TeacherConfig:
     model: str = "smollm2-135m-instruct"
     lora: bool = True  # LoRA via PEFT; false trains every weight
-    lora_r: int = 16
-    lora_alpha: int = 32
-    temperature: float = 0.7  # GRPO needs diverse samples; 0.7 chosen on validation (results/wst_protocol.md)
+    lora_r: int = setting(16, low=1)
+    lora_alpha: int = setting(32, above=0)
+    # GRPO needs diverse samples; 0.7 chosen on validation (results/wst_protocol.md)
+    temperature: float = setting(0.7, above=0, high=10)
     # bf16 autocast for the teacher's generation and update. None: on GPU only. On a CPU with
     # native bf16 (AVX512-BF16, AMX) it was 1.85x faster than fp32 for a LoRA forward+backward;
     # on AVX2-only CPUs it made GRPO steps about 5x slower.
@@ -47,22 +48,25 @@ class TeacherConfig:
     # dialogues one GRPO update of a 135M LoRA teacher peaked at 13 GB and another was killed at 24 GB.
     gradient_checkpointing: bool = False
 
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
 
 @dataclass
 class WSTTrainConfig:
     task: str = "gsm8k"
     data: str | None = None
     train_split: str = "train_1"
-    train_limit: int | None = 256
+    train_limit: int | None = setting(256, low=1)
     eval_split: str = "test"  # its questions are removed from training (never overlap)
-    seed: int = 0
-    steps: int = 20
-    questions_per_step: int = 2
-    num_generations: int = 4  # instructions sampled per question (the GRPO group)
-    learning_rate: float = 1e-5
-    beta: float = 0.0
-    save_steps: int = 10
-    student_max_tokens: int = 256  # the student's answer budget (outcome rewards)
+    seed: int = setting(0, low=0)
+    steps: int = setting(20, low=1)
+    questions_per_step: int = setting(2, low=1)
+    num_generations: int = setting(4, low=2)  # instructions sampled per question (the GRPO group)
+    learning_rate: float = setting(1e-5, above=0, high=1)
+    beta: float = setting(0.0, low=0)
+    save_steps: int = setting(10, low=1)
+    student_max_tokens: int = setting(256, low=1)  # the student's answer budget (outcome rewards)
     output: str = "runs/wst/default"
     cache: str | None = None
     instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
@@ -71,11 +75,7 @@ class WSTTrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.questions_per_step, self.student_max_tokens, self.save_steps) < 1:
-            raise ValueError("steps, questions_per_step, save_steps and student_max_tokens must be >= 1")
-        if self.num_generations < 2:
-            raise ValueError(f"num_generations must be >= 2 (GRPO compares instructions within a group), "
-                             f"got {self.num_generations}")
+        check_ranges(self)  # num_generations >= 2: GRPO compares instructions within a group
         if self.instruction.student_max_tokens not in (None, self.student_max_tokens):
             raise ValueError(f"instruction.student_max_tokens ({self.instruction.student_max_tokens}) differs from "
                              f"student_max_tokens ({self.student_max_tokens}); set student_max_tokens only")
