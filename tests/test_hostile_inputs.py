@@ -211,3 +211,48 @@ def test_every_commands_help_prints(capsys):
             main([*path, "--help"])
         assert done.value.code == 0, path
         assert "usage: w2s" in capsys.readouterr().out
+
+
+def test_eval_refuses_an_output_folder_whose_files_are_its_data_or_its_cache(tmp_path, gsm_file, capsys):
+    folder = tmp_path / "D"
+    folder.mkdir()
+    data = folder / "responses.jsonl"
+    data.write_text(gsm_file.read_text())
+    code, _, err = run(["eval", "--model", "no-such-model", "--data", data, "--split", "train", "--output", folder], capsys)
+    assert code == 2 and "responses.jsonl: the command would write this file, but it is one of its inputs" in err
+    assert data.read_text() == gsm_file.read_text()
+    cache = tmp_path / "cio" / "responses.jsonl"
+    cache.parent.mkdir()
+    cache.write_bytes(b"")
+    code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train",
+                        "--output", cache.parent, f"cache={cache}"], capsys)
+    assert code == 2 and "one of its inputs (data or cache)" in err and cache.read_bytes() == b""
+
+
+def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
+    import gzip
+
+    not_gzip = tmp_path / "test.jsonl.gz"
+    not_gzip.write_bytes(b"plain text, not gzip\n")
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress((json.dumps({"question": "q", "answer": "1"}) + "\n").encode() * 50)[:-20])
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text('{"question": "q", "answer": ' + "9" * 5000 + "}\n")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("task: gsm8k\n# caf\xe9\n".encode("latin-1"))
+    under_a_file = tmp_path / "file.txt"
+    under_a_file.write_text("x")
+    for argv, message in [
+        (["eval", "--model", "m", "--data", not_gzip], "not a complete gzip file"),
+        (["eval", "--model", "m", "--data", cut], "not a complete gzip file"),
+        (["eval", "--model", "m", "--data", huge], "huge.jsonl:1: unreadable JSON"),
+        (["eval", "--config", latin], "latin.yaml: not UTF-8 text"),
+        (["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--output", under_a_file / "out"],
+         "is a file; choose another --output"),
+        (["reason", "report", tmp_path], "no metrics.json"),
+    ]:
+        code, _, err = run(argv, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    (tmp_path / "metrics.json").write_text("{}")
+    code, _, err = run(["reason", "report", tmp_path], capsys)
+    assert code == 2 and "not a metrics file of `w2s reason`" in err

@@ -17,7 +17,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise W2SError(f"{path}: no such file")
     opener = _open_gz if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:  # bytes, decoded line by line: a bad byte names its line
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in _lines(handle, path):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -28,6 +28,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise W2SError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
+            except ValueError as err:  # e.g. an integer of more digits than Python converts
+                raise W2SError(f"{path}:{number}: unreadable JSON ({str(err).split(';')[0]})") from None
             if not isinstance(row, dict):
                 raise W2SError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             yield number, row
@@ -49,11 +51,29 @@ def check_output(output: str | Path, *inputs: str | Path) -> Path:
     return out
 
 
+def refuse_overwriting_inputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None]) -> None:
+    """Refuse, before any work, a file a command will write that is one of its inputs (a data file,
+    the response cache): `w2s eval --data D/responses.jsonl --output D` would replace its own data."""
+    given = [Path(i).resolve() for i in inputs if i is not None and Path(i).exists()]
+    for output in outputs:
+        if Path(output).resolve() in given:
+            raise W2SError(f"{output}: the command would write this file, but it is one of its inputs (data or "
+                           "cache); choose another --output")
+
+
 def check_output_folder(folder: str | Path) -> Path:
-    """Refuse, before any work, an output folder path that is an existing file."""
+    """Refuse, before any work, an output folder that is a file, lies under a file, or cannot be
+    written: a command must not generate for an hour and then fail to save what it made."""
+    import os
+
     out = Path(folder)
     if out.exists() and not out.is_dir():
         raise W2SError(f"{out}: is a file; --output must be a folder (it receives several files)")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise W2SError(f"{out}: cannot be created, {existing} is a file; choose another --output")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise W2SError(f"{out}: cannot be written ({existing} is not writable); choose another --output")
     return out
 
 
@@ -110,6 +130,19 @@ def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines; a .gz file that is not gzip, or is cut short, is one line naming it."""
+    import gzip
+    import zlib
+
+    number = 0
+    try:
+        for number, raw in enumerate(handle, start=1):
+            yield number, raw
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise W2SError(f"{path}:{number + 1}: not a complete gzip file ({err or 'truncated'})") from None
 
 
 def _open_gz(path: Path, mode: str = "rb"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
-from w2s.jsonl import check_output_folder, write_jsonl
+from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
 from w2s.stats import Estimate
@@ -50,7 +50,9 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed)
     out_dir = check_output_folder(config.output or default_output(config))
-    cache = ResponseCache(config.cache or default_cache_path())
+    cache_path = config.cache or default_cache_path()
+    refuse_overwriting_inputs([out_dir / "responses.jsonl", out_dir / "summary.json"], [config.data, cache_path])
+    cache = ResponseCache(cache_path)
     if student is None:
         student = make_student(config.student, cache)
     prompts = [task.messages(e.question) for e in examples]

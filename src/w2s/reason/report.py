@@ -41,6 +41,11 @@ def write_reason_report(run_dir: str | Path) -> Path:
     if not metrics_file.is_file():
         raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'evaluate' step first)")
     metrics = read_json(metrics_file)
+    missing = [key for key in ("task", "split", "n", "models") if not isinstance(metrics, dict) or key not in metrics]
+    if missing or not isinstance(metrics["models"], dict) or \
+            any(not isinstance(row, dict) or "accuracy" not in row for row in metrics["models"].values()):
+        raise W2SError(f"{metrics_file}: not a metrics file of `w2s reason` (missing {', '.join(missing) or 'models.*.accuracy'});"
+                       " rerun the 'evaluate' step")
     estimates = {name: Estimate(**row["accuracy"]) for name, row in metrics["models"].items()}
     lines_ = {k: v for k, v in (("weak floor", metrics.get("weak_floor")),
                                 ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
-from w2s.jsonl import check_output_folder, write_jsonl
+from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
 from w2s.stats import bootstrap_ci, mcnemar_exact, win_rate
@@ -106,7 +106,9 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     print(f"instruction protocol {protocol_source}: template {protocol.template!r:.60}, placement "
           f"{protocol.placement}, max {protocol.max_tokens} tokens; student answers up to {budget} tokens "
           f"({budget_source})")
-    cache = ResponseCache(config.cache or default_cache_path())
+    cache_path = config.cache or default_cache_path()
+    refuse_overwriting_inputs([out / "instructions_and_answers.jsonl", out / "wst_eval.json"], [config.data, cache_path])
+    cache = ResponseCache(cache_path)
     student = student or make_student(config.student, cache)
     questions = [e.question for e in examples]
     truncated_instructions: dict[str, int] = {}
