@@ -233,3 +233,42 @@ def test_an_oversized_question_or_body_is_refused_before_the_teacher_reads_it(tm
             urllib.request.urlopen(request)
         assert refused.value.code == 413
     assert teacher_model.calls == 0 and upstream.bodies == []
+
+
+def test_malformed_chats_and_odd_keys_are_400s_and_401s_never_500s(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setenv("PROXY_KEY", "good-key")
+    with FakeOpenAIServer() as upstream, serving_in_background(build_proxy(
+            config(upstream.url, tmp_path, api_key_env="PROXY_KEY"), teacher())) as url:
+        def post(body, key="good-key"):
+            request = urllib.request.Request(f"{url}/chat/completions", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            request.add_unredirected_header("Authorization", f"Bearer {key}")
+            try:
+                return urllib.request.urlopen(request).status
+            except urllib.error.HTTPError as err:
+                return err.code
+        assert post({"messages": ["not an object"]}) == 400
+        assert post({"messages": [{"role": "user", "content": [{"type": "text", "text": 7}]}]}) == 400
+        assert post({"messages": [{"role": "user", "content": "hi"}]}, key="caf\xe9\xff") == 401
+        assert post({"model": "m", "messages": [{"role": "user", "content": "hi"}]}) == 200
+
+
+def test_a_port_in_use_is_one_line_after_nothing_was_announced(tmp_path, capsys):
+    import socket
+
+    from w2s.errors import W2SError
+    from w2s.serve import run_server
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with FakeOpenAIServer() as upstream, pytest.raises(W2SError, match=f"cannot listen on 127.0.0.1:{port}"):
+            run_server(ServeConfig(teacher="tiny", upstream=upstream.url, port=port, cache=str(tmp_path / "c.sqlite"),
+                                   instruction=InstructionProtocol()), teacher())
+    finally:
+        taken.close()
+    assert "w2s proxy on" not in capsys.readouterr().out

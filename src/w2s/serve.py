@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting
-from w2s.errors import redact
+from w2s.errors import W2SError, redact
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.students.base import check_base_url
@@ -84,7 +84,16 @@ class ServeConfig:
 
 
 def last_user_text(messages: list) -> str:
-    """The text of the last user turn (string content, or the text parts of a content list)."""
+    """The text of the last user turn (string content, or the text parts of a content list).
+
+    A malformed chat is the client's mistake, so it is a ValueError (a 400), never a 500."""
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ValueError(f"messages[{i}]: expected an object with 'role' and 'content'")
+        content = message.get("content")
+        parts = content if isinstance(content, list) else []
+        if any(not isinstance(p, dict) or p.get("type") == "text" and not isinstance(p.get("text"), str) for p in parts):
+            raise ValueError(f"messages[{i}].content: every part must be an object, and a text part's 'text' a string")
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
@@ -196,7 +205,9 @@ class Proxy:
             return True
         expected = os.environ.get(self.config.api_key_env, "")
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+        # a header with bytes that are not UTF-8 arrives with surrogates: compare bytes, never fail
+        return bool(expected) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"),
+                                                      expected.encode("utf-8", "surrogateescape"))
 
     def _upstream_headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -363,14 +374,19 @@ def serving_in_background(proxy: Proxy, host: str = "127.0.0.1", port: int = 0) 
         loop.close()
 
 
-def run_server(config: ServeConfig) -> None:
+def run_server(config: ServeConfig, teacher: Teacher | Student | None = None) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM shut down gracefully)."""
     from aiohttp import web
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    proxy = build_proxy(config)
-    print(f"w2s proxy on http://{config.host}:{config.port}/v1 (Ctrl-C stops it)")
-    web.run_app(proxy.app(), host=config.host, port=config.port, print=None, shutdown_timeout=10,
-                access_log_format='%a "%r" %s %Tfs')  # no headers: keys never reach the log
+    proxy = build_proxy(config, teacher)
+    try:  # the address is announced once the server listens, never before
+        web.run_app(proxy.app(), host=config.host, port=config.port, shutdown_timeout=10,
+                    print=lambda _: print(f"w2s proxy on http://{config.host}:{config.port}/v1 (Ctrl-C stops it)",
+                                          flush=True),
+                    access_log_format='%a "%r" %s %Tfs')  # no headers: keys never reach the log
+    except OSError as err:
+        raise W2SError(f"cannot listen on {config.host}:{config.port} ({err.strerror or err}); is another server "
+                       "using it? choose another --port") from None
 
 

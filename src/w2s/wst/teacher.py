@@ -129,8 +129,9 @@ class Teacher:
 
         `protocol` is for teachers that have none saved (an untrained model); for a trained teacher
         it must match the saved one. `cache` is a `ResponseCache` or a path; by default the
-        user's response cache (`$W2S_HOME/cache.sqlite`), so a question asked before costs nothing.
+        user's response cache (`$W2S_HOME/responses.sqlite`), so a question asked before costs nothing.
         """
+        check_teacher_source(str(name))
         saved, source = teacher_protocol(str(name), protocol)
         if not isinstance(cache, ResponseCache):
             cache = ResponseCache(cache or default_cache_path())
