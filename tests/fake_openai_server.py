@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Fault = tuple[str, float]  # ("ok" | "sleep" | "429" | "400" | "500" | "garbage" | "drop", seconds)
+# ("ok" | "sleep" | "429" | "400" | "500" | "garbage" | "drop" | "trickle" | "stall", seconds)
+Fault = tuple[str, float]
 
 
 def answer_for(prompt: str) -> str:
@@ -82,6 +83,35 @@ class FakeOpenAIServer:
                     self._send(500, {"error": {"message": "boom"}})
                 elif kind == "garbage":
                     self._send_raw(200, b"{this is not json")
+                elif kind == "trickle":  # a valid answer, one byte every `seconds`: each read is quick
+                    payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                          "choices": [{"index": 0, "message": {"role": "assistant",
+                                                                               "content": answer_for(prompt)},
+                                                       "finish_reason": "stop"}]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    try:
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(seconds)
+                    except OSError:  # the client gave up: what the test expects
+                        pass
+                elif kind == "stall":  # a stream that sends one event, then nothing for `seconds`
+                    event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                             "choices": [{"index": 0, "delta": {"content": "Counting"}, "finish_reason": None}]}
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    try:
+                        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(seconds)
+                    except OSError:
+                        pass
+                    self.close_connection = True
                 elif kind == "drop":  # the connection closes with no response at all
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -236,6 +236,8 @@ def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
     not_gzip.write_bytes(b"plain text, not gzip\n")
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(gzip.compress((json.dumps({"question": "q", "answer": "1"}) + "\n").encode() * 50)[:-20])
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"question": "q", "answer": NaN}\n')
     huge = tmp_path / "huge.jsonl"
     huge.write_text('{"question": "q", "answer": ' + "9" * 5000 + "}\n")
     latin = tmp_path / "latin.yaml"
@@ -246,6 +248,7 @@ def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
         (["eval", "--model", "m", "--data", not_gzip], "not a complete gzip file"),
         (["eval", "--model", "m", "--data", cut], "not a complete gzip file"),
         (["eval", "--model", "m", "--data", huge], "huge.jsonl:1: unreadable JSON"),
+        (["eval", "--model", "m", "--data", nan], "nan.jsonl:1: unreadable JSON (NaN is not a JSON value)"),
         (["eval", "--config", latin], "latin.yaml: not UTF-8 text"),
         (["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--output", under_a_file / "out"],
          "is a file; choose another --output"),

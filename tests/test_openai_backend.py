@@ -184,3 +184,14 @@ def test_a_retry_after_that_is_neither_seconds_nor_a_date_falls_back_to_backoff(
 
     assert _retry_after({"retry-after": "soon"}) is None
     assert _retry_after({"retry-after": "2"}) == 2.0
+
+
+def test_timeout_bounds_the_whole_request_even_when_the_body_trickles():
+    import time
+
+    with FakeOpenAIServer(lambda prompt, attempt: ("trickle", 0.05)) as server:  # ~200 bytes: ~10 s in all
+        s = student(server.url, timeout_s=1.0, max_retries=0)
+        start = time.monotonic()
+        with pytest.raises(W2SError, match=r"no complete answer within 1.0s"):
+            s.generate([chat(0)], GREEDY, progress=False)
+    assert time.monotonic() - start < 5

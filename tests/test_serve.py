@@ -272,3 +272,18 @@ def test_a_port_in_use_is_one_line_after_nothing_was_announced(tmp_path, capsys)
     finally:
         taken.close()
     assert "w2s proxy on" not in capsys.readouterr().out
+
+
+def test_a_stream_that_stalls_ends_with_an_error_event_not_a_quiet_cut(tmp_path):
+    import urllib.error
+
+    with FakeOpenAIServer(lambda prompt, attempt: ("stall", 3.0)) as upstream, serving_in_background(
+            build_proxy(config(upstream.url, tmp_path, timeout_s=0.5), teacher())) as url:
+        request = urllib.request.Request(f"{url}/chat/completions", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"model": "m", "stream": True, "messages": [
+                                             {"role": "user", "content": "Count to three."}]}).encode())
+        with urllib.request.urlopen(request) as response:
+            events = [line for line in response.read().decode().splitlines() if line.startswith("data: ")]
+    assert "Counting" in events[0]
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert error["code"] == 504 and "did not answer within 0.5s" in error["message"]

@@ -99,3 +99,6 @@ def test_a_worked_solution_that_disagrees_with_gold_is_dropped():
     for size in ("true", "0", "-3", "2.5"):  # `true` once read as a size of 1
         with pytest.raises(W2SError, match="size must be a positive integer"):
             get_task(f"rg:chain_sum?size={size}")
+    for bad in ("min_terms=2.5", "min_terms=[1,2]", "allow_negation=3"):
+        with pytest.raises(W2SError, match=r"should be (int|bool) for chain_sum"):
+            get_task(f"rg:chain_sum?{bad}")

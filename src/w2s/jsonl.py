@@ -25,7 +25,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, parse_constant=_refuse_constant)
             except json.JSONDecodeError as err:
                 raise W2SError(f"{path}:{number}: invalid JSON ({err.msg} at column {err.colno})") from None
             except ValueError as err:  # e.g. an integer of more digits than Python converts
@@ -130,6 +130,12 @@ def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python reads them by default): a gold answer of NaN would be
+    graded wrong every time and written back as invalid JSON."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _lines(handle, path: Path) -> Iterator[tuple[int, bytes]]:

@@ -284,8 +284,13 @@ class Proxy:
                         **header, "Content-Type": response.headers.get("Content-Type", "text/event-stream"),
                         "Cache-Control": "no-cache"})
                     await stream.prepare(request)
-                    async for chunk in response.content.iter_any():
-                        await stream.write(chunk)
+                    try:
+                        async for chunk in response.content.iter_any():
+                            await stream.write(chunk)
+                    except Exception as err:  # noqa: BLE001 - the 200 is sent: end the stream with an error event
+                        failure = self._upstream_failure(err)
+                        log.warning("stream cut: %s", failure.text)
+                        await stream.write(b"data: " + failure.body + b"\n\n")
                     await stream.write_eof()
                     return stream
                 raw = await response.read()

@@ -100,8 +100,8 @@ class OpenAIStudent(Student):
         attempt = 0
         while True:
             start = time.monotonic()
-            try:
-                return await self._once(client, request, params)
+            try:  # bounds the whole request: a body trickled byte by byte never resets this clock
+                return await asyncio.wait_for(self._once(client, request, params), self.timeout_s)
             except Exception as err:  # noqa: BLE001 - classified below
                 retry, wait, reason = self._classify(err, attempt, time.monotonic() - start)
                 if not retry or attempt >= self.max_retries:
@@ -149,6 +149,8 @@ class OpenAIStudent(Student):
                 after = _retry_after(err.response.headers)
                 return True, (after + random.uniform(0, 0.1)) if after is not None else backoff, reason
             return False, 0.0, f"{reason}: {_short(err)}"
+        if isinstance(err, TimeoutError):  # asyncio.wait_for: the whole request took longer than timeout_s
+            return True, backoff, f"no complete answer within {self.timeout_s}s from {self.base_url}"
         if isinstance(err, openai.APITimeoutError):
             if elapsed_s is None or elapsed_s >= 0.9 * self.timeout_s:
                 return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"

@@ -155,11 +155,35 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any], int, str]:
     if unknown:
         raise W2SError(f"task '{spec}': unknown parameter(s) {', '.join(unknown)} for {name} "
                        f"(expected: {', '.join(sorted(fields))})")
+    _check_types(spec, name, DATASETS[name][1], params)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000_000:
         raise W2SError(f"task '{spec}': size must be a positive integer")
     if solutions not in ("worked", "answer"):
         raise W2SError(f"task '{spec}': solutions must be 'worked' or 'answer', got '{solutions}'")
     return name, params, size, solutions
+
+
+def _check_types(spec: str, name: str, config_cls: type, params: dict[str, Any]) -> None:
+    """Each parameter of the type its reasoning-gym config field declares (`min_terms=2.5` and
+    `min_terms=[1,2]` would otherwise fail deep inside the generator, or pass as something else)."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # noqa: BLE001 - a config whose hints cannot be read is checked by reasoning-gym alone
+        return
+    for key, value in params.items():
+        expected = hints.get(key)
+        if expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif expected is bool:
+            ok = isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            raise W2SError(f"task '{spec}': parameter {key}={value!r} should be {expected.__name__} for {name}")
 
 
 def dataset_names() -> list[str]:
