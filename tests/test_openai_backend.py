@@ -195,3 +195,9 @@ def test_timeout_bounds_the_whole_request_even_when_the_body_trickles():
         with pytest.raises(W2SError, match=r"no complete answer within 1.0s"):
             s.generate([chat(0)], GREEDY, progress=False)
     assert time.monotonic() - start < 5
+
+
+def test_a_token_count_a_server_reports_wrong_is_not_taken():
+    from w2s.students.openai_compat import _count
+
+    assert [_count(v) for v in (7, 0, -5, None, True, "12", 3.5)] == [7, 0, 0, 0, 0, 0, 0]

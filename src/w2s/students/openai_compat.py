@@ -127,10 +127,10 @@ class OpenAIStudent(Student):
         if not text.strip():
             raise EmptyAnswer("empty answer")
         usage = getattr(response, "usage", None)
-        n_tokens = getattr(usage, "completion_tokens", None) or len(text.split())
+        n_tokens = _count(getattr(usage, "completion_tokens", None)) or len(text.split())
         finish = response.choices[0].finish_reason or "stop"
-        return Completion(text, int(n_tokens), "length" if finish == "length" else "stop",
-                          prompt_tokens=int(getattr(usage, "prompt_tokens", None) or 0))
+        return Completion(text, n_tokens, "length" if finish == "length" else "stop",
+                          prompt_tokens=_count(getattr(usage, "prompt_tokens", None)))
 
     def _classify(self, err: Exception, attempt: int, elapsed_s: float | None = None) -> tuple[bool, float, str]:
         """(retryable?, seconds to wait, a one-line reason without secrets).
@@ -167,6 +167,11 @@ class OpenAIStudent(Student):
                             AttributeError, IndexError, TypeError)):
             return True, backoff, f"malformed response from {self.base_url}"
         return False, 0.0, f"{type(err).__name__} from {self.base_url}: {_short(err)}"
+
+
+def _count(value) -> int:
+    """A token count a server reported; anything but a non-negative integer counts as not reported (0)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _retry_after(headers) -> float | None:
