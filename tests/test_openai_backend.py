@@ -1,5 +1,6 @@
 """The openai backend against a real local HTTP server that injects latency and failures."""
 
+import json
 import time
 
 import pytest
@@ -201,3 +202,19 @@ def test_a_token_count_a_server_reports_wrong_is_not_taken():
     from w2s.students.openai_compat import _count
 
     assert [_count(v) for v in (7, 0, -5, None, True, "12", 3.5)] == [7, 0, 0, 0, 0, 0, 0]
+
+
+def test_an_eval_whose_requests_keep_failing_writes_what_was_answered(gsm_file, tmp_path, capsys):
+    from w2s.cli import main
+
+    plan = lambda prompt, attempt: ("500", 0) if "What is 3 plus" in prompt else ("ok", 0)  # noqa: E731
+    with FakeOpenAIServer(plan) as server:
+        code = main(["eval", "--data", str(gsm_file), "--split", "train", "--backend", "openai", "--base-url",
+                     server.url, "--model", "m", "student.max_retries=0", f"cache={tmp_path / 'c.sqlite'}",
+                     "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "1 of 12 requests" in err and "summary.json (partial)" in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["partial"] and (summary["n"], summary["answered"]) == (12, 11)
+    assert summary["unanswered_ids"] == ["q3"] and "HTTP 500" in summary["error"]
+    assert len((tmp_path / "out" / "responses.jsonl").read_text().splitlines()) == 11

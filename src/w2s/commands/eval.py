@@ -6,10 +6,12 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
-from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_jsonl
+from w2s.errors import W2SError
+from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_atomic, write_jsonl
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
 from w2s.stats import Estimate
@@ -58,7 +60,12 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     prompts = [task.messages(e.question) for e in examples]
     params = SamplingParams(temperature=config.temperature, max_tokens=config.max_tokens, seed=config.seed or 0)
     start = time.perf_counter()
-    completions = [c[0] for c in student.generate(prompts, params, desc=f"{task.name} {config.split}")]
+    try:
+        completions = [c[0] for c in student.generate(prompts, params, desc=f"{task.name} {config.split}")]
+    except W2SError as err:  # some requests kept failing: keep what was answered, say what was not
+        write_partial(out_dir, task, examples, prompts, student.cached(prompts, params), str(err), config)
+        raise W2SError(f"{err}; the answered part is in {out_dir}/summary.json (partial) and a rerun of the "
+                       "same command asks only for the rest") from None
     scored = score_responses(task, examples, [c.text for c in completions])
     rows = [{**row, "question": e.question, "prompt": prompt_text(p), "response": c.text,
              "n_tokens": c.n_tokens, "finish_reason": c.finish_reason}
@@ -80,6 +87,25 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     summary["output"] = str(out_dir)
     return EvalResult(accuracy, strict, rows, summary)
+
+
+def write_partial(out_dir: Path, task, examples: list, prompts: list, answers: list, error: str,
+                  config: EvalConfig) -> None:
+    """summary.json and responses.jsonl for the questions answered before a failure, marked partial,
+    with the ids of those that were not (accuracy over the answered ones only, labelled so)."""
+    answered = [(e, p, a) for e, p, a in zip(examples, prompts, answers, strict=True) if a is not None]
+    summary = {"task": task.name, "split": config.split, "partial": True, "error": error, "n": len(examples),
+               "answered": len(answered), "unanswered_ids": [e.id for e, a in zip(examples, answers, strict=True)
+                                                              if a is None], "config": to_dict(config)}
+    rows = []
+    if answered:
+        scored = score_responses(task, [e for e, _, _ in answered], [a.text for _, _, a in answered])
+        summary["accuracy_of_answered"] = scored.accuracy.to_dict()
+        rows = [{**row, "question": e.question, "prompt": prompt_text(p), "response": a.text, "n_tokens": a.n_tokens,
+                 "finish_reason": a.finish_reason} for row, (e, p, a) in zip(scored.rows, answered, strict=True)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / "responses.jsonl", rows)
+    write_atomic(out_dir / "summary.json", [json.dumps(summary, indent=2)])
 
 
 def default_output(config: EvalConfig) -> str:

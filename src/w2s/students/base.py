@@ -204,6 +204,13 @@ class Student(ABC):
             raise BudgetSpent(self._budget_message())
         return plan.results()
 
+    def cached(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[Completion | None]:
+        """The cached answer to each prompt (first sample), or None where there is none; generates
+        nothing. What a run that failed midway had already received, for its partial result."""
+        keys = [request_key(self.fingerprint, p, params, 0) for p in prompts]
+        found = self.cache.get_many(dict.fromkeys(keys)) if self.cache is not None else {}
+        return [Completion(*found[k], cached=True) if k in found else None for k in keys]
+
     def _budget_message(self) -> str:
         b, u = self.budget, self.stats
         limits = ", ".join(f"student.budget.{k}={v}" for k, v in (("calls", b.calls), ("tokens", b.tokens))
