@@ -259,3 +259,20 @@ def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
     (tmp_path / "metrics.json").write_text("{}")
     code, _, err = run(["reason", "report", tmp_path], capsys)
     assert code == 2 and "not a metrics file of `w2s reason`" in err
+
+
+def test_messages_name_what_is_really_wrong(tmp_path, gsm_file, capsys, monkeypatch):
+    blank = tmp_path / "null.jsonl"
+    blank.write_text(json.dumps({"question": None, "answer": "4"}) + "\n")
+    code, _, err = run(["eval", "--model", "m", "--data", blank], capsys)
+    assert code == 2 and "field 'question' is null" in err and "missing" not in err
+    code, _, err = run(["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--cache", "/dev/null"], capsys)
+    assert code == 2 and "/dev/null: is not a regular file" in err and "mv " not in err
+    code, _, err = run(["serve", "--teacher", "t", "--upstream", "http://u:p@127.0.0.1:9/v1"], capsys)
+    assert code == 2 and "upstream (--upstream): credentials" in err and "student.base_url" not in err
+    monkeypatch.setenv("BAD_KEY", "sk-abc\n")
+    code, _, err = run(["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--backend", "openai",
+                        "--base-url", "http://127.0.0.1:9/v1", "student.api_key_env=BAD_KEY",
+                        f"cache={tmp_path / 'c.sqlite'}", "--output", tmp_path / "o"], capsys)
+    assert code == 2 and "the key in $BAD_KEY has characters an HTTP header cannot carry" in err
+    assert "sk-abc" not in err and "malformed response" not in err

@@ -171,29 +171,24 @@ def test_a_real_tiny_teacher_writes_what_the_upstream_receives(tiny_model, tmp_p
 
 def test_the_command_serves_until_sigterm_and_shuts_down_cleanly(tiny_model, tmp_path):
     import os
+    import re
     import signal
-    import socket
     import subprocess
     import sys
-    import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with FakeOpenAIServer() as upstream:
+    with FakeOpenAIServer() as upstream:  # --port 0: the system picks a port, and the command says which
         proc = subprocess.Popen([sys.executable, "-m", "w2s.cli", "serve", "--teacher", str(tiny_model), "--upstream",
-                                 upstream.url, "--port", str(port), f"cache={tmp_path / 'c.sqlite'}",
+                                 upstream.url, "--port", "0", f"cache={tmp_path / 'c.sqlite'}",
                                  "instruction.max_tokens=4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env={**os.environ, "UPSTREAM_SECRET": "x"})
         try:
-            for _ in range(300):
-                try:
-                    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read())
+            port = None
+            for line in proc.stdout:
+                if found := re.search(r"w2s proxy on http://127\.0\.0\.1:(\d+)/v1", line):
+                    port = int(found.group(1))
                     break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                raise AssertionError("the server never came up")
+            assert port, "the server never announced its address"
+            health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
             assert health["status"] == "ok"
             answer = client(f"http://127.0.0.1:{port}/v1").chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "What is 1 plus 1?"}])

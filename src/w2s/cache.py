@@ -55,6 +55,9 @@ class ResponseCache:
         self._lock = threading.Lock()
         if self.path.is_dir():
             raise W2SError(f"{self.path}: is a folder; the response cache must be a file path")
+        if self.path.exists() and not self.path.is_file():
+            raise W2SError(f"{self.path}: is not a regular file (a device or pipe); the response cache must be a "
+                           "file path, e.g. --cache runs/cache.sqlite")
         deadline = time.monotonic() + 60
         for attempt in itertools.count():
             try:

@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -77,7 +78,7 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not self.upstream:
             raise ValueError("upstream: the student's OpenAI-compatible base URL is required (--upstream URL)")
-        check_base_url(self.upstream)
+        check_base_url(self.upstream, "upstream (--upstream)")
         if not self.teacher and self.teacher_api is None:
             raise ValueError("teacher: a run folder, model name or pack is required (--teacher)")
         check_ranges(self)
@@ -385,13 +386,14 @@ def run_server(config: ServeConfig, teacher: Teacher | Student | None = None) ->
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     proxy = build_proxy(config, teacher)
-    try:  # the address is announced once the server listens, never before
-        web.run_app(proxy.app(), host=config.host, port=config.port, shutdown_timeout=10,
-                    print=lambda _: print(f"w2s proxy on http://{config.host}:{config.port}/v1 (Ctrl-C stops it)",
-                                          flush=True),
-                    access_log_format='%a "%r" %s %Tfs')  # no headers: keys never reach the log
+    try:  # bound here, so a port in use is one line and `--port 0` can say which port it got
+        sock = socket.create_server((config.host, config.port))
     except OSError as err:
         raise W2SError(f"cannot listen on {config.host}:{config.port} ({err.strerror or err}); is another server "
                        "using it? choose another --port") from None
+    port = sock.getsockname()[1]
+    web.run_app(proxy.app(), sock=sock, shutdown_timeout=10,  # announced once it listens, never before
+                print=lambda _: print(f"w2s proxy on http://{config.host}:{port}/v1 (Ctrl-C stops it)", flush=True),
+                access_log_format='%a "%r" %s %Tfs')  # no headers: keys never reach the log
 
 

@@ -335,20 +335,20 @@ def prompt_text(prompt: Prompt) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
 
 
-def check_base_url(url: str) -> str:
+def check_base_url(url: str, setting: str = "student.base_url") -> str:
     """Refuse credentials inside a server URL: they would reach logs, summaries and cache keys.
 
     The key belongs in the environment variable named by `student.api_key_env`. The message
-    names only the scheme and host, never the offending part.
+    names only the scheme and host, never the offending part, and the setting it came from.
     """
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"student.base_url: expected http(s)://host[:port]/path, got a URL with scheme "
+        raise ValueError(f"{setting}: expected http(s)://host[:port]/path, got a URL with scheme "
                          f"'{parts.scheme}'")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(f"student.base_url: credentials, query parameters or a fragment in the URL "
+        raise ValueError(f"{setting}: credentials, query parameters or a fragment in the URL "
                          f"({parts.scheme}://{parts.hostname}/...) are refused; put the API key in the "
                          "environment variable named by student.api_key_env")
     return url

@@ -54,6 +54,9 @@ class OpenAIStudent(Student):
 
         # Local servers accept any key; hosted APIs need the variable set.
         key = self._key() or "EMPTY"
+        if any(not 32 < ord(c) < 127 for c in key):  # would fail inside the HTTP layer as a "malformed response"
+            raise W2SError(f"the key in ${self.api_key_env} has characters an HTTP header cannot carry (spaces, "
+                           "newlines or non-ASCII); check how it was set")
         kwargs = {}
         try:  # aiohttp's connection pool costs far less CPU per request than httpx's at 64-way load
             from openai import DefaultAioHttpClient

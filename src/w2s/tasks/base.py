@@ -170,5 +170,9 @@ def text_field(row: dict[str, Any], keys: tuple[str, ...], where: str) -> str:
             raise W2SError(f"{where}: field '{key}' must be a string or number, got {type(value).__name__}")
         if str(value).strip():
             return str(value)
+    present = [k for k in keys if k in row]
+    if present:  # there, but null or blank: say so rather than call it missing
+        raise W2SError(f"{where}: field '{present[0]}' is {'null' if row[present[0]] is None else 'empty'}; "
+                       "expected a non-empty string or number")
     have = ", ".join(sorted(row)) or "none"
     raise W2SError(f"{where}: missing field '{keys[0]}' (fields present: {have})")
