@@ -173,3 +173,10 @@ def test_a_config_built_in_python_is_checked_too():
 
     with pytest.raises(ValueError, match=r"steps = 0 \(expected a finite number, >= 1\)"):
         WSTTrainConfig(steps=0)
+
+
+def test_a_judge_mode_that_does_not_exist_is_refused():
+    from w2s.wst.evaluate import WSTEvalConfig
+
+    with pytest.raises(W2SError, match="judge_mode: expected 'verdict' or 'probability', got 'bogus'"):
+        build(WSTEvalConfig, {"judge_mode": "bogus"}, "cfg.yaml")
