@@ -29,8 +29,9 @@ class _Server(ThreadingHTTPServer):
 
 class FakeOpenAIServer:
     def __init__(self, plan: Callable[[str, int], Fault] = lambda prompt, attempt: ("ok", 0.0),
-                 latency_s: float = 0.0, port: int = 0) -> None:
+                 latency_s: float = 0.0, port: int = 0, scoring: bool = False) -> None:
         self.plan = plan
+        self.scoring = scoring  # serve vLLM's /tokenize and prompt_logprobs (else 404, as most servers)
         self.latency_s = latency_s
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
@@ -64,6 +65,23 @@ class FakeOpenAIServer:
 
             def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.endswith("/tokenize"):  # vLLM's: one token per character, chats as role:content lines
+                    if not server.scoring:
+                        self._send(404, {"detail": "Not Found"})
+                        return
+                    text = body.get("prompt") if "prompt" in body else "".join(
+                        f"{m['role']}:{m['content']}\n" for m in body["messages"]) + "assistant:"
+                    self._send(200, {"tokens": [ord(c) for c in text], "count": len(text)})
+                    return
+                if "prompt_logprobs" in body:  # vLLM's prompt log-probabilities: -0.1 for a digit, -2 otherwise
+                    ids = body["prompt"]
+                    server.bodies.append(body)
+                    found = [None] + [{str(t): {"logprob": -0.1 if chr(t).isdigit() else -2.0, "rank": 1,
+                                                "decoded_token": chr(t)}} for t in ids[1:]]
+                    self._send(200, {"id": "x", "object": "text_completion", "created": 0, "model": body["model"],
+                                     "choices": [{"index": 0, "text": "x", "finish_reason": "length", "logprobs": None,
+                                                  "prompt_logprobs": found}]})
+                    return
                 prompt = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
                 with server._lock:
                     attempt = server.attempts[prompt]

@@ -218,3 +218,23 @@ def test_an_eval_whose_requests_keep_failing_writes_what_was_answered(gsm_file, 
     assert summary["partial"] and (summary["n"], summary["answered"]) == (12, 11)
     assert summary["unanswered_ids"] == ["q3"] and "HTTP 500" in summary["error"]
     assert len((tmp_path / "out" / "responses.jsonl").read_text().splitlines()) == 11
+
+
+def test_a_server_with_prompt_logprobs_scores_text_like_a_local_model(tmp_path):
+    """vLLM's /tokenize + prompt_logprobs: the target's own tokens are summed, the prompt's are not."""
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with FakeOpenAIServer(scoring=True) as server:
+        s = student(server.url, cache=cache)
+        scores = s.score([chat(0), "raw prompt"], ["The answer is 42", "12"])
+        assert [(round(x.logprob, 6), x.n_tokens) for x in scores] == [(-28.2, 16), (-0.2, 2)]  # 14 non-digits, 2 digits
+        asked = [b["prompt"] for b in server.bodies if "prompt_logprobs" in b]
+        assert asked[0][-16:] == [ord(c) for c in "The answer is 42"] and "assistant:" in "".join(map(chr, asked[0]))
+        again = student(server.url, cache=cache).score([chat(0)], ["The answer is 42"])  # cached: asked once
+        assert again[0].logprob == scores[0].logprob and len([b for b in server.bodies if "prompt_logprobs" in b]) == 2
+
+
+def test_a_server_without_prompt_logprobs_refuses_to_score_in_one_line():
+    with FakeOpenAIServer() as server, pytest.raises(W2SError) as err:
+        student(server.url).score([chat(0)], ["x"])
+    message = str(err.value)
+    assert "has no /tokenize endpoint" in message and "\n" not in message and "after" not in message

@@ -18,7 +18,16 @@ import time
 
 from w2s.devices import sample_seed
 from w2s.errors import W2SError, redact
-from w2s.students.base import Completion, OnResult, Request, SamplingParams, Student, check_base_url
+from w2s.students.base import (
+    Completion,
+    OnResult,
+    Prompt,
+    Request,
+    SamplingParams,
+    Student,
+    TargetScore,
+    check_base_url,
+)
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -87,7 +96,7 @@ class OpenAIStudent(Student):
             async with gate:
                 if self.budget_spent():  # student.budget: send nothing more; the base class says so
                     return
-                completion = await self._with_retries(client, request, params)
+                completion = await self._with_retries(lambda: self._once(client, request, params))
             on_result(i, completion)
 
         try:
@@ -99,12 +108,15 @@ class OpenAIStudent(Student):
             raise W2SError(redact(f"{len(failures)} of {len(requests)} requests to {self.base_url} failed "
                                   f"(answers received so far are cached): {failures[0]}", self._key(), limit=600))
 
-    async def _with_retries(self, client, request: Request, params: SamplingParams) -> Completion:
+    async def _with_retries(self, call):
+        """`call()` (a coroutine factory: one request) with the retry policy above; W2SError when it gives up."""
         attempt = 0
         while True:
             start = time.monotonic()
             try:  # bounds the whole request: a body trickled byte by byte never resets this clock
-                return await asyncio.wait_for(self._once(client, request, params), self.timeout_s)
+                return await asyncio.wait_for(call(), self.timeout_s)
+            except W2SError:  # already one line saying what to do: not a transient failure
+                raise
             except Exception as err:  # noqa: BLE001 - classified below
                 retry, wait, reason = self._classify(err, attempt, time.monotonic() - start)
                 if not retry or attempt >= self.max_retries:
@@ -114,6 +126,72 @@ class OpenAIStudent(Student):
                 attempt += 1
                 self.stats.retries += 1
                 await asyncio.sleep(wait)
+
+    # ---- scoring: teacher-forced log-probabilities through the server ---------------------------
+
+    def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        """Each target's log-probability after its prompt, from the server's *prompt* log-probabilities.
+
+        The prompt is tokenized by the server (`/tokenize`, chat template applied for chats), the
+        target appended as its tokens, and `/v1/completions` asked for `prompt_logprobs` with one
+        token to generate: vLLM's extension, so the likelihood reward and the judge's probability
+        mode work against a vLLM server as they do in process. A server without it is refused in
+        one line (hosted APIs and llama.cpp's server do not return prompt log-probabilities).
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._ascore(pairs, advance))
+        with cf.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self._ascore(pairs, advance)).result()
+
+    async def _ascore(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        import aiohttp
+
+        client = self._client()
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {self._key() or 'EMPTY'}"}
+        gate = asyncio.Semaphore(self.concurrency)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+            async def tokens(body: dict) -> list[int]:
+                async with session.post(f"{root}/tokenize", json={"model": self.model, **body}) as response:
+                    if response.status == 404:
+                        raise W2SError(f"{self.base_url}: the server has no /tokenize endpoint, so it cannot score "
+                                       "text; scoring (reward.kind likelihood, judge_mode probability) needs a vLLM "
+                                       "server or a local backend (hf, vllm)")
+                    response.raise_for_status()
+                    found = (await response.json()).get("tokens")
+                if not isinstance(found, list) or not all(isinstance(t, int) for t in found):
+                    raise ValueError("malformed /tokenize answer")
+                return found
+
+            async def one(prompt: Prompt, target: str) -> TargetScore:
+                async with gate:
+                    head = await self._with_retries(lambda: tokens(
+                        {"prompt": prompt, "add_special_tokens": True} if isinstance(prompt, str)
+                        else {"messages": prompt, "add_generation_prompt": True}))
+                    tail = await self._with_retries(lambda: tokens({"prompt": target, "add_special_tokens": False}))
+                    response = await self._with_retries(lambda: client.completions.create(
+                        model=self.model, prompt=head + tail, max_tokens=1, temperature=0.0,
+                        extra_body={"prompt_logprobs": 0}))
+                found = (response.choices[0].model_extra or {}).get("prompt_logprobs")
+                if not isinstance(found, list) or len(found) != len(head) + len(tail):
+                    raise W2SError(f"{self.base_url} returned no prompt log-probabilities; scoring needs a server "
+                                   "that supports vLLM's prompt_logprobs, or a local backend (hf, vllm)")
+                total = 0.0
+                for position, token in zip(found[len(head):], tail, strict=True):
+                    entry = (position or {}).get(str(token))
+                    if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
+                        raise W2SError(f"{self.base_url}: prompt log-probabilities without the prompt's own tokens")
+                    total += float(entry["logprob"])
+                advance(1)
+                return TargetScore(total, len(tail))
+
+            try:
+                return list(await asyncio.gather(*(one(p, t) for p, t in pairs)))
+            finally:
+                await client.close()
 
     async def _once(self, client, request: Request, params: SamplingParams) -> Completion:
         common = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
@@ -152,6 +230,12 @@ class OpenAIStudent(Student):
                 after = _retry_after(err.response.headers)
                 return True, (after + random.uniform(0, 0.1)) if after is not None else backoff, reason
             return False, 0.0, f"{reason}: {_short(err)}"
+        import aiohttp
+
+        if isinstance(err, aiohttp.ClientResponseError):  # the scoring path's own requests (/tokenize)
+            return err.status in _RETRY_STATUS, backoff, f"HTTP {err.status} from {self.base_url}"
+        if isinstance(err, aiohttp.ClientConnectionError):
+            return True, backoff, f"connection to {self.base_url} failed ({type(err).__name__})"
         if isinstance(err, TimeoutError):  # asyncio.wait_for: the whole request took longer than timeout_s
             return True, backoff, f"no complete answer within {self.timeout_s}s from {self.base_url}"
         if isinstance(err, openai.APITimeoutError):
