@@ -227,10 +227,12 @@ def test_a_server_with_prompt_logprobs_scores_text_like_a_local_model(tmp_path):
         s = student(server.url, cache=cache)
         scores = s.score([chat(0), "raw prompt"], ["The answer is 42", "12"])
         assert [(round(x.logprob, 6), x.n_tokens) for x in scores] == [(-28.2, 16), (-0.2, 2)]  # 14 non-digits, 2 digits
-        asked = [b["prompt"] for b in server.bodies if "prompt_logprobs" in b]
-        assert asked[0][-16:] == [ord(c) for c in "The answer is 42"] and "assistant:" in "".join(map(chr, asked[0]))
-        again = student(server.url, cache=cache).score([chat(0)], ["The answer is 42"])  # cached: asked once
-        assert again[0].logprob == scores[0].logprob and len([b for b in server.bodies if "prompt_logprobs" in b]) == 2
+        asked = ["".join(map(chr, b["prompt"])) for b in server.bodies if "prompt_logprobs" in b]  # in any order
+        assert sorted(asked) == sorted(["user:question 0\nassistant:The answer is 42", "raw prompt12"])
+        asked_before = len([b for b in server.bodies if "prompt_logprobs" in b])
+        again = student(server.url, cache=cache).score([chat(0)], ["The answer is 42"])  # cached: not asked again
+        assert again[0].logprob == scores[0].logprob
+        assert len([b for b in server.bodies if "prompt_logprobs" in b]) == asked_before
 
 
 def test_a_server_without_prompt_logprobs_refuses_to_score_in_one_line():

