@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", help="judge backend (hf, openai, vllm, llamacpp)")
     p.add_argument("--mode", choices=["verdict", "probability"],
                    help="verdict: the judge's generated A/B/tie (default, any backend); probability: its "
-                        "log-probabilities of A and B averaged over both orders, no generation (hf, vllm)")
+                        "log-probabilities of A and B averaged over both orders, no generation (hf, or a vLLM server)")
     p.add_argument("--split", help="labelled split (default rm_test)")
     p.add_argument("--limit", type=int, help="pairs (default: the whole split)")
     p.add_argument("--output", help="folder for judge_check.json and verdicts.jsonl")

@@ -13,7 +13,7 @@ Two modes:
 
 - `verdict` (any backend, APIs included): the judge's generated answer, A, B or tie, in each
   order; A wins only when preferred in both orders (1.0), B likewise (0.0), else a tie (0.5).
-- `probability` (backends that score text: hf, vllm): no generation. In each order, the judge's
+- `probability` (backends that score text: hf, or openai/vllm-server against vLLM): no generation. In each order, the judge's
   log-probabilities of answering "A" and of answering "B" give the probability it prefers the
   first-shown reply, p = sigmoid(logp(A) - logp(B)). The verdict for reply A is the mean of its
   probability over the two orders, p(A first) and 1 - p(B first). A constant position bias

@@ -1,7 +1,7 @@
 """A lazy registry: names mapped to "module:attr" strings, imported only when asked for.
 
 Student backends (`w2s.students.BACKENDS`) and tasks (`w2s.tasks.TASKS`) both live in one, as in
-lm-evaluation-harness: naming `student.backend: vllm` imports vLLM, and nothing else does. A user's
+lm-evaluation-harness: naming `student.backend: llamacpp` imports its module, and nothing else does. A user's
 own entry is a "module:attr" string or the object itself (`register_backend`, `register_task`).
 """
 

@@ -30,7 +30,7 @@ class JudgeCheckConfig:
     output: str | None = None  # a folder for judge_check.json and the per-pair verdicts
     cache: str | None = None
     judge: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
-    mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf, vllm: no generation)
+    mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf or a vLLM server: no generation)
 
     def __post_init__(self) -> None:
         check_ranges(self)

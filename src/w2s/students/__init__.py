@@ -28,10 +28,10 @@ class StudentConfig:
     """Which model answers, through which backend, with what batching/concurrency."""
 
     model: str = "qwen2.5-0.5b-instruct"
-    backend: str = "hf"  # hf | openai | vllm-server | llamacpp | vllm | scripted, or register_backend
+    backend: str = "hf"  # hf | openai | vllm-server | llamacpp | scripted, or one added with register_backend
     batch_size: int = setting(16, low=1)  # hf: sequences per generate() call (static batching)
     batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
-    dtype: str = "auto"  # hf/vllm: auto = float32 on CPU, bfloat16 on GPU
+    dtype: str = "auto"  # hf/vllm-server: auto = float32 on CPU, bfloat16 (vLLM's choice) on GPU
     device: str = "auto"  # hf: auto = cuda if available else cpu
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
@@ -45,6 +45,9 @@ class StudentConfig:
     def __post_init__(self) -> None:
         """Refuse impossible settings in one line, before any model loads or request is sent."""
         check_ranges(self)
+        if self.backend == "vllm" and "vllm" not in BACKENDS:  # configs written before it moved out of process
+            raise ValueError("student.backend: 'vllm' (in process) was replaced by 'vllm-server': vLLM runs in a venv "
+                             "of its own (`w2s engines install vllm`); or use 'openai' with your vLLM server's URL")
         checks = [
             (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
             (self.batching in ("static", "continuous"),
@@ -64,7 +67,6 @@ class StudentConfig:
 BACKENDS = LazyRegistry("student backend", {
     "hf": "w2s.students.hf:HFStudent",
     "openai": "w2s.students.openai_compat:OpenAIStudent",
-    "vllm": "w2s.students.vllm_backend:VLLMStudent",
     "scripted": "w2s.students.scripted:ScriptedStudent",
     "llamacpp": "w2s.students.llamacpp:LlamaCppStudent",
     "vllm-server": "w2s.students.vllm_server:VLLMServerStudent",

@@ -159,7 +159,7 @@ class OpenAIStudent(Student):
                     if response.status == 404:
                         raise W2SError(f"{self.base_url}: the server has no /tokenize endpoint, so it cannot score "
                                        "text; scoring (reward.kind likelihood, judge_mode probability) needs a vLLM "
-                                       "server or a local backend (hf, vllm)")
+                                       "server or a local backend (hf)")
                     response.raise_for_status()
                     found = (await response.json()).get("tokens")
                 if not isinstance(found, list) or not all(isinstance(t, int) for t in found):
@@ -178,7 +178,7 @@ class OpenAIStudent(Student):
                 found = (response.choices[0].model_extra or {}).get("prompt_logprobs")
                 if not isinstance(found, list) or len(found) != len(head) + len(tail):
                     raise W2SError(f"{self.base_url} returned no prompt log-probabilities; scoring needs a server "
-                                   "that supports vLLM's prompt_logprobs, or a local backend (hf, vllm)")
+                                   "that supports vLLM's prompt_logprobs, or a local backend (hf)")
                 total = 0.0
                 for position, token in zip(found[len(head):], tail, strict=True):
                     entry = (position or {}).get(str(token))

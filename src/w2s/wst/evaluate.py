@@ -64,7 +64,7 @@ class WSTEvalConfig:
     # an independent pairwise judge of each condition's answers against no instruction (open-ended
     # tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...
     judge: StudentConfig | None = None
-    judge_mode: str = "verdict"  # verdict (generated A/B/tie) | probability (hf/vllm judges; see w2s.judge)
+    judge_mode: str = "verdict"  # verdict (generated A/B/tie) | probability (judges that score text; see w2s.judge)
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
