@@ -1,4 +1,4 @@
-"""Student engines on the same prompts in one run: hf static, hf continuous, llama.cpp.
+"""Student engines on the same prompts in one run: hf static, hf continuous, llama.cpp, vLLM's server.
 
     python benchmarks/student_engines.py [--model qwen2.5-0.5b-instruct] [--questions 32]
         [--max-tokens 256] [--batch-size 16] [--engines hf-static,hf-continuous,llamacpp]
@@ -15,7 +15,9 @@ An engine may be listed more than once (`--engines llamacpp,llamacpp`): a repeat
 many of its answers are token-for-token identical to the engine's previous run, which is how the
 reproducibility of greedy answers is measured. `llamacpp-1slot` is llamacpp with one slot.
 llamacpp needs a llama-server (`w2s engines install llamacpp`); it is skipped with a note when
-there is none.
+there is none. `vllm-<dtype>-<threads>t` is the vllm-server backend (`w2s engines install vllm`)
+at that precision and thread count; its start-up time (load and warm-up) is reported apart, and
+its memory is the server's process tree at the end (the server's own workers included).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ ENGINES = {
     "hf-continuous": {"backend": "hf", "batching": "continuous"},
     "llamacpp": {"backend": "llamacpp"},
     "llamacpp-1slot": {"backend": "llamacpp", "slots": 1},
+    **{f"vllm-{dtype}-{threads}t": {"backend": "vllm-server", "dtype": {"fp32": "float32", "bf16": "bfloat16"}[dtype],
+                                    "threads": threads} for dtype in ("fp32", "bf16") for threads in (1, 2)},
 }
 
 
@@ -48,10 +52,14 @@ def run_one(args: argparse.Namespace) -> None:
     examples = task.load("train_2", limit=args.questions, seed=0)
     spec = ENGINES[args.engine]
     extra = {"slots": spec.get("slots", args.batch_size)} if spec["backend"] == "llamacpp" else {}
-    config = StudentConfig(model=args.model, backend=spec["backend"], batch_size=args.batch_size,
-                           batching=spec.get("batching", "static"), extra=extra)
+    options = {"batch_size": args.batch_size, "batching": spec.get("batching", "static")}
+    if spec["backend"] == "vllm-server":
+        extra, options = {"threads": spec["threads"]}, {"dtype": spec["dtype"], "concurrency": args.batch_size}
+    config = StudentConfig(model=args.model, backend=spec["backend"], extra=extra, **options)
     with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
         student = make_student(config, ResponseCache(Path(tmp) / "cache.sqlite"))
+        startup = time.perf_counter() - started
         start = time.perf_counter()
         outs = student.generate([task.messages(e.question) for e in examples], SamplingParams(max_tokens=args.max_tokens),
                                 desc=args.engine)
@@ -62,9 +70,15 @@ def run_one(args: argparse.Namespace) -> None:
             status = Path(f"/proc/{pid}/status").read_text()
             server_peak_kb = int(status.split("VmHWM:")[1].split()[0])
             student.close()
+        if spec["backend"] == "vllm-server":  # the API server and its engine/worker processes, at the end
+            import psutil
+
+            root = psutil.Process(student.server.process.pid)
+            server_peak_kb = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) // 1024
+            student.close()
     texts = [o[0].text for o in outs]
     rows = score_responses(task, examples, texts).rows
-    print(json.dumps({"engine": args.engine, "tokens": student.stats.tokens, "wall_s": wall,
+    print(json.dumps({"engine": args.engine, "tokens": student.stats.tokens, "wall_s": wall, "startup_s": startup,
                       "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + server_peak_kb) / 1024,
                       "preds": [r["strict_pred"] for r in rows], "correct": [r["strict_correct"] for r in rows],
                       "texts": texts}))
@@ -86,8 +100,9 @@ def main() -> None:
 
     results = []
     for engine in args.engines.split(","):
-        if engine == "llamacpp" and installed_engines()["llamacpp"].startswith("not installed"):
-            print("llamacpp: skipped (no llama-server; `w2s engines install llamacpp`)")
+        needs = "vllm" if engine.startswith("vllm") else "llamacpp" if engine.startswith("llamacpp") else None
+        if needs and installed_engines()[needs].startswith("not installed"):
+            print(f"{engine}: skipped (`w2s engines install {needs}`)")
             continue
         done = subprocess.run([sys.executable, __file__, "--engine", engine, "--model", args.model, "--questions",
                                str(args.questions), "--max-tokens", str(args.max_tokens), "--batch-size",
@@ -102,9 +117,9 @@ def main() -> None:
 
     first = results[0]
     print(f"{args.questions} GSM8K train_2 questions, greedy, {args.max_tokens} tokens, batch/slots {args.batch_size}")
-    print("| engine | generated tokens/s | ratio to first | wall s | peak memory MB | accuracy (marked answer) "
+    print("| engine | generated tokens/s | ratio to first | wall s | start-up s | peak memory MB | accuracy (marked answer) "
           "| same marked answer as first | identical to its previous run |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     base_rate = first["tokens"] / first["wall_s"]
     previous: dict[str, list[str]] = {}
     for r in results:
@@ -115,7 +130,8 @@ def main() -> None:
         before = previous.get(r["engine"])
         same = "" if before is None else f"{sum(a == b for a, b in zip(before, r['texts'], strict=True))}/{len(before)}"
         previous[r["engine"]] = r["texts"]
-        print(f"| {r['engine']} | {rate:.1f} | {rate / base_rate:.2f}x | {r['wall_s']:.0f} | {r['peak_mb']:.0f} | "
+        print(f"| {r['engine']} | {rate:.1f} | {rate / base_rate:.2f}x | {r['wall_s']:.0f} | {r['startup_s']:.0f} | "
+              f"{r['peak_mb']:.0f} | "
               f"{acc.value:.2f} [{acc.low:.2f}, {acc.high:.2f}] | {agree}/{len(both)} (where both have one) | {same} |")
 
 
