@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,23 @@ def kill_training_at_step(monkeypatch, step: int, error: type[BaseException]) ->
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(transformers.Trainer, "training_step", dying)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stand_in_executable(folder: Path, name: str, script: Path) -> Path:
+    """An executable `folder/name` that runs the Python `script` (a stand-in for a server binary)."""
+    wrapper = folder / name
+    wrapper.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(script)!r}, run_name='__main__')\n")
+    wrapper.chmod(0o755)
+    return wrapper

@@ -6,7 +6,6 @@ measured in benchmarks/student_engines.py.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import alive, stand_in_executable
 from fake_openai_server import answer_for
 
 from w2s.errors import W2SError
@@ -24,10 +24,7 @@ TESTS = Path(__file__).parent
 
 @pytest.fixture
 def fake_server(tmp_path, monkeypatch):
-    wrapper = tmp_path / "llama-server"
-    wrapper.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(TESTS / 'fake_llama_server.py')!r}, "
-                       "run_name='__main__')\n")
-    wrapper.chmod(0o755)
+    wrapper = stand_in_executable(tmp_path, "llama-server", TESTS / "fake_llama_server.py")
     monkeypatch.setenv("FAKE_LLAMA_RECORD", str(tmp_path / "record.json"))
     return wrapper
 
@@ -37,17 +34,6 @@ def gguf(tmp_path):
     path = tmp_path / "model.gguf"
     path.write_bytes(b"GGUF not really")
     return path
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (exited, not yet reaped) is not alive
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def test_the_server_is_started_used_and_stopped(fake_server, gguf, tmp_path):

@@ -6,11 +6,10 @@ start-up; what is checked is what w2s asks for and that nothing is left running.
 """
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import alive, stand_in_executable
 from fake_openai_server import answer_for
 
 from w2s.errors import W2SError
@@ -21,23 +20,9 @@ TESTS = Path(__file__).parent
 
 @pytest.fixture
 def fake_python(tmp_path, monkeypatch):
-    wrapper = tmp_path / "python"
-    wrapper.write_text(f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(TESTS / 'fake_vllm_server.py')!r}, "
-                       "run_name='__main__')\n")
-    wrapper.chmod(0o755)
+    wrapper = stand_in_executable(tmp_path, "python", TESTS / "fake_vllm_server.py")
     monkeypatch.setenv("FAKE_VLLM_RECORD", str(tmp_path / "record.json"))
     return wrapper
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def test_the_server_is_started_for_the_model_folder_used_and_stopped(fake_python, tiny_model, tmp_path):

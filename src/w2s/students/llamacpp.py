@@ -16,10 +16,10 @@ so these answers never mix with the hf backend's in the cache.
 from __future__ import annotations
 
 from w2s.engines import LlamaServer, find_llama_server
-from w2s.students.openai_compat import OpenAIStudent
+from w2s.students.openai_compat import ManagedServerStudent
 
 
-class LlamaCppStudent(OpenAIStudent):
+class LlamaCppStudent(ManagedServerStudent):
     options = ("max_retries", "timeout_s")
 
     def __init__(self, model: str, *, slots: int = 16, ctx_per_slot: int = 2048, threads: int | None = None,
@@ -32,13 +32,3 @@ class LlamaCppStudent(OpenAIStudent):
                          max_retries=max_retries, timeout_s=timeout_s, cache=cache)
         self.name = model
         self.fingerprint = f"llamacpp:{digest[:16]}"
-
-    def close(self) -> None:
-        """Stop the server now (it is also stopped at exit)."""
-        self.server.stop()
-
-    def __enter__(self) -> LlamaCppStudent:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

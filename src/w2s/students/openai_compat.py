@@ -256,6 +256,24 @@ class OpenAIStudent(Student):
         return False, 0.0, f"{type(err).__name__} from {self.base_url}: {_short(err)}"
 
 
+class ManagedServerStudent(OpenAIStudent):
+    """An `openai` student whose server w2s started (`self.server`, a `w2s.engines.ManagedServer`)
+    and stops: on `close()`, at the end of a `with` block, or when w2s exits."""
+
+    server = None
+
+    def close(self) -> None:
+        """Stop the server now (it is also stopped at exit)."""
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _count(value) -> int:
     """A token count a server reported; anything but a non-negative integer counts as not reported (0)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

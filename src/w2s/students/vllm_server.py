@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from w2s.devices import cuda_available
 from w2s.engines import VLLMServer, find_vllm_python
-from w2s.students.openai_compat import OpenAIStudent
+from w2s.students.openai_compat import ManagedServerStudent
 
 
-class VLLMServerStudent(OpenAIStudent):
+class VLLMServerStudent(ManagedServerStudent):
     options = ("dtype", "concurrency", "max_retries", "timeout_s")
 
     def __init__(self, model: str, *, dtype: str = "auto", concurrency: int = 32, max_retries: int = 6,
@@ -39,13 +39,3 @@ class VLLMServerStudent(OpenAIStudent):
                          max_retries=max_retries, timeout_s=timeout_s, cache=cache)
         self.name = model
         self.fingerprint = f"vllm-server:{source.fingerprint}#{dtype}"
-
-    def close(self) -> None:
-        """Stop the server now (it is also stopped at exit)."""
-        self.server.stop()
-
-    def __enter__(self) -> VLLMServerStudent:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
