@@ -1,6 +1,7 @@
 """Where a WST GRPO step spends its time, on the quickstart models.
 
     python benchmarks/wst_step.py [--steps 3] [--student-max-tokens 256] [--reward-kinds relative,likelihood]
+        [--task T] [--students hf:float32,vllm-server:bfloat16]
 
 Runs `w2s wst train` (teacher SmolLM2-135M-Instruct with LoRA, student Qwen2.5-0.5B-Instruct,
 GSM8K train_1) with a fresh, empty response cache, so every student answer is really generated,
@@ -11,6 +12,8 @@ after the first. The target is a student share of at least 70%: everything else 
 With several reward kinds, each runs in turn on the same questions (a fresh cache each), and the
 step time of each is printed as a ratio to the first: the likelihood reward scores the gold
 solution instead of generating answers, so its student share is teacher-forcing, not decoding.
+With several `--students` (backend:dtype), each engine runs the same steps the same way, and its
+step time is printed as a ratio to the first (vllm-server's start-up is not part of a step).
 """
 
 from __future__ import annotations
@@ -34,27 +37,34 @@ def main() -> None:
     parser.add_argument("--teacher", default="smollm2-135m-instruct")
     parser.add_argument("--student", default="qwen2.5-0.5b-instruct")
     parser.add_argument("--reward-kinds", default="relative", help="comma-separated reward.kind values")
+    parser.add_argument("--task", default="gsm8k")
+    parser.add_argument("--students", default="hf:auto", help="comma-separated backend:dtype student engines")
     args = parser.parse_args()
     per_step = {}
-    for kind in args.reward_kinds.split(","):
-        per_step[kind] = run(args, kind)
+    for engine in args.students.split(","):
+        backend, _, dtype = engine.partition(":")
+        for kind in args.reward_kinds.split(","):
+            per_step[f"{kind} {engine}"] = run(args, kind, backend, dtype or "auto")
     first = next(iter(per_step.values()))
     if len(per_step) > 1:
         print("mean step time after the first step, as a ratio to " + next(iter(per_step)) + ": "
               + ", ".join(f"{k} {v:.1f}s ({v / first:.2f}x)" for k, v in per_step.items()))
 
 
-def run(args: argparse.Namespace, kind: str) -> float:
+def run(args: argparse.Namespace, kind: str, backend: str = "hf", dtype: str = "auto") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
+        options = {"batch_size": 20} if backend == "hf" else {"concurrency": 20}  # a step's answers in one go
         train_teacher(WSTTrainConfig(
-            steps=args.steps, save_steps=10_000, student_max_tokens=args.student_max_tokens, output=str(out),
-            cache=str(Path(tmp) / "empty.sqlite"), teacher=TeacherConfig(model=args.teacher),
-            student=StudentConfig(model=args.student), reward=RewardConfig(kind=kind),
+            task=args.task, steps=args.steps, save_steps=10_000, student_max_tokens=args.student_max_tokens,
+            output=str(out), cache=str(Path(tmp) / "empty.sqlite"), teacher=TeacherConfig(model=args.teacher, bf16=False),
+            student=StudentConfig(model=args.student, backend=backend, dtype=dtype, **options),
+            reward=RewardConfig(kind=kind),
         ))
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
-    print(f"reward {kind}: teacher {args.teacher} (LoRA), student {args.student}, 2 questions x 4 instructions "
+    print(f"reward {kind}: teacher {args.teacher} (LoRA), student {args.student} ({backend}, {dtype}), "
+          f"2 questions x 4 instructions "
           f"per step, student answers up to {args.student_max_tokens} tokens, empty cache")
     print(f"{'step':>4} " + " ".join(f"{p:>18}" for p in PARTS) + f" {'step':>8}")
     for r in rows:
