@@ -15,7 +15,9 @@ An engine may be listed more than once (`--engines llamacpp,llamacpp`): a repeat
 many of its answers are token-for-token identical to the engine's previous run, which is how the
 reproducibility of greedy answers is measured. `llamacpp-1slot` is llamacpp with one slot.
 llamacpp needs a llama-server (`w2s engines install llamacpp`); it is skipped with a note when
-there is none. `vllm-<dtype>-<threads>t` is the vllm-server backend (`w2s engines install vllm`)
+there is none. `llamacpp-<threads>t` pins llama-server's threads. `--task`/`--split` pick other questions (the
+organism's `validation` split at 128 tokens, where answers finish and agreement means something).
+`vllm-<dtype>-<threads>t` is the vllm-server backend (`w2s engines install vllm`)
 at that precision and thread count; its start-up time (load and warm-up) is reported apart, and
 its memory is the server's process tree at the end (the server's own workers included).
 """
@@ -36,6 +38,7 @@ ENGINES = {
     "hf-continuous": {"backend": "hf", "batching": "continuous"},
     "llamacpp": {"backend": "llamacpp"},
     "llamacpp-1slot": {"backend": "llamacpp", "slots": 1},
+    **{f"llamacpp-{threads}t": {"backend": "llamacpp", "threads": threads} for threads in (1, 2)},
     **{f"vllm-{dtype}-{threads}t": {"backend": "vllm-server", "dtype": {"fp32": "float32", "bf16": "bfloat16"}[dtype],
                                     "threads": threads} for dtype in ("fp32", "bf16") for threads in (1, 2)},
 }
@@ -48,10 +51,12 @@ def run_one(args: argparse.Namespace) -> None:
     from w2s.students import SamplingParams, StudentConfig, make_student
     from w2s.tasks import get_task
 
-    task = get_task("gsm8k")
-    examples = task.load("train_2", limit=args.questions, seed=0)
+    task = get_task(args.task)
+    examples = task.load(args.split, limit=args.questions, seed=0)
     spec = ENGINES[args.engine]
     extra = {"slots": spec.get("slots", args.batch_size)} if spec["backend"] == "llamacpp" else {}
+    if "threads" in spec and spec["backend"] == "llamacpp":
+        extra["threads"] = spec["threads"]
     options = {"batch_size": args.batch_size, "batching": spec.get("batching", "static")}
     if spec["backend"] == "vllm-server":
         extra, options = {"threads": spec["threads"]}, {"dtype": spec["dtype"], "concurrency": args.batch_size}
@@ -91,6 +96,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--engines", default="hf-static,hf-continuous,llamacpp")
+    parser.add_argument("--task", default="gsm8k")
+    parser.add_argument("--split", default="train_2", help="a split never used for test results")
     parser.add_argument("--engine", help=argparse.SUPPRESS)  # child mode
     args = parser.parse_args()
     if args.engine:
@@ -106,7 +113,7 @@ def main() -> None:
             continue
         done = subprocess.run([sys.executable, __file__, "--engine", engine, "--model", args.model, "--questions",
                                str(args.questions), "--max-tokens", str(args.max_tokens), "--batch-size",
-                               str(args.batch_size)], capture_output=True, text=True)
+                               str(args.batch_size), "--task", args.task, "--split", args.split], capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{engine}: failed ({(done.stderr.strip().splitlines() or ['no output'])[-1]})")
             continue
@@ -116,7 +123,7 @@ def main() -> None:
     from w2s.stats import bootstrap_ci
 
     first = results[0]
-    print(f"{args.questions} GSM8K train_2 questions, greedy, {args.max_tokens} tokens, batch/slots {args.batch_size}")
+    print(f"{args.questions} {args.task} {args.split} questions, greedy, {args.max_tokens} tokens, batch/slots {args.batch_size}")
     print("| engine | generated tokens/s | ratio to first | wall s | start-up s | peak memory MB | accuracy (marked answer) "
           "| same marked answer as first | identical to its previous run |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

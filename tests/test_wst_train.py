@@ -48,6 +48,7 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
     for r in rows:  # the time split covers the step: teacher, student, grading, reward overhead, update
         parts = ["teacher_generation_s", "student_s", "grading_s", "reward_other_s", "update_s"]
         assert r["time/teacher_generation_s"] > 0 and r["time/update_s"] > 0
+        assert r["time/student_overlapped_s"] == 0  # an in-process student never answers in the background
         assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/step_s"]) < 0.01
     assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
     assert all(0 <= r["frac_reward_zero_std"] <= 1 for r in rows)  # GRPO groups that gave no gradient
@@ -114,7 +115,7 @@ def test_missing_trl_hooks_fail_loudly():
         def _generate(self):
             return None
 
-    with pytest.raises(W2SError, match="no _calculate_rewards"):
+    with pytest.raises(W2SError, match="no _generate_and_score_completions, _calculate_rewards"):
         _timed(NotGRPO)
 
 
@@ -143,3 +144,62 @@ def test_a_protocol_budget_that_contradicts_the_runs_budget_is_refused(tiny_mode
         config(tiny_model, gsm_file, tmp_path, instruction=InstructionProtocol(student_max_tokens=64))
     same = config(tiny_model, gsm_file, tmp_path, student_max_tokens=64, instruction=InstructionProtocol(student_max_tokens=64))
     assert same.protocol.student_max_tokens == 64
+
+
+def test_a_served_student_answers_baselines_while_the_teacher_writes(tiny_model, gsm_file, tmp_path, monkeypatch):
+    """With a student outside the process, each step's no-instruction answers are asked for before
+    the teacher generates (they do not depend on it) and the rewards are exactly those of the
+    in-process path; the time split still adds up to the step."""
+    import threading
+
+    import w2s.wst.train as train_module
+
+    events: list = []
+    baselines_asked = threading.Event()
+
+    class Served(ScriptedStudent):
+        in_process = False
+
+        def _generate(self, requests, params, on_result):
+            roles = sorted(r.prompt[0]["role"] for r in requests)  # "system": an instruction
+            if set(roles) == {"user"}:
+                baselines_asked.set()
+            events.append(roles)
+            super()._generate(requests, params, on_result)
+
+    base = student()
+    served = Served(base.respond)
+    served.prefetching = False  # the in-process run first: nothing to wait for
+    real = train_module._timed
+
+    def recording(trainer_cls):
+        cls = real(trainer_cls)
+
+        class Recording(cls):
+            def _generate(self, *args, **kwargs):
+                # the prefetch runs in a thread: give it time to reach the student, never forever
+                events.append("teacher" if baselines_asked.wait(5 if served.prefetching else 0) else "teacher alone")
+                baselines_asked.clear()
+                return super()._generate(*args, **kwargs)
+        return Recording
+
+    monkeypatch.setattr(train_module, "_timed", recording)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    local = train_teacher(config(tiny_model, gsm_file, tmp_path / "a", output=str(tmp_path / "a" / "run")),
+                          student=base)
+    events.clear()
+    baselines_asked.clear()
+    served.prefetching = True
+    remote = train_teacher(config(tiny_model, gsm_file, tmp_path / "b", output=str(tmp_path / "b" / "run")),
+                           student=served)
+    rows = [json.loads(line) for line in (remote / "metrics.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (local / "metrics.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in rows] == [r["reward"] for r in expected]
+    # each step: both questions' baselines (no instruction) asked, in one call, while the teacher
+    # writes; then the 4 instructed answers
+    assert events.count("teacher") == 2 and "teacher alone" not in events
+    assert [e for e in events if e != "teacher"] == [["user", "user"], ["system"] * 4] * 2
+    for r in rows:
+        parts = ["teacher_generation_s", "student_s", "grading_s", "reward_other_s", "update_s"]
+        assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/student_overlapped_s"] - r["time/step_s"]) < 0.01

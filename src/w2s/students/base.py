@@ -165,6 +165,9 @@ class Student(ABC):
     # The StudentConfig fields this backend reads (besides model and extra); set ones it does
     # not read are reported by make_student instead of being silently ignored.
     options: tuple[str, ...] = ()
+    # Whether the model runs in this process (and its threads): a student served elsewhere can
+    # answer while this process does other work (the WST trainer overlaps the two; see rewards).
+    in_process: bool = True
 
     @classmethod
     def from_config(cls, config: StudentConfig, cache: ResponseCache | None = None) -> Student:

@@ -38,6 +38,7 @@ class EmptyAnswer(ValueError):
 
 class OpenAIStudent(Student):
     options = ("base_url", "api_key_env", "concurrency", "max_retries", "timeout_s")
+    in_process = False  # a server answers: this process is free meanwhile
 
     def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 32, max_retries: int = 6, timeout_s: float = 120.0,

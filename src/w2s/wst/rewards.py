@@ -20,7 +20,11 @@ Then
     all kinds:            r -= leak_penalty        if i states the gold final answer (not in q)
                           r -= new_number_penalty  if i contains a number that q does not
 
-`base(q)` is computed once per question and remembered. The leak penalty stops a teacher from
+`base(q)` is computed once per question and remembered. It does not depend on the teacher, so
+with a student served outside this process the trainer asks for it when a step begins
+(`prefetch`), and the server answers while the teacher writes its instructions; the step's
+reward call then waits for it. (The instructed answers cannot start earlier: GRPO is on-policy,
+so a step's instructions exist only after the previous update.) The leak penalty stops a teacher from
 winning by stating answers (which the likelihood reward would otherwise pay for); the optional
 new-number penalty pushes a small teacher from solving (writing intermediate results, often
 wrong) towards instructing.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from w2s.config import check_ranges, setting
@@ -106,32 +111,73 @@ class StudentReward:
         self.processes = processes
         self.params = SamplingParams(temperature=config.student_temperature, max_tokens=max_tokens, seed=seed)
         self._baseline: dict[tuple[str, str], float] = {}
+        self._pending: Future | None = None  # baselines being measured in the background (prefetch)
+        self._background: ThreadPoolExecutor | None = None
+        self._pending_keys: list[tuple[str, str]] = []
         self.last_outcomes: list[Outcome] = []
         self.last_instructions: list[str] = []
         self.grading_seconds = 0.0  # total time spent in the grader (the benchmark's "grading" share)
 
     def measure(self, questions: list[str], golds: list[str], instructions: list[str]) -> list[tuple[float, float]]:
         """(base, with) per item; `golds` are final answers (outcome kinds) or gold solutions (likelihood)."""
+        self.wait()
         new = list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
         prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
         prompts += [self.protocol.student_prompt(self.task, q, i) for q, i in zip(questions, instructions, strict=True)]
-        targets = [g for _, g in new] + list(golds)
-        if self.config.kind == "likelihood":
-            values = [s.mean for s in self.student.score(prompts, targets, desc="student scores", progress=False)]
-        else:
-            samples = self.student.generate(prompts, self.params, k=self.config.student_samples, desc="student",
-                                            progress=False)
-            start = time.perf_counter()
-            asked = [q for q, _ in new] + list(questions)
-            k = self.config.student_samples
-            grades = self.task.grader.grade_batch([self.task.messages(q) for q in asked for _ in range(k)],
-                                                  [c.text for completions in samples for c in completions],
-                                                  [g for g in targets for _ in range(k)])
-            values = [sum(g.value for g in grades[j * k:(j + 1) * k]) / k for j in range(len(samples))]
-            self.grading_seconds += time.perf_counter() - start
+        values = self._values(prompts, [q for q, _ in new] + list(questions), [g for _, g in new] + list(golds))
         for key, value in zip(new, values, strict=False):
             self._baseline[key] = value
         return [(self._baseline[(q, g)], v) for q, g, v in zip(questions, golds, values[len(new):], strict=True)]
+
+    def prefetch(self, questions: list[str], golds: list[str]) -> bool:
+        """Start measuring the baselines of questions not seen yet, in a background thread.
+
+        Only for a student outside this process (a server): it answers while this process writes
+        the teacher's instructions. An in-process student would compete with the teacher for the
+        same cores and gain nothing. The next `measure` waits for it. Returns whether it started.
+        """
+        if self.student.in_process or self._pending is not None:
+            return False
+        new = list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
+        if not new:
+            return False
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2s-baseline")
+        prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
+        self._pending = self._background.submit(self._values, prompts, [q for q, _ in new], [g for _, g in new])
+        self._pending_keys = new
+        return True
+
+    def wait(self) -> None:
+        """Take in the prefetched baselines (an error raised there is raised here, in the trainer)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            for key, value in zip(self._pending_keys, pending.result(), strict=True):
+                self._baseline[key] = value
+
+    def _values(self, prompts: list, questions: list[str], golds: list[str]) -> list[float]:
+        """The student's measure of each prompt: mean log-probability of the gold (likelihood) or
+        mean grade over k answers (outcome kinds)."""
+        if not prompts:
+            return []
+        if self.config.kind == "likelihood":
+            return [s.mean for s in self.student.score(prompts, golds, desc="student scores", progress=False)]
+        k = self.config.student_samples
+        samples = self.student.generate(prompts, self.params, k=k, desc="student", progress=False)
+        start = time.perf_counter()
+        grades = self.task.grader.grade_batch([self.task.messages(q) for q in questions for _ in range(k)],
+                                              [c.text for completions in samples for c in completions],
+                                              [g for g in golds for _ in range(k)])
+        self.grading_seconds += time.perf_counter() - start
+        return [sum(g.value for g in grades[j * k:(j + 1) * k]) / k for j in range(len(samples))]
+
+    def golds_of(self, answer: list[str], target: list[str] | None) -> list[str]:
+        """What a question is measured against: its final answer, or its gold solution (likelihood)."""
+        if self.config.kind != "likelihood":
+            return [str(a) for a in answer]
+        if target is None:
+            raise ValueError("reward.kind 'likelihood' needs a 'target' column (the gold solution)")
+        return list(target)
 
     def __call__(self, prompts: list, completions: list, question: list[str], answer: list[str],
                  target: list[str] | None = None, completion_ids: list[list[int]] | None = None,
@@ -141,13 +187,7 @@ class StudentReward:
         instructions = [self.protocol.clean(_completion_text(c), cut) for c, cut in zip(completions, truncated,
                                                                                        strict=True)]
         answers = [str(a) for a in answer]
-        if self.config.kind == "likelihood":
-            if target is None:
-                raise ValueError("reward.kind 'likelihood' needs a 'target' column (the gold solution)")
-            golds = list(target)
-        else:
-            golds = answers
-        measured = self.measure(list(question), golds, instructions)
+        measured = self.measure(list(question), self.golds_of(answers, target), instructions)
         outcomes = [Outcome(base, with_, leaks_answer(i, q, a, self.task.grader), bool(new_numbers(i, q)))
                     for (base, with_), i, q, a in zip(measured, instructions, question, answers, strict=True)]
         self.last_outcomes, self.last_instructions = outcomes, instructions

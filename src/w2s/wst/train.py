@@ -208,19 +208,30 @@ def _keep_metrics_through(path: Path, step: int) -> None:
 
 
 def _timed(trainer_cls: type) -> type:
-    """A GRPOTrainer that clocks teacher generation and reward computation (student + grading).
+    """A GRPOTrainer that clocks teacher generation and reward computation (student + grading),
+    and starts the step's student baselines before the teacher writes (`StudentReward.prefetch`).
 
-    These are TRL's own `_generate` and `_calculate_rewards` hooks; the update time is the rest of
-    the step. They are private, so their presence is checked here: a TRL release that renames
-    them fails loudly at start-up instead of logging a silently wrong time split.
+    These are TRL's own `_generate_and_score_completions`, `_generate` and `_calculate_rewards`
+    hooks; the update time is the rest of the step. They are private, so their presence is checked
+    here: a TRL release that renames them fails loudly at start-up instead of logging a silently
+    wrong time split.
     """
-    missing = [hook for hook in ("_generate", "_calculate_rewards") if not callable(getattr(trainer_cls, hook, None))]
+    hooks = ("_generate_and_score_completions", "_generate", "_calculate_rewards")
+    missing = [hook for hook in hooks if not callable(getattr(trainer_cls, hook, None))]
     if missing:
         raise W2SError(f"this TRL version's GRPOTrainer has no {', '.join(missing)} (w2s times those hooks); "
                        "install the TRL range in pyproject.toml")
 
     class TimedGRPOTrainer(trainer_cls):
         clock = {"teacher": 0.0, "reward": 0.0}
+
+        def _generate_and_score_completions(self, inputs, *args, **kwargs):
+            for func in self.reward_funcs:
+                if isinstance(func, StudentReward) and inputs and "question" in inputs[0]:
+                    targets = [x["target"] for x in inputs] if "target" in inputs[0] else None
+                    func.prefetch([x["question"] for x in inputs],
+                                  func.golds_of([x["answer"] for x in inputs], targets))
+            return super()._generate_and_score_completions(inputs, *args, **kwargs)
 
         def _generate(self, *args, **kwargs):
             start = time.perf_counter()
@@ -244,6 +255,8 @@ class _JsonlMetrics(TrainerCallback):
 
     time/*_s split each step into teacher generation, student generation, grading, other reward
     work, and the update (forward/backward/optimizer plus logging: the remainder of the step).
+    time/student_overlapped_s is the part of the student's time spent while the teacher was
+    writing (prefetched baselines), so it is not part of the step's wall time.
     """
 
     def __init__(self, path: Path, reward: StudentReward, student: Student, trainer) -> None:
@@ -262,10 +275,13 @@ class _JsonlMetrics(TrainerCallback):
         self._last = now
         # helped/harmed/unchanged count the whole step, every process's share (see StudentReward)
         counts = {k: int(round(logs.get(f"student/{k}", 0))) for k in ("helped", "harmed", "unchanged")}
+        # student work done outside the reward call: baselines answered while the teacher wrote
+        overlapped = max(0.0, d["student"] + d["grading"] - d["reward"])
         times = {"time/teacher_generation_s": d["teacher"], "time/student_s": d["student"],
                  "time/grading_s": d["grading"],
-                 "time/reward_other_s": max(0.0, d["reward"] - d["student"] - d["grading"]),
-                 "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]), "time/step_s": d["now"]}
+                 "time/reward_other_s": max(0.0, d["reward"] - d["student"] + overlapped - d["grading"]),
+                 "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]),
+                 "time/student_overlapped_s": overlapped, "time/step_s": d["now"]}
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
                **counts,
                **{k: round(v, 3) for k, v in times.items()}}
