@@ -111,9 +111,9 @@ class StudentReward:
         self.processes = processes
         self.params = SamplingParams(temperature=config.student_temperature, max_tokens=max_tokens, seed=seed)
         self._baseline: dict[tuple[str, str], float] = {}
-        self._pending: Future | None = None  # baselines being measured in the background (prefetch)
+        # baselines being measured in the background (prefetch): their keys and the future values
+        self._pending: tuple[list[tuple[str, str]], Future] | None = None
         self._background: ThreadPoolExecutor | None = None
-        self._pending_keys: list[tuple[str, str]] = []
         self.last_outcomes: list[Outcome] = []
         self.last_instructions: list[str] = []
         self.grading_seconds = 0.0  # total time spent in the grader (the benchmark's "grading" share)
@@ -121,7 +121,7 @@ class StudentReward:
     def measure(self, questions: list[str], golds: list[str], instructions: list[str]) -> list[tuple[float, float]]:
         """(base, with) per item; `golds` are final answers (outcome kinds) or gold solutions (likelihood)."""
         self.wait()
-        new = list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
+        new = self._unseen(questions, golds)
         prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
         prompts += [self.protocol.student_prompt(self.task, q, i) for q, i in zip(questions, instructions, strict=True)]
         values = self._values(prompts, [q for q, _ in new] + list(questions), [g for _, g in new] + list(golds))
@@ -138,22 +138,25 @@ class StudentReward:
         """
         if self.student.in_process or self._pending is not None:
             return False
-        new = list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
+        new = self._unseen(questions, golds)
         if not new:
             return False
         if self._background is None:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2s-baseline")
         prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
-        self._pending = self._background.submit(self._values, prompts, [q for q, _ in new], [g for _, g in new])
-        self._pending_keys = new
+        self._pending = new, self._background.submit(self._values, prompts, [q for q, _ in new], [g for _, g in new])
         return True
 
     def wait(self) -> None:
         """Take in the prefetched baselines (an error raised there is raised here, in the trainer)."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            for key, value in zip(self._pending_keys, pending.result(), strict=True):
-                self._baseline[key] = value
+            keys, values = pending
+            self._baseline.update(zip(keys, values.result(), strict=True))
+
+    def _unseen(self, questions: list[str], golds: list[str]) -> list[tuple[str, str]]:
+        """The (question, gold) pairs whose baseline is not known yet, once each, in order."""
+        return list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
 
     def _values(self, prompts: list, questions: list[str], golds: list[str]) -> list[float]:
         """The student's measure of each prompt: mean log-probability of the gold (likelihood) or
