@@ -14,6 +14,9 @@ step time of each is printed as a ratio to the first: the likelihood reward scor
 solution instead of generating answers, so its student share is teacher-forcing, not decoding.
 With several `--students` (backend:dtype), each engine runs the same steps the same way, and its
 step time is printed as a ratio to the first (vllm-server's start-up is not part of a step).
+A `+overlap` suffix (`vllm-server:float32+overlap`) makes the trainer treat a server on this
+machine as having compute of its own, so its no-instruction answers start while the teacher
+writes (`StudentReward.prefetch`); without it, w2s does that only for a server elsewhere or on a GPU.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from w2s.students import StudentConfig
+from w2s.cache import ResponseCache
+from w2s.students import StudentConfig, make_student
 from w2s.wst.rewards import RewardConfig
 from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
 
@@ -45,32 +49,41 @@ def main() -> None:
     args = parser.parse_args()
     per_step = {}
     for engine in args.students.split(","):
-        backend, _, dtype = engine.partition(":")
+        name, _, overlap = engine.partition("+")
+        backend, _, dtype = name.partition(":")
         for kind in args.reward_kinds.split(","):
-            per_step[f"{kind} {engine}"] = run(args, kind, backend, dtype or "auto")
+            per_step[f"{kind} {engine}"] = run(args, kind, backend, dtype or "auto", overlap == "overlap")
     first = next(iter(per_step.values()))
     if len(per_step) > 1:
         print("mean step time after the first step, as a ratio to " + next(iter(per_step)) + ": "
               + ", ".join(f"{k} {v:.1f}s ({v / first:.2f}x)" for k, v in per_step.items()))
 
 
-def run(args: argparse.Namespace, kind: str, backend: str = "hf", dtype: str = "auto") -> float:
+def run(args: argparse.Namespace, kind: str, backend: str = "hf", dtype: str = "auto", overlap: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         answers = args.questions * 5  # a step's answers in one go
         options = ({"batch_size": answers} if backend == "hf" else {"extra": {"slots": answers}}
                    if backend == "llamacpp" else {"concurrency": answers})
-        train_teacher(WSTTrainConfig(
+        config = WSTTrainConfig(
             task=args.task, steps=args.steps, save_steps=10_000, student_max_tokens=args.student_max_tokens,
             output=str(out), cache=str(Path(tmp) / "empty.sqlite"), questions_per_step=args.questions,
             teacher=TeacherConfig(model=args.teacher, bf16=args.teacher_bf16),
             student=StudentConfig(model=args.student, backend=backend, **({"dtype": dtype} if backend != "llamacpp"
                                                                                else {}), **options),
             reward=RewardConfig(kind=kind),
-        ))
+        )
+        student = make_student(config.student, ResponseCache(config.cache))
+        student.separate_compute = student.separate_compute or overlap
+        try:
+            train_teacher(config, student=student)
+        finally:
+            if hasattr(student, "close"):
+                student.close()
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
-    print(f"reward {kind}: teacher {args.teacher} (LoRA), student {args.student} ({backend}, {dtype}), "
+    print(f"reward {kind}: teacher {args.teacher} (LoRA), student {args.student} ({backend}, {dtype}"
+          f"{', overlapped' if student.separate_compute else ''}), "
           f"{args.questions} questions x 4 instructions "
           f"per step, teacher {'bf16' if args.teacher_bf16 else 'fp32'}, student answers up to {args.student_max_tokens} tokens, empty cache")
     print(f"{'step':>4} " + " ".join(f"{p:>18}" for p in PARTS) + f" {'(overlapped)':>13} {'step':>8} reward")

@@ -240,3 +240,24 @@ def test_a_server_without_prompt_logprobs_refuses_to_score_in_one_line():
         student(server.url).score([chat(0)], ["x"])
     message = str(err.value)
     assert "has no /tokenize endpoint" in message and "\n" not in message and "after" not in message
+
+
+@pytest.mark.parametrize("url, gpu, separate", [
+    ("http://127.0.0.1:8000/v1", False, False), ("http://localhost:8000/v1", False, False),
+    ("http://[::1]:8000/v1", False, False), ("http://0.0.0.0:8000/v1", False, False),
+    ("http://127.0.0.1:8000/v1", True, True),  # a GPU serves it: the trainer's CPU is free
+    ("https://api.openai.com/v1", False, True), ("http://10.0.0.5:8000/v1", False, True)])
+def test_only_a_server_with_compute_of_its_own_answers_while_the_trainer_works(url, gpu, separate, monkeypatch):
+    """A server on this machine's CPU shares the trainer's cores: prefetching its answers slowed
+    WST steps down (benchmarks/README.md), so the reward does not start them early."""
+    import w2s.students.openai_compat as openai_compat
+    from w2s.tasks import get_task
+    from w2s.wst.protocol import InstructionProtocol
+    from w2s.wst.rewards import RewardConfig, StudentReward
+
+    monkeypatch.setattr(openai_compat, "cuda_available", lambda: gpu)
+    s = student(url)
+    assert s.separate_compute is separate
+    if not separate:  # (a separate one would send a request to a server that is not there)
+        reward = StudentReward(get_task("gsm8k"), s, InstructionProtocol(), RewardConfig())
+        assert reward.prefetch(["What is 2 + 2?"], ["4"]) is False

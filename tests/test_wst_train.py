@@ -147,7 +147,7 @@ def test_a_protocol_budget_that_contradicts_the_runs_budget_is_refused(tiny_mode
 
 
 def test_a_served_student_answers_baselines_while_the_teacher_writes(tiny_model, gsm_file, tmp_path, monkeypatch):
-    """With a student outside the process, each step's no-instruction answers are asked for before
+    """With a student on compute of its own, each step's no-instruction answers are asked for before
     the teacher generates (they do not depend on it) and the rewards are exactly those of the
     in-process path; the time split still adds up to the step."""
     import threading
@@ -158,7 +158,7 @@ def test_a_served_student_answers_baselines_while_the_teacher_writes(tiny_model,
     baselines_asked = threading.Event()
 
     class Served(ScriptedStudent):
-        in_process = False
+        separate_compute = True
 
         def _generate(self, requests, params, on_result):
             roles = sorted(r.prompt[0]["role"] for r in requests)  # "system": an instruction

@@ -165,9 +165,11 @@ class Student(ABC):
     # The StudentConfig fields this backend reads (besides model and extra); set ones it does
     # not read are reported by make_student instead of being silently ignored.
     options: tuple[str, ...] = ()
-    # Whether the model runs in this process (and its threads): a student served elsewhere can
-    # answer while this process does other work (the WST trainer overlaps the two; see rewards).
-    in_process: bool = True
+    # Whether the model computes on hardware this process is not using (a server on another
+    # machine, or on a GPU): only then does answering while this process works save time (the WST
+    # trainer overlaps the two; see rewards). A server on this machine's CPU takes the same cores:
+    # measured, overlapping it slowed the teacher down more than it saved (benchmarks/README.md).
+    separate_compute: bool = False
 
     @classmethod
     def from_config(cls, config: StudentConfig, cache: ResponseCache | None = None) -> Student:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import email.utils
+import ipaddress
 import json
 import os
 import random
 import time
+from urllib.parse import urlsplit
 
-from w2s.devices import sample_seed
+from w2s.devices import cuda_available, sample_seed
 from w2s.errors import W2SError, redact
 from w2s.students.base import (
     Completion,
@@ -38,7 +40,6 @@ class EmptyAnswer(ValueError):
 
 class OpenAIStudent(Student):
     options = ("base_url", "api_key_env", "concurrency", "max_retries", "timeout_s")
-    in_process = False  # a server answers: this process is free meanwhile
 
     def __init__(self, model: str, base_url: str | None = None, *, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 32, max_retries: int = 6, timeout_s: float = 120.0,
@@ -58,6 +59,8 @@ class OpenAIStudent(Student):
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.fingerprint = f"openai:{self.base_url.rstrip('/')}:{model}"
+        # a server on this machine computes on the trainer's CPU cores unless a GPU serves it
+        self.separate_compute = not _on_this_machine(self.base_url) or cuda_available()
 
     def _client(self):
         from openai import AsyncOpenAI
@@ -273,6 +276,17 @@ class ManagedServerStudent(OpenAIStudent):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _on_this_machine(base_url: str) -> bool:
+    """Whether `base_url` names this machine (localhost or a loopback address)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host in ("localhost", "0.0.0.0") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _count(value) -> int:

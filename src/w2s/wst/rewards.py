@@ -21,8 +21,8 @@ Then
                           r -= new_number_penalty  if i contains a number that q does not
 
 `base(q)` is computed once per question and remembered. It does not depend on the teacher, so
-with a student served outside this process the trainer asks for it when a step begins
-(`prefetch`), and the server answers while the teacher writes its instructions; the step's
+with a student served on compute of its own (another machine, a GPU) the trainer asks for it when
+a step begins (`prefetch`), and the server answers while the teacher writes its instructions; the step's
 reward call then waits for it. (The instructed answers cannot start earlier: GRPO is on-policy,
 so a step's instructions exist only after the previous update.) The leak penalty stops a teacher from
 winning by stating answers (which the likelihood reward would otherwise pay for); the optional
@@ -132,11 +132,13 @@ class StudentReward:
     def prefetch(self, questions: list[str], golds: list[str]) -> bool:
         """Start measuring the baselines of questions not seen yet, in a background thread.
 
-        Only for a student outside this process (a server): it answers while this process writes
-        the teacher's instructions. An in-process student would compete with the teacher for the
-        same cores and gain nothing. The next `measure` waits for it. Returns whether it started.
+        Only for a student with compute of its own (`Student.separate_compute`: a server elsewhere
+        or on a GPU): it answers while this process writes the teacher's instructions. A student
+        on this process's CPU cores (in process, or a server on this machine without a GPU) would
+        compete with the teacher for them: measured, that made steps slower. The next `measure`
+        waits for it. Returns whether it started.
         """
-        if self.student.in_process or self._pending is not None:
+        if not self.student.separate_compute or self._pending is not None:
             return False
         new = self._unseen(questions, golds)
         if not new:
