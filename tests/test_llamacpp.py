@@ -56,6 +56,28 @@ def test_a_server_that_fails_to_start_is_one_line(fake_server, gguf, monkeypatch
         make_student(StudentConfig(backend="llamacpp", model=str(gguf), extra={"server": str(fake_server)}))
 
 
+def test_a_server_that_dies_mid_run_is_named_with_its_cause_and_its_log_is_kept(fake_server, gguf, tmp_path):
+    config = StudentConfig(backend="llamacpp", model=str(gguf), max_retries=0, extra={"server": str(fake_server)})
+    student = make_student(config)
+    params = SamplingParams(max_tokens=4)
+    first = student.generate([[{"role": "user", "content": "first"}]], params, progress=False)
+    pid = json.loads((tmp_path / "record.json").read_text())["pid"]
+    with open(student.server.log.name, "a") as log:  # what a dying server writes last, then chatter
+        log.write("RuntimeError: CPU KV cache is full\nINFO: shutting down\n")
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    deadline = time.monotonic() + 20
+    while student.server.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(W2SError, match=r"llama-server exited with code -9 during the run: RuntimeError: CPU KV "
+                                       r"cache is full \(its log: .*\) \(answers received so far are cached"):
+        student.generate([[{"role": "user", "content": "second"}]], params, progress=False)
+    log = Path(student.server.log.name)
+    student.close()
+    assert log.is_file() and "KV cache is full" in log.read_text()  # kept for the user to read
+    log.unlink()
+    assert first[0][0].text == answer_for("first")
+
+
 def test_no_server_is_left_behind_when_w2s_is_killed(fake_server, gguf, tmp_path):
     code = ("import time; from w2s.students import make_student, StudentConfig; "
             f"make_student(StudentConfig(backend='llamacpp', model={str(gguf)!r}, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -192,6 +193,7 @@ class ManagedServer:
         self.url = f"http://127.0.0.1:{port}/v1"
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen | None = None
+        self._keep_log = False  # a server that died keeps its log for the user to read
         self.log = tempfile.NamedTemporaryFile(prefix=f"w2s-{self.name.replace(' ', '-')}-", suffix=".log",
                                                delete=False)
 
@@ -206,8 +208,9 @@ class ManagedServer:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._keep_log = True
                 raise W2SError(f"{self.name} exited with code {self.process.returncode} before it was ready: "
-                               f"{self.last_log_line()}")
+                               f"{self.last_log_line()} (its log: {self.log.name})")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     if response.status == 200:
@@ -219,14 +222,27 @@ class ManagedServer:
         raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
 
     def last_log_line(self) -> str:
+        """The log's last line that names an error (a server's final lines are often shutdown
+        chatter after the cause), else its last line."""
         try:
             lines = [line for line in Path(self.log.name).read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return "no log"
-        return lines[-1][:300] if lines else "no output"
+        errors = [line for line in lines if re.search(r"error|exception|killed|out of memory", line, re.I)]
+        return (errors or lines or ["no output"])[-1].strip()[:300]
+
+    def death(self) -> str | None:
+        """One line if the server has exited on its own (it was started and not stopped), else None.
+        Its log is then kept, and the line says where."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        self._keep_log = True
+        return (f"{self.name} exited with code {self.process.returncode} during the run: {self.last_log_line()} "
+                f"(its log: {self.log.name})")
 
     def stop(self) -> None:
-        """Terminate the server (then kill it if it lingers); safe to call twice."""
+        """Terminate the server (then kill it if it lingers); safe to call twice. Its log is removed
+        unless the server died on its own (`death`)."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -238,7 +254,8 @@ class ManagedServer:
         atexit.unregister(self.stop)
         try:
             self.log.close()
-            os.unlink(self.log.name)
+            if not self._keep_log:
+                os.unlink(self.log.name)
         except OSError:
             pass
 

@@ -16,6 +16,7 @@ import json
 import os
 import random
 import time
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from w2s.devices import cuda_available, sample_seed
@@ -265,6 +266,26 @@ class ManagedServerStudent(OpenAIStudent):
     and stops: on `close()`, at the end of a `with` block, or when w2s exits."""
 
     server = None
+
+    def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        try:
+            super()._generate(requests, params, on_result)
+        except W2SError as err:
+            self._blame_server(err)
+
+    def _score(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        try:
+            return super()._score(pairs, advance)
+        except W2SError as err:
+            self._blame_server(err)
+
+    def _blame_server(self, err: W2SError) -> NoReturn:
+        """Requests failed: if the server w2s started has died, say that (its exit code and last log
+        line, and where its log is kept) instead of the connection errors it caused."""
+        death = self.server.death() if self.server is not None else None
+        if death is None:
+            raise err
+        raise W2SError(f"{death} (answers received so far are cached: rerun to continue)") from None
 
     def close(self) -> None:
         """Stop the server now (it is also stopped at exit)."""
