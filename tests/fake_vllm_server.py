@@ -22,6 +22,7 @@ parser = argparse.ArgumentParser()
 for flag in ("--model", "--served-model-name", "--host", "--max-model-len", "--dtype"):
     parser.add_argument(flag)
 parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--no-enable-chunked-prefill", action="store_true")
 args = parser.parse_args(argv[2:])
 if os.environ.get("FAKE_VLLM_RECORD"):
     env = {k: os.environ.get(k) for k in ("VLLM_CPU_KVCACHE_SPACE", "OMP_NUM_THREADS", "HF_HUB_OFFLINE")}

@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from w2s.devices import cuda_available
 from w2s.errors import W2SError
 from w2s.paths import w2s_home
 
@@ -222,14 +223,15 @@ class ManagedServer:
         raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
 
     def last_log_line(self) -> str:
-        """The log's last line that names an error (a server's final lines are often shutdown
-        chatter after the cause), else its last line."""
+        """The log's last line naming a raised exception, else one naming an error, else its last
+        line (a server's final lines are often shutdown chatter or HTTP 500s after the cause)."""
         try:
             lines = [line for line in Path(self.log.name).read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return "no log"
+        raised = [line for line in lines if re.search(r"\b\w*(Error|Exception): ", line)]  # what was raised
         errors = [line for line in lines if re.search(r"error|exception|killed|out of memory", line, re.I)]
-        return (errors or lines or ["no output"])[-1].strip()[:300]
+        return (raised or errors or lines or ["no output"])[-1].strip()[:300]
 
     def death(self) -> str | None:
         """One line if the server has exited on its own (it was started and not stopped), else None.
@@ -289,6 +291,12 @@ class VLLMServer(ManagedServer):
         command = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                    "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port),
                    "--max-model-len", str(max_model_len), "--dtype", dtype]
+        if not cuda_available():
+            # vLLM's CPU build (0.32) dies on a seeded request whose prompt is split over two
+            # scheduler steps: rewinding its sampler's generator is CUDA-only ("CPU Generator does
+            # not use offset"). Seeds matter here (k sampled answers per reward), so prompts are
+            # scheduled whole; greedy answers were the same both ways (benchmarks/README.md).
+            command.append("--no-enable-chunked-prefill")
         env = {"VLLM_CPU_KVCACHE_SPACE": f"{kv_cache_gb:g}",  # GiB of KV cache on a CPU (ignored on GPUs)
                "OMP_NUM_THREADS": str(threads or max(1, len(os.sched_getaffinity(0))))}
         if Path(model).is_dir():
