@@ -27,11 +27,12 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0, init_std: float = 0.02) -> Path:
+def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0, init_std: float = 0.02, **sizes) -> Path:
     """Train a BPE tokenizer on a toy corpus and save a randomly initialised tiny causal LM.
 
     At the default init its greedy output repeats one token; `init_std` near 1 gives answers
-    that differ between prompts (tests of where answers stop need that).
+    that differ between prompts (tests of where answers stop need that). `sizes` override the
+    model config's sizes (a real engine's kernels need a head size of 32 or more).
     """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -60,6 +61,7 @@ def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0, init_std:
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                   bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                   pad_token_id=fast.pad_token_id, tie_word_embeddings=True, initializer_range=init_std)
+    common.update(sizes)
     if arch == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**common))
     else:

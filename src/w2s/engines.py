@@ -223,15 +223,24 @@ class ManagedServer:
         raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
 
     def last_log_line(self) -> str:
-        """The log's last line naming a raised exception, else one naming an error, else its last
-        line (a server's final lines are often shutdown chatter or HTTP 500s after the cause)."""
+        """The first exception the server raised (with its detail line), else the last line naming
+        an error, else the last line: a server's final lines are often shutdown chatter, HTTP
+        500s and wrapper exceptions after the cause."""
         try:
             lines = [line for line in Path(self.log.name).read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return "no log"
-        raised = [line for line in lines if re.search(r"\b\w*(Error|Exception): ", line)]  # what was raised
+        # A raised exception's own line: the message (after any "(pid) LEVEL date [file:line]" prefix)
+        # begins with its name. The first is the cause; later ones are wrappers ("EngineDeadError:
+        # ... see stack trace above").
+        message = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]+\] )?"
+                             r"((?:[A-Za-z_]\w*\.)*\w*(?:Error|Exception): .*)")
+        for i, line in enumerate(lines):
+            if found := message.match(line.strip()):
+                detail = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") else ""
+                return f"{found.group(1)}{': ' + detail if detail else ''}"[:400]
         errors = [line for line in lines if re.search(r"error|exception|killed|out of memory", line, re.I)]
-        return (raised or errors or lines or ["no output"])[-1].strip()[:300]
+        return (errors or lines or ["no output"])[-1].strip()[:400]
 
     def death(self) -> str | None:
         """One line if the server has exited on its own (it was started and not stopped), else None.
