@@ -1,6 +1,7 @@
 """The vllm-server backend's process management and `w2s engines install vllm`, with stand-ins.
 
-The real engine (vLLM's CPU build in its own venv) was run here by hand: benchmarks/README.md.
+The real engine (vLLM's CPU build in its own venv) is tested in test_vllm_engine.py where it is
+installed, and was run through every pipeline step by hand (benchmarks/README.md).
 These tests run a stand-in with vLLM's command line, so they need neither vLLM nor minutes of
 start-up; what is checked is what w2s asks for and that nothing is left running.
 """
