@@ -183,6 +183,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# A raised exception's own line in a server's log: after any "(pid) LEVEL date [file:line]" prefix
+# (vLLM's), the message begins with the exception's name.
+_RAISED = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]+\] )?"
+                     r"((?:[A-Za-z_]\w*\.)*\w*(?:Error|Exception): .*)")
+
+
 class ManagedServer:
     """One server process on 127.0.0.1 for as long as w2s needs it (see the module docstring)."""
 
@@ -209,9 +215,7 @@ class ManagedServer:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._keep_log = True
-                raise W2SError(f"{self.name} exited with code {self.process.returncode} before it was ready: "
-                               f"{self.last_log_line()} (its log: {self.log.name})")
+                raise W2SError(self._exit_line("before it was ready"))
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
                     if response.status == 200:
@@ -219,10 +223,12 @@ class ManagedServer:
             except OSError:
                 pass
             time.sleep(0.2)
+        self._keep_log = True
         self.stop()
-        raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s ({self.last_log_line()})")
+        raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s: {self.log_cause()} "
+                       f"(its log: {self.log.name})")
 
-    def last_log_line(self) -> str:
+    def log_cause(self) -> str:
         """The first exception the server raised (with its detail line), else the last line naming
         an error, else the last line: a server's final lines are often shutdown chatter, HTTP
         500s and wrapper exceptions after the cause."""
@@ -230,25 +236,23 @@ class ManagedServer:
             lines = [line for line in Path(self.log.name).read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return "no log"
-        # A raised exception's own line: the message (after any "(pid) LEVEL date [file:line]" prefix)
-        # begins with its name. The first is the cause; later ones are wrappers ("EngineDeadError:
-        # ... see stack trace above").
-        message = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:[A-Z]+ [\d-]+ [\d:]+ \[[^\]]+\] )?"
-                             r"((?:[A-Za-z_]\w*\.)*\w*(?:Error|Exception): .*)")
-        for i, line in enumerate(lines):
-            if found := message.match(line.strip()):
+        for i, line in enumerate(lines):  # the first raised exception is the cause; later ones wrap it
+            if found := _RAISED.match(line.strip()):
                 detail = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") else ""
                 return f"{found.group(1)}{': ' + detail if detail else ''}"[:400]
         errors = [line for line in lines if re.search(r"error|exception|killed|out of memory", line, re.I)]
         return (errors or lines or ["no output"])[-1].strip()[:400]
 
     def death(self) -> str | None:
-        """One line if the server has exited on its own (it was started and not stopped), else None.
-        Its log is then kept, and the line says where."""
+        """One line if the server has exited on its own (it was started and not stopped), else None."""
         if self.process is None or self.process.poll() is None:
             return None
+        return self._exit_line("during the run")
+
+    def _exit_line(self, when: str) -> str:
+        """The line for a server that exited on its own; its log is then kept, and the line says where."""
         self._keep_log = True
-        return (f"{self.name} exited with code {self.process.returncode} during the run: {self.last_log_line()} "
+        return (f"{self.name} exited with code {self.process.returncode} {when}: {self.log_cause()} "
                 f"(its log: {self.log.name})")
 
     def stop(self) -> None:
@@ -304,7 +308,8 @@ class VLLMServer(ManagedServer):
             # vLLM's CPU build (0.32) dies on a seeded request whose prompt is split over two
             # scheduler steps: rewinding its sampler's generator is CUDA-only ("CPU Generator does
             # not use offset"). Seeds matter here (k sampled answers per reward), so prompts are
-            # scheduled whole; greedy answers were the same both ways (benchmarks/README.md).
+            # scheduled whole; greedy answers were the same both ways (results/wst_seed_protocol.md,
+            # amendment 1).
             command.append("--no-enable-chunked-prefill")
         env = {"VLLM_CPU_KVCACHE_SPACE": f"{kv_cache_gb:g}",  # GiB of KV cache on a CPU (ignored on GPUs)
                "OMP_NUM_THREADS": str(threads or max(1, len(os.sched_getaffinity(0))))}
