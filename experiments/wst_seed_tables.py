@@ -7,8 +7,9 @@ prints, as Markdown: part 1 (accuracy with 95% bootstrap intervals, exact McNema
 teacher against each other condition with Holm's correction, tokens, answers cut); part 2 (per
 teacher and budget: accuracy, answers cut, accuracy among answers not cut, the teacher's gain over
 no instruction, and Δ = gain(B) − gain(4B) with a paired bootstrap interval over questions); part
-3 (the organism teacher's gain per engine, and agreement of final answers with the hf engine).
-Steps not run yet are left out and said so.
+3 (the organism teacher's gain per engine, and agreement of final answers with the hf engine);
+and the GSM8K teacher's training curve, ten steps to a row, from its `metrics.jsonl` (read as a
+curve on training questions, not as a result). Steps not run yet are left out and said so.
 """
 
 from __future__ import annotations
@@ -91,6 +92,32 @@ def condition_table(by: dict[str, list[dict]], budget: int) -> list[str]:
     return lines
 
 
+def training_curve(metrics: Path, per_row: int = 10) -> list[str]:
+    """Ten steps to a row; a step logged twice (a resumed run redoes it) counts once, the last time."""
+    by_step: dict[int, dict] = {}
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "step" in row and "reward" in row:
+            by_step[int(row["step"])] = row
+    lines = ["| steps | mean reward | student accuracy without | with | helped / harmed "
+             "| groups with all-equal rewards | instructions cut | s a step |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    steps = sorted(by_step)
+    for start in range(0, len(steps), per_row):
+        rows = [by_step[s] for s in steps[start:start + per_row]]
+
+        def mean(key: str, rows: list[dict] = rows) -> float:
+            return sum(float(r[key]) for r in rows) / len(rows)
+
+        helped = sum(int(r["student/helped"]) for r in rows)
+        harmed = sum(int(r["student/harmed"]) for r in rows)
+        lines.append(f"| {rows[0]['step']}–{rows[-1]['step']} | {mean('reward'):+.3f} "
+                     f"| {mean('student/accuracy_baseline'):.3f} | {mean('student/accuracy_with_instruction'):.3f} "
+                     f"| {helped} / {harmed} | {mean('frac_reward_zero_std'):.2f} | {mean('teacher/truncated'):.2f} "
+                     f"| {mean('step_time'):.0f} |")
+    return lines
+
+
 HEADER = ["| budget | condition | accuracy [95% CI] | answers cut | accuracy among answers not cut "
           "| better / worse than no instruction, McNemar | mean tokens | tokens per correct |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -108,6 +135,11 @@ def main() -> None:
     if missing:
         print(f"not finished yet: {', '.join(missing)}\n")
     numbers: dict = {}
+
+    metrics = args.run / "gsm8k_teacher" / "metrics.jsonl"
+    if metrics.is_file():
+        print("## GSM8K teacher: training curve (training questions; a curve, not a result)\n")
+        print("\n".join(training_curve(metrics)) + "\n")
 
     part1 = steps["gsm8k_256"]
     if part1:
