@@ -3,15 +3,15 @@
 # training resumes from its last checkpoint and evaluations take finished answers from the
 # response cache, so rerunning the script continues a killed run.
 #   R=RUN_DIR bash experiments/wst_seed.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_seed; no STEP: all)
-# Steps: train  gsm8k_256  gsm8k_512  gsm8k_1024  organism_128  organism_256  organism_512
-#        transfer_llamacpp  transfer_vllm
+# Steps, in the order they run (amendment 3: most important first): train  gsm8k_256
+#        organism_128  transfer_llamacpp  transfer_vllm  gsm8k_512  gsm8k_1024  organism_256  organism_512
 # Needs `w2s engines install vllm` (GSM8K student, part 3) and `w2s engines install llamacpp` (part 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${R:-$HOME/w2s-runs/wst_seed}
 ORGANISM="rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"
 BRIEF="generic_instruction=Be brief: work it out in one or two short lines, then give the final answer in \boxed{}."
-VLLM=(student.backend=vllm-server student.dtype=float32 student.concurrency=64)
+VLLM=(student.backend=vllm-server student.dtype=float32 student.concurrency=64 student.timeout_s=3600)  # amendment 3
 HF=(student.backend=hf student.dtype=float32 student.batch_size=32)
 mkdir -p "$R"
 stamp() { echo "$(date -u +%FT%TZ) $* (w2s $(git rev-parse --short HEAD))" >> "$R/steps.log"; }
@@ -34,17 +34,10 @@ run gsm8k_256 "$R/gsm8k_256/wst_eval.json" \
   w2s wst eval --task gsm8k --teacher "$R/gsm8k_teacher" --limit 300 --output "$R/gsm8k_256" \
   offset=500 student_max_tokens=256 self_instruction=false "$BRIEF" "${VLLM[@]}"
 
-# Part 2: the budget sweep (the 256 column is part 1's; no untrained teacher beyond it).
-for tokens in 512 1024; do
-  run "gsm8k_$tokens" "$R/gsm8k_$tokens/wst_eval.json" \
-    w2s wst eval --task gsm8k --teacher "$R/gsm8k_teacher" --limit 300 --output "$R/gsm8k_$tokens" \
-    offset=500 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${VLLM[@]}"
-done
-for tokens in 128 256 512; do
-  run "organism_$tokens" "$R/organism_$tokens/wst_eval.json" \
-    w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/organism_$tokens" \
-    offset=440 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${HF[@]}"
-done
+# Part 2's 128 column for the organism teacher, which is also part 3's hf row.
+run organism_128 "$R/organism_128/wst_eval.json" \
+  w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/organism_128" \
+  offset=440 student_max_tokens=128 untrained_teacher=null self_instruction=false "$BRIEF" "${HF[@]}"
 
 # Part 3: the organism teacher in front of the same model served by llama.cpp and by vLLM.
 run transfer_llamacpp "$R/transfer_llamacpp/wst_eval.json" \
@@ -54,3 +47,15 @@ run transfer_llamacpp "$R/transfer_llamacpp/wst_eval.json" \
 run transfer_vllm "$R/transfer_vllm/wst_eval.json" \
   w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/transfer_vllm" \
   offset=440 student_max_tokens=128 untrained_teacher=null self_instruction=false generic_instruction=null "${VLLM[@]}"
+
+# Part 2: the budget sweep (the 256 column is part 1's; no untrained teacher beyond it).
+for tokens in 512 1024; do
+  run "gsm8k_$tokens" "$R/gsm8k_$tokens/wst_eval.json" \
+    w2s wst eval --task gsm8k --teacher "$R/gsm8k_teacher" --limit 300 --output "$R/gsm8k_$tokens" \
+    offset=500 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${VLLM[@]}"
+done
+for tokens in 256 512; do
+  run "organism_$tokens" "$R/organism_$tokens/wst_eval.json" \
+    w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/organism_$tokens" \
+    offset=440 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${HF[@]}"
+done
