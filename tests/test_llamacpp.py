@@ -18,6 +18,7 @@ from fake_openai_server import answer_for
 
 from w2s.errors import W2SError
 from w2s.students import SamplingParams, StudentConfig, make_student
+from w2s.students.openai_compat import LOCAL_SERVER_TIMEOUT_S
 
 TESTS = Path(__file__).parent
 
@@ -48,6 +49,18 @@ def test_the_server_is_started_used_and_stopped(fake_server, gguf, tmp_path):
     student.close()
     assert not alive(record["pid"])
     student.close()  # twice is fine
+
+
+def test_a_server_started_here_waits_longer_for_an_answer_than_a_remote_api_unless_told(fake_server, gguf):
+    """Many long answers in flight on a CPU take minutes each; the remote API's 120 s would time
+    them out and retry them from the start, so the config's unset timeout means the backend's own."""
+    extra = {"server": str(fake_server)}
+    with make_student(StudentConfig(backend="llamacpp", model=str(gguf), extra=extra)) as student:
+        assert student.timeout_s == LOCAL_SERVER_TIMEOUT_S >= 1800
+    with make_student(StudentConfig(backend="llamacpp", model=str(gguf), timeout_s=45, extra=extra)) as student:
+        assert student.timeout_s == 45
+    remote = make_student(StudentConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1"))
+    assert remote.timeout_s == 120
 
 
 def test_a_server_that_fails_to_start_is_one_line(fake_server, gguf, monkeypatch):

@@ -37,7 +37,9 @@ class StudentConfig:
     api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
     concurrency: int = setting(32, low=1)  # openai: requests in flight
     max_retries: int = setting(6, low=0, high=100)  # openai: attempts after the first
-    timeout_s: float = setting(120.0, above=0, high=86400)  # openai: per request
+    # openai-protocol backends: seconds per request; None = the backend's own (120 for a server elsewhere,
+    # 3600 for one w2s starts here: long answers queue for a slow CPU, and its death is detected anyway)
+    timeout_s: float | None = setting(None, above=0, high=86400)
     budget: Budget | None = None  # every backend: stop cleanly after this many calls or tokens
     price: Price | None = None  # every backend: per million tokens, to report a cost
     extra: dict = field(default_factory=dict)  # backend-specific keyword arguments

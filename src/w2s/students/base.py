@@ -173,8 +173,11 @@ class Student(ABC):
 
     @classmethod
     def from_config(cls, config: StudentConfig, cache: ResponseCache | None = None) -> Student:
-        """Build from a StudentConfig: its `options` fields and `extra` become keyword arguments."""
-        return cls(config.model, cache=cache, **{o: getattr(config, o) for o in cls.options}, **config.extra)
+        """Build from a StudentConfig: its `options` fields and `extra` become keyword arguments; an
+        option left at None is not passed, so the backend's own default applies (a timeout that
+        suits a remote API does not suit a server on this CPU)."""
+        options = {o: value for o in cls.options if (value := getattr(config, o)) is not None}
+        return cls(config.model, cache=cache, **options, **config.extra)
 
     def __init__(self, cache: ResponseCache | None = None) -> None:
         self.cache = cache

@@ -16,14 +16,14 @@ so these answers never mix with the hf backend's in the cache.
 from __future__ import annotations
 
 from w2s.engines import LlamaServer, find_llama_server
-from w2s.students.openai_compat import ManagedServerStudent
+from w2s.students.openai_compat import LOCAL_SERVER_TIMEOUT_S, ManagedServerStudent
 
 
 class LlamaCppStudent(ManagedServerStudent):
     options = ("max_retries", "timeout_s")
 
     def __init__(self, model: str, *, slots: int = 16, ctx_per_slot: int = 2048, threads: int | None = None,
-                 server: str | None = None, max_retries: int = 6, timeout_s: float = 600.0, cache=None) -> None:
+                 server: str | None = None, max_retries: int = 6, timeout_s: float = LOCAL_SERVER_TIMEOUT_S, cache=None) -> None:
         from w2s.models.sources import resolve_gguf
 
         gguf, digest = resolve_gguf(model)

@@ -242,7 +242,8 @@ class OpenAIStudent(Student):
         if isinstance(err, aiohttp.ClientConnectionError):
             return True, backoff, f"connection to {self.base_url} failed ({type(err).__name__})"
         if isinstance(err, TimeoutError):  # asyncio.wait_for: the whole request took longer than timeout_s
-            return True, backoff, f"no complete answer within {self.timeout_s}s from {self.base_url}"
+            return True, backoff, (f"no complete answer within {self.timeout_s}s from {self.base_url} "
+                                  "(long answers from a busy server: raise student.timeout_s)")
         if isinstance(err, openai.APITimeoutError):
             if elapsed_s is None or elapsed_s >= 0.9 * self.timeout_s:
                 return True, backoff, f"timeout after {self.timeout_s}s from {self.base_url}"
@@ -259,6 +260,13 @@ class OpenAIStudent(Student):
                             AttributeError, IndexError, TypeError)):
             return True, backoff, f"malformed response from {self.base_url}"
         return False, 0.0, f"{type(err).__name__} from {self.base_url}: {_short(err)}"
+
+
+# The per-request limit for a server w2s started on this machine. On a 2-core CPU, 64 requests
+# of 1,024 tokens in flight take about 7 minutes each, longer on slower CPUs, and a timed-out
+# request is retried from its start; a server that dies is reported at once (`_blame_server`),
+# so the limit only has to catch a server that hangs.
+LOCAL_SERVER_TIMEOUT_S = 3600.0
 
 
 class ManagedServerStudent(OpenAIStudent):

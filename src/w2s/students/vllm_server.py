@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from w2s.devices import cuda_available
 from w2s.engines import VLLMServer, find_vllm_python
-from w2s.students.openai_compat import ManagedServerStudent
+from w2s.students.openai_compat import LOCAL_SERVER_TIMEOUT_S, ManagedServerStudent
 
 
 class VLLMServerStudent(ManagedServerStudent):
     options = ("dtype", "concurrency", "max_retries", "timeout_s")
 
     def __init__(self, model: str, *, dtype: str = "auto", concurrency: int = 32, max_retries: int = 6,
-                 timeout_s: float = 600.0, max_model_len: int = 2048, kv_cache_gb: float = 2.0,
+                 timeout_s: float = LOCAL_SERVER_TIMEOUT_S, max_model_len: int = 2048, kv_cache_gb: float = 2.0,
                  threads: int | None = None, python: str | None = None, cache=None) -> None:
         from w2s.models import resolve_model
 
