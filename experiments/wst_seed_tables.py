@@ -19,6 +19,7 @@ import json
 import random
 from pathlib import Path
 
+from w2s.jsonl import read_jsonl
 from w2s.stats import bootstrap_ci, mcnemar_exact
 
 NONE, BRIEF, UNTRAINED, TRAINED = "no instruction", "generic", "untrained teacher", "trained teacher"
@@ -93,18 +94,13 @@ def condition_table(by: dict[str, list[dict]], budget: int) -> list[str]:
 
 
 def training_curve(metrics: Path, per_row: int = 10) -> list[str]:
-    """Ten steps to a row; a step logged twice (a resumed run redoes it) counts once, the last time."""
-    by_step: dict[int, dict] = {}
-    for line in metrics.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if "step" in row and "reward" in row:
-            by_step[int(row["step"])] = row
+    """Ten steps to a row (a resumed run's metrics hold each step once: `w2s wst train` trims them)."""
+    logged = [r for r in read_jsonl(metrics) if "reward" in r]
     lines = ["| steps | mean reward | student accuracy without | with | helped / harmed "
              "| groups with all-equal rewards | instructions cut | s a step |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    steps = sorted(by_step)
-    for start in range(0, len(steps), per_row):
-        rows = [by_step[s] for s in steps[start:start + per_row]]
+    for start in range(0, len(logged), per_row):
+        rows = logged[start:start + per_row]
 
         def mean(key: str, rows: list[dict] = rows) -> float:
             return sum(float(r[key]) for r in rows) / len(rows)
