@@ -54,6 +54,7 @@ def test_retry_after_is_honoured():
         start = time.perf_counter()
         s.generate([chat(0)], GREEDY, progress=False)
         assert time.perf_counter() - start >= 0.6
+    assert s.usage_line().endswith(", 0 answered from the cache, 1 retries")  # printed after every run
 
 
 def test_persistent_failure_is_a_clear_error_and_successes_are_kept(tmp_path):

@@ -173,19 +173,18 @@ def test_a_lora_teacher_copied_elsewhere_loads_by_its_base_models_name(tiny_mode
     assert with_adapter != base_only
 
 
-def test_a_saved_adapter_and_its_model_card_name_the_base_not_this_machines_path(tmp_path):
+def test_a_saved_adapter_names_the_base_not_this_machines_path(tmp_path):
+    """The adapter loads on any machine (its base is resolved by name there); its card is
+    `run_card`'s, which names models as the user gave them (tests/test_wst_train.py)."""
     from w2s.wst.train import _name_base_model
 
     folder = tmp_path / "final"
     folder.mkdir()
     local = "/home/someone/.cache/w2s/models/smollm2-135m-instruct"
     (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": local, "r": 16}))
-    (folder / "README.md").write_text(f"---\nbase_model: {local}\ntags:\n- base_model:adapter:{local}\n---\n")
     _name_base_model(folder, "smollm2-135m-instruct")
     assert json.loads((folder / "adapter_config.json").read_text()) == {"base_model_name_or_path": "smollm2-135m-instruct",
                                                                          "r": 16}
-    card = (folder / "README.md").read_text()
-    assert local not in card and "base_model: smollm2-135m-instruct" in card
 
 
 def split_data(gsm_file, tmp_path):

@@ -52,6 +52,12 @@ def test_train_runs_logs_and_resumes(tiny_model, gsm_file, tmp_path):
         assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/step_s"]) < 0.01
     assert (out / "checkpoint-2").is_dir() and (out / "final" / "config.json").is_file()
     assert all(0 <= r["frac_reward_zero_std"] <= 1 for r in rows)  # GRPO groups that gave no gradient
+    assert all(r["student_retries"] == 0 and r["student_empty"] == 0 for r in rows)
+    # the run's card (and its final teacher's) says what was trained against what, not TRL's "[None]"
+    for card in (out / "README.md", out / "final" / "README.md"):
+        text = card.read_text()
+        assert "[None]" not in text and f"base_model: {tiny_model}" in text
+        assert "2 steps x 2 questions x 2 instructions, from 8" in text and "cut at 256" in text
     # the protocol is saved with the student's answer budget the run trained at
     assert InstructionProtocol.saved_with(out / "final") == InstructionProtocol(max_tokens=8, student_max_tokens=256)
     assert InstructionProtocol.saved_with(out) == InstructionProtocol(max_tokens=8, student_max_tokens=256)
@@ -203,3 +209,19 @@ def test_a_served_student_answers_baselines_while_the_teacher_writes(tiny_model,
     for r in rows:
         parts = ["teacher_generation_s", "student_s", "grading_s", "reward_other_s", "update_s"]
         assert abs(sum(r[f"time/{p}"] for p in parts) - r["time/student_overlapped_s"] - r["time/step_s"]) < 0.01
+
+
+def test_each_steps_student_retries_are_logged(tiny_model, gsm_file, tmp_path):
+    """A served student that fails the first request for each question: every retry shows in
+    the step that paid for it, so a slow step is explained in metrics.jsonl."""
+    from fake_openai_server import FakeOpenAIServer
+
+    from w2s.students.openai_compat import OpenAIStudent
+
+    with FakeOpenAIServer(lambda prompt, attempt: ("500", 0) if attempt == 0 else ("ok", 0)) as server:
+        served = OpenAIStudent("m", server.url, max_retries=2, backoff_base_s=0.01, backoff_cap_s=0.02)
+        out = train_teacher(config(tiny_model, gsm_file, tmp_path), student=served)
+        failed = len(server.attempts)  # one failure per distinct question (the key the server counts)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["student_retries"] >= 1 for r in rows)  # each step asked about new questions
+    assert sum(r["student_retries"] for r in rows) == failed == served.stats.retries

@@ -151,7 +151,8 @@ class GenerationStats:
         """Calls and tokens, generated vs answered from the cache, and their cost under `price`."""
         out = {"calls_generated": self.generated, "prompt_tokens": self.prompt_tokens,
                "completion_tokens": self.tokens, "calls_cached": self.cached, "cached_completion_tokens":
-               self.cached_tokens, "scored": self.scored, "scored_tokens": self.scored_tokens}
+               self.cached_tokens, "scored": self.scored, "scored_tokens": self.scored_tokens,
+               "retries": self.retries, "empty": self.empty}
         if price is not None:
             out["cost"] = round((self.prompt_tokens * price.prompt + self.tokens * price.completion) / 1e6, 6)
         return out
@@ -333,6 +334,10 @@ def usage_line(name: str, u: dict) -> str:
             f"{u['completion_tokens']:,} completion tokens), {u['calls_cached']} answered from the cache")
     if u.get("scored"):
         line += f", {u['scored']} texts scored ({u['scored_tokens']:,} tokens)"
+    if u.get("retries"):  # a slow or failing server: the run took longer than its answers say
+        line += f", {u['retries']} retries"
+    if u.get("empty"):
+        line += f", {u['empty']} answers empty after every retry"
     if "cost" in u:
         line += f"; cost {u['cost']:.4f}"
     return line

@@ -26,7 +26,7 @@ from w2s.jsonl import write_atomic
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
-from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.protocol import TEMPLATES, InstructionProtocol
 from w2s.wst.rewards import RewardConfig, StudentReward
 
 
@@ -162,6 +162,9 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     if main:
         protocol.save(out / "final")
         _name_base_model(out / "final", config.teacher.model)
+        card = run_card(config, len(examples), trainer.state.global_step)
+        for folder in (out, out / "final"):  # replaces TRL's and PEFT's generic cards
+            (folder / "README.md").write_text(card, encoding="utf-8")
     print(f"student usage{'' if processes == 1 else ' (this process)'}: {student.usage_line()}")
     return out
 
@@ -186,17 +189,58 @@ def _batching_hint(config: WSTTrainConfig, processes: int) -> None:
 
 def _name_base_model(folder: Path, name: str) -> None:
     """Record the teacher's base as the name the user gave (a pack, a hub id), not this machine's
-    path to it, so the adapter loads anywhere (`load_teacher_lm` resolves the name). The model card
-    PEFT writes beside it names the same path; it gets the name too, so no local path is shared
-    with the adapter."""
+    path to it, so the adapter loads anywhere (`load_teacher_lm` resolves the name)."""
     config = folder / "adapter_config.json"
     if config.is_file():
         data = json.loads(config.read_text())
-        path, data["base_model_name_or_path"] = data.get("base_model_name_or_path"), name
+        data["base_model_name_or_path"] = name
         config.write_text(json.dumps(data, indent=2))
-        card = folder / "README.md"
-        if path and path != name and card.is_file():
-            card.write_text(card.read_text(encoding="utf-8").replace(path, name), encoding="utf-8")
+
+
+def run_card(config: WSTTrainConfig, questions: int, steps: int) -> str:
+    """The README of a run folder and its `final/`: what was trained, against what, and how to use it.
+
+    It replaces the cards TRL and PEFT write (TRL's names no base model; PEFT's is a blank
+    template), so a teacher shared on the hub says what it is. It names models as the user gave
+    them, never this machine's paths, and claims nothing about gains: those come from an evaluation.
+    """
+    c, r, p = config, config.reward, config.protocol
+    adapter = f"LoRA adapter (r = {c.teacher.lora_r})" if c.teacher.lora else "full fine-tune"
+    samples = (f"{r.student_samples} answers sampled at temperature {r.student_temperature:g}"
+               if r.student_samples > 1 else "one greedy answer" if r.student_temperature == 0
+               else f"one answer sampled at temperature {r.student_temperature:g}")
+    return f"""---
+base_model: {c.teacher.model}
+library_name: {"peft" if c.teacher.lora else "transformers"}
+tags: [w2s, wst, grpo, teacher]
+---
+
+# A WST teacher trained with w2s
+
+{c.teacher.model} ({adapter}) trained by GRPO to write a per-question instruction for a student
+that answers with it: {c.student.model} (served by `{c.student.backend}`), on task `{c.task}`.
+Only the teacher was trained; the student was not changed.
+
+- Training: {steps} steps x {c.questions_per_step} questions x {c.num_generations} instructions, from {questions}
+  questions of split `{c.train_split}` (their ids: `train_ids.json` in the run folder; questions of
+  `{c.eval_split}` excluded), learning rate {c.learning_rate:g}, seed {c.seed}.
+- Reward: `{r.kind}`, the student's {samples} per instruction, answers cut at {c.student_max_tokens}
+  tokens; leak penalty {r.leak_penalty:g}.
+- Instructions: at most {p.max_tokens} tokens, template `{p.template if p.template in TEMPLATES else 'custom'}`, placed as `{p.placement}`
+  (`instruction_protocol.json`; evaluation and serving use it, with the {c.student_max_tokens}-token budget).
+
+Whether it helps a student is for an evaluation to say, against no instruction:
+
+```bash
+w2s wst eval --task "{c.task}" --teacher <this folder> student.model=<the student>
+w2s serve --teacher <this folder> --upstream <an OpenAI-compatible server of the student>
+```
+
+```python
+from w2s import Teacher
+teacher = Teacher.load("<this folder>")
+```
+"""
 
 
 def _keep_metrics_through(path: Path, step: int) -> None:
@@ -264,8 +308,9 @@ class _JsonlMetrics(TrainerCallback):
         self._last = self._readings()
 
     def _readings(self) -> dict[str, float]:
-        return {"now": time.perf_counter(), "student": self.student.stats.seconds,
-                "grading": self.reward.grading_seconds, **self.clock}
+        stats = self.student.stats
+        return {"now": time.perf_counter(), "student": stats.seconds, "retries": stats.retries,
+                "empty": stats.empty, "grading": self.reward.grading_seconds, **self.clock}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs and "reward" not in logs:
@@ -282,6 +327,9 @@ class _JsonlMetrics(TrainerCallback):
                  "time/reward_other_s": max(0.0, d["reward"] - d["student"] + overlapped - d["grading"]),
                  "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]),
                  "time/student_overlapped_s": overlapped, "time/step_s": d["now"]}
+        # requests the student retried (timeouts, server errors) and answers left empty: a slow
+        # or failing student shows here rather than only in a longer step
+        counts |= {"student_retries": int(d["retries"]), "student_empty": int(d["empty"])}
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
                **counts,
                **{k: round(v, 3) for k, v in times.items()}}
