@@ -57,19 +57,27 @@ def holm(ps: list[float]) -> list[float]:
     return adjusted
 
 
-def gain_change(a: dict[str, list[dict]], b: dict[str, list[dict]], resamples: int = 2000, seed: int = 0) -> dict:
-    """Δ = gain(a) − gain(b), gain = trained − no instruction accuracy, paired over questions."""
-    ta, na = right(a[TRAINED]), right(a[NONE])
-    tb, nb = right(b[TRAINED]), right(b[NONE])
-    n = len(ta)
-
-    def delta(idx: list[int]) -> float:
-        return sum(ta[i] - na[i] - tb[i] + nb[i] for i in idx) / len(idx)
-
+def paired_mean(diffs: list[float], resamples: int = 2000, seed: int = 0) -> dict:
+    """The mean of per-question differences with a 95% bootstrap interval over questions."""
+    n = len(diffs)
     rng = random.Random(seed)
-    draws = sorted(delta([rng.randrange(n) for _ in range(n)]) for _ in range(resamples))
-    return {"delta": delta(list(range(n))), "low": draws[int(0.025 * resamples)],
-            "high": draws[int(0.975 * resamples) - 1]}
+    draws = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    return {"delta": sum(diffs) / n, "low": draws[int(0.025 * resamples)], "high": draws[int(0.975 * resamples) - 1]}
+
+
+def gain(by: dict[str, list[dict]]) -> dict:
+    """The teacher's gain: trained − no instruction accuracy, paired over questions."""
+    return paired_mean([t - n for t, n in zip(right(by[TRAINED]), right(by[NONE]), strict=True)])
+
+
+def gain_change(a: dict[str, list[dict]], b: dict[str, list[dict]]) -> dict:
+    """Δ = gain(a) − gain(b), paired over questions."""
+    ta, na, tb, nb = right(a[TRAINED]), right(a[NONE]), right(b[TRAINED]), right(b[NONE])
+    return paired_mean([ta[i] - na[i] - tb[i] + nb[i] for i in range(len(ta))])
+
+
+def interval(e: dict) -> str:
+    return f"{e['delta']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]"
 
 
 def condition_table(by: dict[str, list[dict]], budget: int) -> list[str]:
@@ -159,33 +167,40 @@ def main() -> None:
         for b, by in done.items():
             lines += [line for line in condition_table(by, b) if "untrained" not in line]
         print("\n".join(lines))
+        print("\nthe teacher's gain over no instruction (paired bootstrap interval; exact McNemar):")
+        for b, by in done.items():
+            better, worse, p = mcnemar_exact(right(by[NONE]), right(by[TRAINED]))
+            numbers[f"part2_{teacher}_{b}"] = {**gain(by), "better": better, "worse": worse, "p": p}
+            print(f"- {b} tokens: {interval(gain(by))}, {better} better / {worse} worse, p = {p:.2g}")
         first, last = budgets[0], budgets[-1]
         if first in done and last in done:
             change = gain_change(done[first], done[last])
             numbers[f"part2_{teacher}"] = change
-            print(f"\nΔ = gain({first}) − gain({last}) = {change['delta']:+.3f} "
-                  f"[{change['low']:+.3f}, {change['high']:+.3f}] (paired bootstrap over questions)")
+            print(f"\nΔ = gain({first}) − gain({last}) = {interval(change)} (paired bootstrap over questions)")
 
     hf = steps["organism_128"]
     engines = {"hf fp32 (as trained)": hf, "llama.cpp (4-bit GGUF)": steps["transfer_llamacpp"],
                "vLLM server fp32": steps["transfer_vllm"]}
     if any(engines.values()):
         print("\n## Part 3: the organism teacher on three servings of the student, 128 tokens\n")
-        print("| engine | no instruction | trained teacher | better / worse, McNemar | answers cut (none / teacher) "
-              "| same final answer as hf (none / teacher) |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| engine | no instruction | trained teacher | gain | better / worse, McNemar | holds? "
+              "| answers cut (none / teacher) | same final answer as hf (none / teacher) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, by in engines.items():
             if not by:
                 continue
             better, worse, p = mcnemar_exact(right(by[NONE]), right(by[TRAINED]))
+            # the protocol's test: beats no instruction (p < 0.05) with at least half hf's gain
+            holds = "as trained" if by is hf else "n/a (no hf row)" if not hf else "yes" if (
+                better > worse and p < 0.05 and gain(by)["delta"] >= gain(hf)["delta"] / 2) else "no"
             cuts = " / ".join(str(sum(r.get("finish_reason") == "length" for r in by[c])) for c in (NONE, TRAINED))
             agree = ""
             if hf:
                 agree = " / ".join(f"{sum(a['pred'] == b['pred'] for a, b in zip(hf[c], by[c], strict=True))}"
                                    f"/{len(by[c])}" for c in (NONE, TRAINED))
-            print(f"| {name} | {fmt(right(by[NONE]))} | {fmt(right(by[TRAINED]))} | {better} / {worse}, "
-                  f"p = {p:.2g} | {cuts} | {agree} |")
-            numbers[f"part3_{name}"] = {"better": better, "worse": worse, "p": p}
+            print(f"| {name} | {fmt(right(by[NONE]))} | {fmt(right(by[TRAINED]))} | {interval(gain(by))} "
+                  f"| {better} / {worse}, p = {p:.2g} | {holds} | {cuts} | {agree} |")
+            numbers[f"part3_{name}"] = {**gain(by), "better": better, "worse": worse, "p": p, "holds": holds}
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(numbers, indent=2))
