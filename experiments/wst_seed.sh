@@ -3,8 +3,8 @@
 # training resumes from its last checkpoint and evaluations take finished answers from the
 # response cache, so rerunning the script continues a killed run.
 #   R=RUN_DIR bash experiments/wst_seed.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_seed; no STEP: all)
-# Steps, in the order they run (amendment 3: most important first): train  gsm8k_256
-#        organism_128  transfer_llamacpp  transfer_vllm  gsm8k_512  gsm8k_1024  organism_256  organism_512
+# Steps, in the order they run (amendments 3 and 4: most important first): train  gsm8k_256
+#        organism_128  transfer_llamacpp  transfer_vllm  organism_256  organism_512  gsm8k_512  gsm8k_1024
 # Needs `w2s engines install vllm` (GSM8K student, part 3) and `w2s engines install llamacpp` (part 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,14 +48,16 @@ run transfer_vllm "$R/transfer_vllm/wst_eval.json" \
   w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/transfer_vllm" \
   offset=440 student_max_tokens=128 untrained_teacher=null self_instruction=false generic_instruction=null "${VLLM[@]}"
 
-# Part 2: the budget sweep (the 256 column is part 1's; no untrained teacher beyond it).
-for tokens in 512 1024; do
-  run "gsm8k_$tokens" "$R/gsm8k_$tokens/wst_eval.json" \
-    w2s wst eval --task gsm8k --teacher "$R/gsm8k_teacher" --limit 300 --output "$R/gsm8k_$tokens" \
-    offset=500 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${VLLM[@]}"
-done
+# Part 2: the budget sweep (the first column of each is part 1's or part 3's; no untrained teacher
+# beyond them). The organism sweep first (amendment 4): it carries part 2's test; the GSM8K one is
+# descriptive since part 1 found no gain.
 for tokens in 256 512; do
   run "organism_$tokens" "$R/organism_$tokens/wst_eval.json" \
     w2s wst eval --task "$ORGANISM" --teacher results/wst_organism_teacher --limit 200 --output "$R/organism_$tokens" \
     offset=440 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${HF[@]}"
+done
+for tokens in 512 1024; do
+  run "gsm8k_$tokens" "$R/gsm8k_$tokens/wst_eval.json" \
+    w2s wst eval --task gsm8k --teacher "$R/gsm8k_teacher" --limit 300 --output "$R/gsm8k_$tokens" \
+    offset=500 student_max_tokens=$tokens untrained_teacher=null self_instruction=false "$BRIEF" "${VLLM[@]}"
 done
