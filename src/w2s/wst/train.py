@@ -206,9 +206,12 @@ def run_card(config: WSTTrainConfig, questions: int, steps: int) -> str:
     """
     c, r, p = config, config.reward, config.protocol
     adapter = f"LoRA adapter (r = {c.teacher.lora_r})" if c.teacher.lora else "full fine-tune"
+    what = {"relative": "grade with the instruction minus without", "absolute": "grade with the instruction",
+            "likelihood": "log-probability of the gold answer with the instruction minus without"}[r.kind]
     samples = (f"{r.student_samples} answers sampled at temperature {r.student_temperature:g}"
                if r.student_samples > 1 else "one greedy answer" if r.student_temperature == 0
                else f"one answer sampled at temperature {r.student_temperature:g}")
+    over = "" if r.kind == "likelihood" else f", over its {samples}, answers cut at {c.student_max_tokens} tokens"
     return f"""---
 base_model: {c.teacher.model}
 library_name: {"peft" if c.teacher.lora else "transformers"}
@@ -217,22 +220,21 @@ tags: [w2s, wst, grpo, teacher]
 
 # A WST teacher trained with w2s
 
-{c.teacher.model} ({adapter}) trained by GRPO to write a per-question instruction for a student
+{c.teacher.model}, {adapter}, trained by GRPO to write a per-question instruction for a student
 that answers with it: {c.student.model} (served by `{c.student.backend}`), on task `{c.task}`.
 Only the teacher was trained; the student was not changed.
 
 - Training: {steps} steps x {c.questions_per_step} questions x {c.num_generations} instructions, from {questions}
   questions of split `{c.train_split}` (their ids: `train_ids.json` in the run folder; questions of
   `{c.eval_split}` excluded), learning rate {c.learning_rate:g}, seed {c.seed}.
-- Reward: `{r.kind}`, the student's {samples} per instruction, answers cut at {c.student_max_tokens}
-  tokens; leak penalty {r.leak_penalty:g}.
+- Reward: `{r.kind}` (the student's {what}){over}; leak penalty {r.leak_penalty:g}.
 - Instructions: at most {p.max_tokens} tokens, template `{p.template if p.template in TEMPLATES else 'custom'}`, placed as `{p.placement}`
   (`instruction_protocol.json`; evaluation and serving use it, with the {c.student_max_tokens}-token budget).
 
 Whether it helps a student is for an evaluation to say, against no instruction:
 
 ```bash
-w2s wst eval --task "{c.task}" --teacher <this folder> student.model=<the student>
+w2s wst eval --task "{c.task}" --teacher <this folder> student.model={c.student.model}
 w2s serve --teacher <this folder> --upstream <an OpenAI-compatible server of the student>
 ```
 
