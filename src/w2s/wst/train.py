@@ -202,7 +202,8 @@ def run_card(config: WSTTrainConfig, questions: int, steps: int) -> str:
 
     It replaces the cards TRL and PEFT write (TRL's names no base model; PEFT's is a blank
     template), so a teacher shared on the hub says what it is. It names models as the user gave
-    them, never this machine's paths, and claims nothing about gains: those come from an evaluation.
+    them (a pack or hub id rather than where this machine keeps it) and claims nothing about gains:
+    those come from an evaluation.
     """
     c, r, p = config, config.reward, config.protocol
     adapter = f"LoRA adapter (r = {c.teacher.lora_r})" if c.teacher.lora else "full fine-tune"
