@@ -17,8 +17,8 @@ without native bf16 (about 10 minutes there, pack preparation included):
    steps. A few steps do not train a teacher.
 
 The report (`runs/quickstart/report.md`) says what the teacher's gain is made of: a format cue
-that gets this student to a short, marked answer inside its budget (`results/wst_organism_cpu.md`),
-not arithmetic. Everything is cached, so a rerun costs seconds; fp32 throughout, as the
+that gets this student to a short, marked answer (`results/wst_organism_cpu.md`; the gain
+survives larger budgets, `results/wst_seed_cpu.md`), not arithmetic. Everything is cached, so a rerun costs seconds; fp32 throughout, as the
 published run, so the answers are the same on every CPU up to floating-point rounding.
 """
 
@@ -180,8 +180,11 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
         f"the instruction. {len(stated)} of {summary['n']} instructions state an answer (\"the answer is N\"), and "
         f"N is right in {stated_right} of them (in the published run it was wrong 96% of the time, and the student "
         "almost never copied it). So the "
-        "instruction works as a format cue that gets this student to a short answer inside its budget; it does "
-        "not teach arithmetic, and nothing here says it carries over to another student or budget.", "",
+        "instruction works as a format cue that gets this student to a short answer; it does not teach arithmetic. "
+        "The seed study (`results/wst_seed_cpu.md`) found that the cue is not only about the budget: at 512 tokens, "
+        "where no answer is cut, the teacher still lifts the student from 0.46 to 0.74 (its shorter answers slip "
+        "less often), and the lift holds when the same model is served by llama.cpp or vLLM. Nothing here says it "
+        "carries over to another student.", "",
         "What the teacher wrote (first three questions):", "",
         *[f"- `{a['question'].rsplit(':', 1)[-1].strip()}` → *{a['instruction']}* → student {'right' if a['correct'] else 'wrong'}"
           f"{', cut' if a['finish_reason'] == 'length' else ''}" for a in examples],
