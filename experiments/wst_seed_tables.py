@@ -170,8 +170,9 @@ def main() -> None:
         print("\nthe teacher's gain over no instruction (paired bootstrap interval; exact McNemar):")
         for b, by in done.items():
             better, worse, p = mcnemar_exact(right(by[NONE]), right(by[TRAINED]))
-            numbers[f"part2_{teacher}_{b}"] = {**gain(by), "better": better, "worse": worse, "p": p}
-            print(f"- {b} tokens: {interval(gain(by))}, {better} better / {worse} worse, p = {p:.2g}")
+            g = gain(by)
+            numbers[f"part2_{teacher}_{b}"] = {**g, "better": better, "worse": worse, "p": p}
+            print(f"- {b} tokens: {interval(g)}, {better} better / {worse} worse, p = {p:.2g}")
         first, last = budgets[0], budgets[-1]
         if first in done and last in done:
             change = gain_change(done[first], done[last])
@@ -186,21 +187,23 @@ def main() -> None:
         print("| engine | no instruction | trained teacher | gain | better / worse, McNemar | holds? "
               "| answers cut (none / teacher) | same final answer as hf (none / teacher) |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        hf_gain = gain(hf)["delta"] if hf else None
         for name, by in engines.items():
             if not by:
                 continue
             better, worse, p = mcnemar_exact(right(by[NONE]), right(by[TRAINED]))
+            g = gain(by)
             # the protocol's test: beats no instruction (p < 0.05) with at least half hf's gain
             holds = "as trained" if by is hf else "n/a (no hf row)" if not hf else "yes" if (
-                better > worse and p < 0.05 and gain(by)["delta"] >= gain(hf)["delta"] / 2) else "no"
+                better > worse and p < 0.05 and g["delta"] >= hf_gain / 2) else "no"
             cuts = " / ".join(str(sum(r.get("finish_reason") == "length" for r in by[c])) for c in (NONE, TRAINED))
             agree = ""
             if hf:
                 agree = " / ".join(f"{sum(a['pred'] == b['pred'] for a, b in zip(hf[c], by[c], strict=True))}"
                                    f"/{len(by[c])}" for c in (NONE, TRAINED))
-            print(f"| {name} | {fmt(right(by[NONE]))} | {fmt(right(by[TRAINED]))} | {interval(gain(by))} "
+            print(f"| {name} | {fmt(right(by[NONE]))} | {fmt(right(by[TRAINED]))} | {interval(g)} "
                   f"| {better} / {worse}, p = {p:.2g} | {holds} | {cuts} | {agree} |")
-            numbers[f"part3_{name}"] = {**gain(by), "better": better, "worse": worse, "p": p, "holds": holds}
+            numbers[f"part3_{name}"] = {**g, "better": better, "worse": worse, "p": p, "holds": holds}
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(numbers, indent=2))
