@@ -18,7 +18,7 @@ def test_grade_refuses_to_overwrite_its_input(tmp_path, capsys):
     original = json.dumps({"response": "The answer is 4.", "answer": "4"}) + "\n"
     src.write_text(original)
     code, _, err = run(["grade", "--task", "gsm8k", "--input", src, "--output", src], capsys)
-    assert code == 2 and "the output is also an input" in err and len(err.splitlines()) == 1
+    assert code == 2 and "one of its inputs" in err and len(err.splitlines()) == 1
     assert src.read_text() == original
     same_file_other_spelling = tmp_path / "." / "runs.jsonl"
     assert run(["grade", "--task", "gsm8k", "--input", src, "--output", same_file_other_spelling], capsys)[0] == 2
@@ -31,7 +31,7 @@ def test_reason_pairs_refuses_to_overwrite_the_weak_file(tmp_path, capsys):
     before = weak.read_text()
     code, _, err = run(["reason", "pairs", "--task", "gsm8k", "--weak", weak, "--samples", samples,
                         "--output", weak], capsys)
-    assert code == 2 and "also an input" in err and weak.read_text() == before
+    assert code == 2 and "one of its inputs" in err and weak.read_text() == before
 
 
 def test_an_output_folder_is_refused_and_leaves_no_temporary_file(tmp_path, capsys):
@@ -48,7 +48,7 @@ def test_eval_output_that_is_a_file_is_refused_before_any_generation(tmp_path, g
     taken.write_text("precious")
     code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train",
                         "--output", taken], capsys)
-    assert code == 2 and "is a file" in err and taken.read_text() == "precious"  # before the model is looked up
+    assert code == 2 and "a file is in the way" in err and taken.read_text() == "precious"  # before the model is looked up
 
 
 def test_non_utf8_input_names_the_file_and_line(tmp_path, capsys):
@@ -219,14 +219,14 @@ def test_eval_refuses_an_output_folder_whose_files_are_its_data_or_its_cache(tmp
     data = folder / "responses.jsonl"
     data.write_text(gsm_file.read_text())
     code, _, err = run(["eval", "--model", "no-such-model", "--data", data, "--split", "train", "--output", folder], capsys)
-    assert code == 2 and "responses.jsonl: the command would write this file, but it is one of its inputs" in err
+    assert code == 2 and "responses.jsonl: this command writes this file, but it is one of its inputs" in err
     assert data.read_text() == gsm_file.read_text()
     cache = tmp_path / "cio" / "responses.jsonl"
     cache.parent.mkdir()
     cache.write_bytes(b"")
     code, _, err = run(["eval", "--model", "no-such-model", "--data", gsm_file, "--split", "train",
                         "--output", cache.parent, f"cache={cache}"], capsys)
-    assert code == 2 and "one of its inputs (data or cache)" in err and cache.read_bytes() == b""
+    assert code == 2 and "is the response cache" in err and cache.read_bytes() == b""
 
 
 def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
@@ -251,7 +251,7 @@ def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
         (["eval", "--model", "m", "--data", nan], "nan.jsonl:1: unreadable JSON (NaN is not a JSON value)"),
         (["eval", "--config", latin], "latin.yaml: not UTF-8 text"),
         (["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--output", under_a_file / "out"],
-         "is a file; choose another --output"),
+         "part of its path is a file"),
         (["reason", "report", tmp_path], "no metrics.json"),
     ]:
         code, _, err = run(argv, capsys)

@@ -257,3 +257,27 @@ def test_every_attempt_at_a_step_is_timed_and_the_report_sums_them(data, tmp_pat
                                                           ("weak-answers", "done")]
     rows = [line for line in timing_section(run.path / "timings.jsonl") if line.startswith("| weak-answers |")]
     assert len(rows) == 1 and rows[0].endswith("| 2 |")  # one row per step, both attempts counted
+
+
+def test_each_model_is_released_before_the_next_one_answers(data, tmp_path, tiny_model, monkeypatch):
+    """A server w2s starts for one model (vllm-server, llamacpp) is stopped before the next model's
+    starts: a study of 1.5B models cannot hold several in memory at once."""
+    from w2s.students.scripted import ScriptedStudent
+
+    live, most = set(), [0]
+    generate, close = ScriptedStudent._generate, ScriptedStudent.close
+
+    def tracked_generate(self, *args, **kwargs):
+        live.add(id(self))
+        most[0] = max(most[0], len(live))
+        return generate(self, *args, **kwargs)
+
+    def tracked_close(self):
+        live.discard(id(self))
+        close(self)
+
+    monkeypatch.setattr(ScriptedStudent, "_generate", tracked_generate)
+    monkeypatch.setattr(ScriptedStudent, "close", tracked_close)
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    run_steps(config(data, tmp_path, tiny_model, baselines=False), until="stage2-samples")
+    assert most == [1] and not live

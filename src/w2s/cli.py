@@ -196,7 +196,8 @@ def cmd_reason_report(args: argparse.Namespace) -> None:
 
 
 def cmd_reason_pairs(args: argparse.Namespace) -> None:
-    from w2s.jsonl import check_output, write_jsonl
+    from w2s.jsonl import write_jsonl
+    from w2s.outputs import plan_writes
     from w2s.reason.selection import PairRules, build_pairs, read_samples_file, read_weak_file
     from w2s.tasks import get_task
 
@@ -205,7 +206,7 @@ def cmd_reason_pairs(args: argparse.Namespace) -> None:
                           strict=args.extraction == "strict")
     except ValueError as err:
         raise W2SError(str(err)) from None
-    check_output(args.output, args.weak, args.samples)
+    plan_writes([args.output], reads=[args.weak, args.samples])
     weak, samples = read_weak_file(args.weak), read_samples_file(args.samples)
     shared = {w["id"] for w in weak} & {s["id"] for s in samples}
     if not shared:

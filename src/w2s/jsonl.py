@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from w2s.errors import W2SError
+from w2s.errors import W2SError, redact_data
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -33,48 +33,6 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise W2SError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
             yield number, row
-
-
-def check_output(output: str | Path, *inputs: str | Path) -> Path:
-    """Refuse, before any work, an output path that is one of the inputs or a folder.
-
-    An output never overwrites an input: `w2s grade --input a.jsonl --output a.jsonl` would
-    otherwise replace the user's data with the graded copy.
-    """
-    out = Path(output)
-    if out.is_dir():
-        raise W2SError(f"{out}: is a folder; --output must be a file path")
-    for given in inputs:
-        source = Path(given)
-        if source.exists() and out.exists() and out.resolve() == source.resolve():
-            raise W2SError(f"{out}: the output is also an input; choose another --output")
-    return out
-
-
-def refuse_overwriting_inputs(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None]) -> None:
-    """Refuse, before any work, a file a command will write that is one of its inputs (a data file,
-    the response cache): `w2s eval --data D/responses.jsonl --output D` would replace its own data."""
-    given = [Path(i).resolve() for i in inputs if i is not None and Path(i).exists()]
-    for output in outputs:
-        if Path(output).resolve() in given:
-            raise W2SError(f"{output}: the command would write this file, but it is one of its inputs (data or "
-                           "cache); choose another --output")
-
-
-def check_output_folder(folder: str | Path) -> Path:
-    """Refuse, before any work, an output folder that is a file, lies under a file, or cannot be
-    written: a command must not generate for an hour and then fail to save what it made."""
-    import os
-
-    out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise W2SError(f"{out}: is a file; --output must be a folder (it receives several files)")
-    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise W2SError(f"{out}: cannot be created, {existing} is a file; choose another --output")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise W2SError(f"{out}: cannot be written ({existing} is not writable); choose another --output")
-    return out
 
 
 def read_json(path: str | Path) -> Any:
@@ -108,6 +66,11 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     write_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+def write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
+    """Write one JSON document atomically (see `write_atomic`)."""
+    write_atomic(path, [json.dumps(data, indent=indent)])
+
+
 def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
     """Write text to `path` through a temporary file in the same folder, then rename it into place.
 
@@ -126,10 +89,20 @@ def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for chunk in chunks:
-                handle.write(chunk)
+                handle.write(redact_data(chunk))  # no key in play ever reaches a file
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would hide results from the user's group
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _refuse_constant(name: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from w2s.jsonl import current_umask
 from w2s.stats import Estimate
 
 
@@ -18,6 +19,23 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Save through a new temporary name renamed into place: never through a link at `path`."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".w2s-partial")
+    os.close(fd)
+    try:
+        fig.savefig(name, dpi=120, format=path.suffix.lstrip(".") or "png")
+        os.chmod(name, 0o666 & ~current_umask())
+        os.replace(name, path)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
 
 
 def rolling_mean(values: Sequence[float], window: int) -> list[float]:
@@ -50,7 +68,7 @@ def training_curves(steps: Sequence[int], panels: dict[str, dict[str, Sequence[f
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -79,6 +97,6 @@ def accuracy_bars(estimates: dict[str, Estimate], path: Path, title: str,
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     plt.close(fig)
     return path

@@ -15,6 +15,7 @@ several GPUs (bf16 is switched on when CUDA is present).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 from w2s.config import check_ranges, setting
 from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
+from w2s.jsonl import write_json
 from w2s.students import Prompt
 
 METHODS = ("sft", "dpo", "orpo")
@@ -122,6 +124,8 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     publish_model(trainer, tokenizer, work, out, merge_lora=config.lora, log={
         "method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
         "processes": trainer.accelerator.num_processes})
+    del trainer, network  # the trainer and model hold references to each other: free them now, so the
+    gc.collect()          # next step (a 1.5B server, the next model) does not start beside this one
     return out
 
 
@@ -178,7 +182,7 @@ def publish_model(trainer, tokenizer, work: Path, out: Path, merge_lora: bool = 
         trained.save_pretrained(work / "model")
         tokenizer.save_pretrained(work / "model")
         if log is not None:
-            (work / "model" / "training_log.json").write_text(json.dumps(log, indent=1))
+            write_json(work / "model" / "training_log.json", log, indent=1)
         if out.exists():
             shutil.rmtree(out)
         (work / "model").rename(out)

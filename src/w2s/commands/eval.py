@@ -11,7 +11,8 @@ from pathlib import Path
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
 from w2s.errors import W2SError
-from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_atomic, write_jsonl
+from w2s.jsonl import write_atomic, write_jsonl
+from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
 from w2s.stats import Estimate
@@ -51,9 +52,9 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
     """Generate (through the cache), grade, summarize, and write responses.jsonl + summary.json."""
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed)
-    out_dir = check_output_folder(config.output or default_output(config))
+    out_dir = Path(config.output or default_output(config))
     cache_path = config.cache or default_cache_path()
-    refuse_overwriting_inputs([out_dir / "responses.jsonl", out_dir / "summary.json"], [config.data, cache_path])
+    plan_writes([out_dir / "responses.jsonl", out_dir / "summary.json"], reads=[config.data], cache=cache_path)
     cache = ResponseCache(cache_path)
     if student is None:
         student = make_student(config.student, cache)
@@ -84,7 +85,7 @@ def run_eval(config: EvalConfig, student: Student | None = None) -> EvalResult:
         "wall_seconds": round(time.perf_counter() - start, 2), "config": to_dict(config),
     }
     write_jsonl(out_dir / "responses.jsonl", rows)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out_dir / "summary.json", [json.dumps(summary, indent=2)])
     summary["output"] = str(out_dir)
     return EvalResult(accuracy, strict, rows, summary)
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import check_output, iter_jsonl, write_jsonl
+from w2s.jsonl import iter_jsonl, write_jsonl
+from w2s.outputs import plan_writes
 from w2s.scoring import score_responses
 from w2s.stats import Estimate
 from w2s.tasks import Example, get_task
@@ -25,7 +26,7 @@ def grade_file(task_name: str, input_path: str | Path, response_key: str = "resp
     """Add `pred` and `correct` to every row of a JSONL file; errors name the offending line."""
     task = get_task(task_name)
     if output_path is not None:
-        check_output(output_path, input_path)
+        plan_writes([output_path], reads=[input_path])
     rows, examples = [], []
     for number, row in iter_jsonl(input_path):
         where = f"{input_path}:{number}"

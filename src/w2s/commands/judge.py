@@ -5,8 +5,8 @@ The judge itself, `PairwiseJudge`, is in `w2s.judge` (a scoring component used b
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from w2s.config import check_ranges, setting, to_dict
 from w2s.judge import PairwiseJudge, position_report
@@ -43,7 +43,8 @@ def check_judge(config: JudgeCheckConfig) -> dict:
     probability mode the order-averaged probability), with its interval; 0.5 is a judge with no
     signal. Also the verdicts' split (above / below 0.5) and the exact sign test between them."""
     from w2s.cache import ResponseCache
-    from w2s.jsonl import check_output_folder, write_jsonl
+    from w2s.jsonl import write_json, write_jsonl
+    from w2s.outputs import plan_writes
     from w2s.paths import default_cache_path
     from w2s.stats import bootstrap_ci, mcnemar_exact
     from w2s.students import make_student
@@ -51,8 +52,11 @@ def check_judge(config: JudgeCheckConfig) -> dict:
 
     task = get_task(config.task)
     examples = task.load_pairs(config.split, config.data, config.limit, config.seed)
-    out = check_output_folder(config.output) if config.output else None
-    judge = PairwiseJudge(make_student(config.judge, ResponseCache(config.cache or default_cache_path())),
+    out = Path(config.output) if config.output else None
+    cache_path = config.cache or default_cache_path()
+    plan_writes([out / "verdicts.jsonl", out / "judge_check.json"] if out else [], reads=[config.data],
+                cache=cache_path)
+    judge = PairwiseJudge(make_student(config.judge, ResponseCache(cache_path)),
                           mode=config.mode)
     chats = [task.messages(e.question) for e in examples]
     verdicts = judge.compare(chats, [e.answer for e in examples], [e.rejected for e in examples])
@@ -69,5 +73,5 @@ def check_judge(config: JudgeCheckConfig) -> dict:
                                               "rejected_first": b}
                                              for e, v, (f, b) in zip(examples, verdicts, judge.last_orders,
                                                                      strict=True)])
-        (out / "judge_check.json").write_text(json.dumps(result, indent=1))
+        write_json(out / "judge_check.json", result, indent=1)
     return result

@@ -9,7 +9,6 @@ above rejected) on the disjoint `rm_test` pairs. The component they train and ch
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,14 +54,17 @@ def pairwise_check(rm: RewardModel, task, examples: list) -> tuple[Estimate, lis
 
 def check_reward_model(config: RMCheckConfig) -> dict:
     """Pairwise accuracy (ties count half) with its interval; writes rm_check.json if asked."""
-    from w2s.jsonl import check_output_folder, write_jsonl
+    from w2s.jsonl import write_json, write_jsonl
+    from w2s.outputs import plan_writes
     from w2s.tasks import get_task
 
     task = get_task(config.task)
     examples = task.load_pairs(config.split, config.data, config.limit)
-    out = check_output_folder(config.output) if config.output else None
+    out = Path(config.output) if config.output else None
+    cache_path = config.cache or default_cache_path()
+    plan_writes([out / "scores.jsonl", out / "rm_check.json"] if out else [], reads=[config.data], cache=cache_path)
     rm = RewardModel(config.model or default_reward_model(), batch_size=config.batch_size, device=config.device,
-                     dtype=config.dtype, cache=ResponseCache(config.cache or default_cache_path()),
+                     dtype=config.dtype, cache=ResponseCache(cache_path),
                      max_length=config.max_length)
     accuracy, scores = pairwise_check(rm, task, examples)
     result = {"model": rm.name, "task": task.name, "split": config.split, "pairs": len(examples),
@@ -71,7 +73,7 @@ def check_reward_model(config: RMCheckConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         write_jsonl(out / "scores.jsonl", [{"id": e.id, "chosen_score": a, "rejected_score": b}
                                            for e, (a, b) in zip(examples, scores, strict=True)])
-        (out / "rm_check.json").write_text(json.dumps(result, indent=1))
+        write_json(out / "rm_check.json", result, indent=1)
     return result
 
 
@@ -109,6 +111,7 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
+    from w2s.jsonl import write_json
     from w2s.models import resolve_model
     from w2s.tasks import get_task
 
@@ -147,5 +150,5 @@ def train_reward_model(config: RMTrainConfig) -> dict:
               "first_loss": loss[0] if loss else None, "last_loss": loss[-1] if loss else None,
               "config": config.__dict__}
     if is_main_process():
-        (out / "rm_eval.json").write_text(json.dumps(result, indent=1))
+        write_json(out / "rm_eval.json", result, indent=1)
     return result

@@ -35,7 +35,8 @@ from pathlib import Path
 from w2s.cache import ResponseCache
 from w2s.config import build, check_ranges, setting, to_dict
 from w2s.errors import W2SError
-from w2s.jsonl import read_jsonl, write_jsonl
+from w2s.jsonl import read_jsonl, write_json, write_jsonl
+from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.reason.report import format_pgr
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
@@ -146,6 +147,7 @@ class Run:
         try:
             return [[c.text for c in outs] for outs in student.generate(prompts, params, k=k, desc=desc)]
         finally:
+            student.close()  # a server w2s started for this model stops now: one model in memory at a time
             total = self.usage.setdefault(Path(str(model)).name, {})
             for key, value in student.stats.usage(student.price).items():
                 total[key] = total.get(key, 0) + value
@@ -266,7 +268,7 @@ def stage1_filter(run: Run) -> None:
     for name in STAGE1_SETS:
         write_jsonl(run.file(f"stage1/{name}.jsonl"), read_jsonl(run.file(f"stage1/round{run.config.stage1_rounds}/"
                                                                          f"{name}.jsonl")))
-    (run.file("stage1/filter_stats.json")).write_text(json.dumps(stats, indent=1))
+    write_json((run.file("stage1/filter_stats.json")), stats, indent=1)
 
 
 def _sft_rows(task: Task, rows: list[dict]) -> list[dict]:
@@ -328,7 +330,7 @@ def stage2_pairs(run: Run) -> None:
     stats = {"pairs": len(pairs), "questions": len({p["id"] for p in pairs}), "branches": branches,
              "chosen_gold_correct": chosen_right, "rejected_gold_correct": rejected_right}
     write_jsonl(run.file("pairs.jsonl"), pairs)
-    run.file("pairs_stats.json").write_text(json.dumps(stats, indent=1))
+    write_json(run.file("pairs_stats.json"), stats, indent=1)
     print(f"  pairs: {len(pairs)} from {stats['questions']} questions ({', '.join(f'{k}: {v}' for k, v in branches.items())}); "
           f"gold-correct chosen {chosen_right}, rejected {rejected_right} (diagnostic)")
 
@@ -391,7 +393,7 @@ def evaluate(run: Run) -> None:
             row["vs_full_weak_ft"] = {"better": better, "worse": worse, "mcnemar_p": p}
     metrics = {"task": run.task.name, "split": run.config.test_split, "n": len(examples), "models": results,
                "weak_floor": floor, "strong_ceiling": top, "not_trained": list(evaluated_models(run, missing=True))}
-    run.file("metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_json(run.file("metrics.json"), metrics, indent=1)
     for name, row in results.items():
         acc = row["accuracy"]
         print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {format_pgr(row)}"
@@ -429,9 +431,13 @@ STEP_NAMES = [s.name for s in STEPS]
 
 
 def open_run(config: ReasonConfig) -> Run:
-    """The run folder for `config`; refuses a folder made with a different config."""
+    """The run folder for `config`; refuses a folder made with a different config, and a run
+    whose files would land on its data or the response cache, before anything is opened."""
+    out = Path(config.output)
+    outputs = [out / f for f in ("config.json", "timings.jsonl", *(s.done_when(config) for s in STEPS))]
+    plan_writes([f for f in outputs if f.suffix], folders=[out / "models", out / "eval"], reads=[config.data],
+                cache=config.cache or default_cache_path(), option="output")  # models/* appear when trained
     run = Run(config)
-    run.path.mkdir(parents=True, exist_ok=True)
     saved = run.file("config.json")
     current = {k: v for k, v in to_dict(config).items() if k not in ("output", "cache")}
     if saved.exists():
@@ -446,7 +452,7 @@ def open_run(config: ReasonConfig) -> Run:
             raise W2SError(f"{run.path} was started with a different config (changed: {', '.join(changed)}); "
                            "use another output= or restore those settings")
     else:
-        saved.write_text(json.dumps(current, indent=1))
+        write_json(saved, current, indent=1)
     return run
 
 

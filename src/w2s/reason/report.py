@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import read_json, read_jsonl
+from w2s.jsonl import read_json, read_jsonl, write_atomic
+from w2s.outputs import plan_writes
 from w2s.plots import accuracy_bars
 from w2s.stats import Estimate
 from w2s.tasks import task_label
@@ -46,6 +47,16 @@ def write_reason_report(run_dir: str | Path) -> Path:
             any(not isinstance(row, dict) or "accuracy" not in row for row in metrics["models"].values()):
         raise W2SError(f"{metrics_file}: not a metrics file of `w2s reason` (missing {', '.join(missing) or 'models.*.accuracy'});"
                        " rerun the 'evaluate' step")
+    bad = next((name for name, row in metrics["models"].items()
+                if not isinstance(row["accuracy"], dict) or not all(isinstance(row["accuracy"].get(k), (int, float))
+                                                                    for k in ("value", "low", "high", "n"))), None)
+    if bad is not None:
+        raise W2SError(f"{metrics_file}: models.{bad}.accuracy must hold numbers value, low, high and n; "
+                       "rerun the 'evaluate' step")
+    report = run / "report.md"
+    plan_writes([report, run / "accuracy.png"], reads=[metrics_file, run / "config.json", run / "timings.jsonl",
+                                                       run / "stage1" / "filter_stats.json", run / "pairs_stats.json"],
+                option="RUN_DIR (or remove the link there)")
     estimates = {name: Estimate(**row["accuracy"]) for name, row in metrics["models"].items()}
     lines_ = {k: v for k, v in (("weak floor", metrics.get("weak_floor")),
                                 ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}
@@ -88,8 +99,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   + f". Gold-correct (diagnostic): chosen {p['chosen_gold_correct']}, rejected "
                   f"{p['rejected_gold_correct']}.", ""]
     lines += timing_section(run / "timings.jsonl")
-    report = run / "report.md"
-    report.write_text("\n".join(lines))
+    write_atomic(report, ["\n".join(lines)])
     return report
 
 

@@ -193,6 +193,11 @@ class Student(ABC):
         return b is not None and ((b.calls is not None and self.stats.generated >= b.calls) or
                                   (b.tokens is not None and self.stats.prompt_tokens + self.stats.tokens >= b.tokens))
 
+    def close(self) -> None:
+        """Release what the backend holds outside this object (a server w2s started); the
+        student answers nothing afterwards. In-process backends hold nothing: a no-op."""
+        return None
+
     def usage_line(self) -> str:
         """One line saying what this student was asked and what it cost."""
         return usage_line(self.name, self.stats.usage(self.price))
@@ -348,7 +353,7 @@ def prompt_text(prompt: Prompt) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
 
 
-def check_base_url(url: str, setting: str = "student.base_url") -> str:
+def check_base_url(url: str, setting: str = "student.base_url", key_setting: str = "student.api_key_env") -> str:
     """Refuse credentials inside a server URL: they would reach logs, summaries and cache keys.
 
     The key belongs in the environment variable named by `student.api_key_env`. The message
@@ -363,7 +368,7 @@ def check_base_url(url: str, setting: str = "student.base_url") -> str:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError(f"{setting}: credentials, query parameters or a fragment in the URL "
                          f"({parts.scheme}://{parts.hostname}/...) are refused; put the API key in the "
-                         "environment variable named by student.api_key_env")
+                         f"environment variable named by {key_setting}")
     return url
 
 

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
-from w2s.jsonl import check_output_folder, refuse_overwriting_inputs, write_jsonl
+from w2s.jsonl import write_atomic, write_jsonl
+from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
 from w2s.stats import bootstrap_ci, mcnemar_exact, win_rate
@@ -101,13 +103,14 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         print(f"task {config.task} ({'the one the trained teacher was trained on' if found else 'the default'})")
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed, offset=config.offset)
-    out = check_output_folder(config.output)
+    out = Path(config.output)
+    cache_path = config.cache or default_cache_path()
+    plan_writes([out / "instructions_and_answers.jsonl", out / "wst_eval.json"], reads=[config.data],
+                cache=cache_path)
     protocol, protocol_source, budget, budget_source = eval_protocol(config)
     print(f"instruction protocol {protocol_source}: template {protocol.template!r:.60}, placement "
           f"{protocol.placement}, max {protocol.max_tokens} tokens; student answers up to {budget} tokens "
           f"({budget_source})")
-    cache_path = config.cache or default_cache_path()
-    refuse_overwriting_inputs([out / "instructions_and_answers.jsonl", out / "wst_eval.json"], [config.data, cache_path])
     cache = ResponseCache(cache_path)
     student = student or make_student(config.student, cache)
     questions = [e.question for e in examples]
@@ -181,7 +184,7 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
                          **{f"teacher {w.name} ({c})": w.stats.usage(w.price)
                             for c, w in writers.items() if w is not student}},
                "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
-    (out / "wst_eval.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out / "wst_eval.json", [json.dumps(summary, indent=2)])
     summary["output"] = str(out)
     return summary
 

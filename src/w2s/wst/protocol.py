@@ -18,6 +18,7 @@ from pathlib import Path
 from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 from w2s.graders import Grader, numbers_in, parse_number
+from w2s.jsonl import write_json
 from w2s.students import Prompt
 from w2s.tasks import Task
 
@@ -157,7 +158,7 @@ class InstructionProtocol:
     def save(self, folder: str | Path) -> None:
         path = Path(folder) / PROTOCOL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
+        write_json(path, asdict(self))
 
     @classmethod
     def saved_with(cls, teacher: str | Path) -> InstructionProtocol | None:

@@ -24,7 +24,6 @@ published run, so the answers are the same on every CPU up to floating-point rou
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -36,7 +35,8 @@ from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
 from w2s.graders import answer_is
-from w2s.jsonl import check_output_folder, read_json, read_jsonl
+from w2s.jsonl import read_json, read_jsonl, write_atomic, write_json
+from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.stats import mcnemar_power
 from w2s.students import StudentConfig, make_student
@@ -75,11 +75,13 @@ class QuickstartConfig:
 
 def run_quickstart(config: QuickstartConfig) -> Path:
     started = time.perf_counter()
-    out = check_output_folder(config.output)
+    out = Path(config.output)
+    cache_path = config.cache or str(default_cache_path())
+    plan_writes([out / f for f in ("report.md", "quickstart.json", "eval/wst_eval.json",
+                                   "eval/instructions_and_answers.jsonl")], cache=cache_path)
     if not Path(config.teacher).exists():
         raise W2SError(f"{config.teacher}: the committed organism teacher is not here; run the quickstart from a "
                        "clone of the w2s repository, or pass teacher=PATH")
-    cache_path = config.cache or str(default_cache_path())
     cache = ResponseCache(cache_path)
 
     protocol, _ = teacher_protocol(config.teacher, None)
@@ -228,9 +230,9 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
               "all 400 published questions: `w2s wst eval --task \"" + config.task + "\" --teacher "
               "results/wst_organism_teacher --limit 400 untrained_teacher=null student.dtype=float32`."]
     report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "quickstart.json").write_text(json.dumps({"eval_s": eval_s, "train_s": train_s, "total_s": total_s,
-                                                     "peak_rss_gb": _peak_rss_gb(), "commit": _commit()}, indent=2))
+    write_atomic(report, ["\n".join(lines) + "\n"])
+    write_json(out / "quickstart.json", {"eval_s": eval_s, "train_s": train_s, "total_s": total_s,
+                                         "peak_rss_gb": _peak_rss_gb(), "commit": _commit()})
     return report
 
 

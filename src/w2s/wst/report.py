@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s.errors import W2SError
-from w2s.jsonl import read_json, read_jsonl
+from w2s.jsonl import read_json, read_jsonl, write_atomic
+from w2s.outputs import plan_writes
 from w2s.plots import accuracy_bars, training_curves
 from w2s.stats import Estimate
 from w2s.tasks import task_label
@@ -120,11 +121,13 @@ def write_report(run_dir: str | Path) -> Path:
     if metrics_file is None and eval_file is None:
         raise W2SError(f"{run}: found neither metrics.jsonl (from `w2s wst train`) nor wst_eval.json "
                        "(from `w2s wst eval`) in it or its subfolders")
+    report = run / "report.md"
+    plan_writes([report, *([run / "conditions.png"] if eval_file else []), *([run / "training.png"] if metrics_file else [])],
+                reads=[f for f in (metrics_file, eval_file) if f is not None], option="RUN_DIR (or remove the link there)")
     lines = [f"# WST report: {run.name}", ""]
     if eval_file is not None:
         lines += ["## Held-out evaluation", "", *evaluation_section(eval_file, run), ""]
     if metrics_file is not None:
         lines += ["## Training", "", *training_section(metrics_file, run), ""]
-    report = run / "report.md"
-    report.write_text("\n".join(lines))
+    write_atomic(report, ["\n".join(lines)])
     return report

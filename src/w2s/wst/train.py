@@ -22,7 +22,8 @@ from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
 from w2s.devices import is_main_process, trainer_precision, world_size
 from w2s.errors import W2SError
-from w2s.jsonl import write_atomic
+from w2s.jsonl import write_atomic, write_json
+from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
@@ -110,6 +111,10 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     out = Path(config.output)
     if out.exists() and any(out.glob("checkpoint-*")) and not resume:
         raise W2SError(f"{out} already holds checkpoints: pass --resume to continue, or another output=")
+    if is_main_process():
+        run_files = ["config.json", "train_ids.json", "metrics.jsonl", "README.md", "instruction_protocol.json"]
+        plan_writes([*(out / f for f in run_files), *(out / "final" / f for f in run_files[3:])],
+                    reads=[config.data], cache=config.cache or default_cache_path(), option="output")
     processes = world_size()
     batch = config.questions_per_step * config.num_generations
     if batch % processes:
@@ -120,9 +125,8 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     protocol = config.protocol
     main = is_main_process()  # under accelerate launch, one process writes the run's files
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(to_dict(config), indent=2))
-        (out / "train_ids.json").write_text(json.dumps([e.id for e in examples]))
+        write_json(out / "config.json", to_dict(config))
+        write_json(out / "train_ids.json", [e.id for e in examples], indent=None)
         protocol.save(out)
 
     if student is None:
@@ -164,7 +168,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
         _name_base_model(out / "final", config.teacher.model)
         card = run_card(config, len(examples), trainer.state.global_step)
         for folder in (out, out / "final"):  # replaces TRL's and PEFT's generic cards
-            (folder / "README.md").write_text(card, encoding="utf-8")
+            write_atomic(folder / "README.md", [card])
     print(f"student usage{'' if processes == 1 else ' (this process)'}: {student.usage_line()}")
     return out
 
@@ -194,7 +198,7 @@ def _name_base_model(folder: Path, name: str) -> None:
     if config.is_file():
         data = json.loads(config.read_text())
         data["base_model_name_or_path"] = name
-        config.write_text(json.dumps(data, indent=2))
+        write_json(config, data)
 
 
 def run_card(config: WSTTrainConfig, questions: int, steps: int) -> str:
