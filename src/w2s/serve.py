@@ -28,7 +28,6 @@ import asyncio
 import hmac
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -39,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting
-from w2s.errors import W2SError, redact
+from w2s.errors import W2SError, redact, redact_data, secret_from_env
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.students.base import check_base_url
@@ -78,7 +77,7 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not self.upstream:
             raise ValueError("upstream: the student's OpenAI-compatible base URL is required (--upstream URL)")
-        check_base_url(self.upstream, "upstream (--upstream)")
+        check_base_url(self.upstream, "upstream (--upstream)", "--upstream-api-key-env")
         if not self.teacher and self.teacher_api is None:
             raise ValueError("teacher: a run folder, model name or pack is required (--teacher)")
         check_ranges(self)
@@ -128,7 +127,7 @@ class InstructionWriter:
             while len(batch) < self.max_batch:
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
-                except TimeoutError:
+                except (TimeoutError, asyncio.TimeoutError):  # two classes before Python 3.11
                     break
             questions = list(dict.fromkeys(q for q, _ in batch))
             try:
@@ -147,7 +146,13 @@ class InstructionWriter:
 def error_response(status: int, message: str, kind: str):
     from aiohttp import web
 
-    return web.json_response({"error": {"message": message, "type": kind, "code": status}}, status=status)
+    return web.json_response({"error": {"message": redact(message), "type": kind, "code": status}}, status=status)
+
+
+def web_json(data: dict, headers: dict):
+    from aiohttp import web
+
+    return web.json_response(data, headers=headers)
 
 
 class Proxy:
@@ -168,7 +173,7 @@ class Proxy:
 
     def secrets(self) -> list[str | None]:
         names = [self.config.upstream_api_key_env, self.config.api_key_env]
-        return [os.environ.get(n) for n in names if n]
+        return [secret_from_env(n) for n in names if n]
 
     def app(self):
         from aiohttp import web
@@ -204,7 +209,7 @@ class Proxy:
     def _authorized(self, request) -> bool:
         if not self.config.api_key_env:
             return True
-        expected = os.environ.get(self.config.api_key_env, "")
+        expected = secret_from_env(self.config.api_key_env) or ""
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         # a header with bytes that are not UTF-8 arrives with surrogates: compare bytes, never fail
         return bool(expected) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"),
@@ -212,7 +217,7 @@ class Proxy:
 
     def _upstream_headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.config.upstream_api_key_env)
+        key = secret_from_env(self.config.upstream_api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return headers
@@ -220,7 +225,10 @@ class Proxy:
     async def health(self, request):
         from aiohttp import web
 
-        return web.json_response({"status": "ok", "teacher": self.teacher.name, "upstream": self.upstream_host,
+        # the teacher's name, never this machine's path to it
+        name = self.teacher.name.rstrip("/").rsplit("/", 1)[-1] if self.teacher.name.startswith(("/", ".", "~")) \
+            else self.teacher.name
+        return web.json_response({"status": "ok", "teacher": name, "upstream": self.upstream_host,
                                   **self.counts, "teacher_batches": self.writer.batches,
                                   "teacher_usage": self.teacher.lm.stats.usage(self.teacher.lm.price),
                                   "upstream_usage": self.upstream_usage})
@@ -238,19 +246,12 @@ class Proxy:
             return self._upstream_failure(err)
 
     async def chat(self, request):
-        from aiohttp import web
-
+        """Parse the client's request, write its instruction, forward it, relay the answer."""
         self.counts["requests"] += 1
         if not self._authorized(request):
             return error_response(401, "invalid or missing API key for this w2s proxy", "authentication_error")
         try:
-            body = await request.json()
-            if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-                raise ValueError("expected a JSON object with a 'messages' list")
-            question = last_user_text(body["messages"])
-            if len(question) > self.config.max_question_chars:
-                raise ValueError(f"the last user turn has {len(question)} characters; this proxy's teacher reads "
-                                 f"at most {self.config.max_question_chars} (max_question_chars)")
+            body, question = await self._parse(request)
         except ValueError as err:
             return error_response(400, f"bad request: {err}", "invalid_request_error")
         started = time.perf_counter()
@@ -258,68 +259,133 @@ class Proxy:
             instruction = await self.writer.write(question)
         except Exception as err:  # noqa: BLE001 - the teacher failed: say so, never hang
             self.counts["teacher_errors"] += 1
-            log.warning("teacher failed: %s", redact(str(err), *self.secrets()))
+            log.warning("teacher failed: %s", redact(str(err)))
             return error_response(500, redact(f"the teacher could not write an instruction: {err}", *self.secrets()),
                                   "teacher_error")
-        teacher_s = time.perf_counter() - started
+        header = {"X-W2S-Instruction": quote(instruction, safe=" ,.;:!?'()-")}
+        async with self.gate:
+            answer = await self._forward(request, self._forwarded(body, instruction), header, bool(body.get("stream")))
+        if isinstance(answer, dict):
+            answer["w2s_instruction"] = instruction
+            log.info("answered in %.2fs", time.perf_counter() - started)
+            return web_json(answer, header)
+        return answer
+
+    async def _parse(self, request) -> tuple[dict, str]:
+        """The request's JSON body and its last user turn; ValueError (a 400) for anything malformed."""
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except RecursionError:
+            raise ValueError("the JSON body is nested too deeply") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("the body is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            raise ValueError("expected a JSON object with a 'messages' list")
+        question = last_user_text(body["messages"])
+        if len(question) > self.config.max_question_chars:
+            raise ValueError(f"the last user turn has {len(question)} characters; this proxy's teacher reads "
+                             f"at most {self.config.max_question_chars} (max_question_chars)")
+        return body, question
+
+    def _forwarded(self, body: dict, instruction: str) -> dict:
+        """The client's request with the instruction placed, the trained budget and the upstream model."""
         forwarded = {**body, "messages": self.teacher.apply(body["messages"], instruction)}
         if self.student_max_tokens and not any(k in body for k in ("max_tokens", "max_completion_tokens")):
             forwarded["max_tokens"] = self.student_max_tokens  # a client's own budget is its explicit choice
         if self.config.upstream_model:
             forwarded["model"] = self.config.upstream_model
-        header = {"X-W2S-Instruction": quote(instruction, safe=" ,.;:!?'()-")}
-        async with self.gate:
-            try:
-                response = await self.session.post(f"{self.upstream}/chat/completions", json=forwarded,
-                                                   headers=self._upstream_headers())
-            except Exception as err:  # noqa: BLE001
-                return self._upstream_failure(err)
-            try:
-                if response.status >= 500:
-                    self.counts["upstream_errors"] += 1
-                    detail = await response.text()
-                    return error_response(502, redact(f"upstream {self.upstream_host} answered HTTP {response.status}: "
-                                                      f"{detail}", *self.secrets(), limit=300), "upstream_error")
-                if body.get("stream") and response.status == 200:
-                    stream = web.StreamResponse(status=200, headers={
-                        **header, "Content-Type": response.headers.get("Content-Type", "text/event-stream"),
-                        "Cache-Control": "no-cache"})
-                    await stream.prepare(request)
-                    try:
-                        async for chunk in response.content.iter_any():
-                            await stream.write(chunk)
-                    except Exception as err:  # noqa: BLE001 - the 200 is sent: end the stream with an error event
-                        failure = self._upstream_failure(err)
-                        log.warning("stream cut: %s", failure.text)
-                        await stream.write(b"data: " + failure.body + b"\n\n")
-                    await stream.write_eof()
-                    return stream
-                raw = await response.read()
-            except Exception as err:  # noqa: BLE001 - a failure midway through the upstream's answer
-                return self._upstream_failure(err)
-            finally:
-                response.release()
-        if response.status != 200:  # the upstream refused the request (4xx): the client should see why,
-            # minus any key (a 401 body often repeats the key it refused: the proxy's own upstream key)
+        return forwarded
+
+    async def _forward(self, request, forwarded: dict, header: dict, stream: bool):
+        """Send to the upstream; its answer as a dict (a JSON object) or a finished response. The
+        whole exchange is bounded by `timeout_s`, except a stream's body once it flows."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.timeout_s
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        try:
+            response = await asyncio.wait_for(self.session.post(
+                f"{self.upstream}/chat/completions", json=forwarded, headers=self._upstream_headers()), left())
+        except Exception as err:  # noqa: BLE001
+            return self._upstream_failure(err)
+        try:
+            if response.status >= 500:
+                detail = await asyncio.wait_for(response.text(errors="replace"), left())
+                self.counts["upstream_errors"] += 1
+                return error_response(502, redact(f"upstream {self.upstream_host} answered HTTP {response.status}: "
+                                                  f"{detail}", *self.secrets(), limit=300), "upstream_error")
+            if stream and response.status == 200 and "event-stream" in response.headers.get("Content-Type", ""):
+                return await self._relay_stream(request, response, header)
+            raw = await asyncio.wait_for(response.read(), left())
+        except Exception as err:  # noqa: BLE001 - a failure midway through the upstream's answer
+            return self._upstream_failure(err)
+        finally:
+            response.release()
+        return self._classify(response.status, raw, header)
+
+    def _classify(self, status: int, raw: bytes, header: dict):
+        """A whole upstream body: a 4xx passed on (minus any key), a JSON object as the answer,
+        anything else a 502, whether or not the client asked for a stream."""
+        from aiohttp import web
+
+        if status != 200:  # the upstream refused the request (4xx): the client should see why, minus any key
             text = redact(raw.decode("utf-8", "replace"), *self.secrets())
-            return web.Response(text=text, status=response.status, content_type="application/json", headers=header)
+            return web.Response(text=text, status=status, content_type="application/json", headers=header)
         try:
             answer = json.loads(raw)
-            answer["w2s_instruction"] = instruction
-            self._count_usage(answer.get("usage"))
-        except (ValueError, TypeError):
+        except (ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict):
             self.counts["upstream_errors"] += 1
-            return error_response(502, f"upstream {self.upstream_host} answered with a body that is not JSON",
-                                  "upstream_error")
-        log.info("answered in %.2fs (teacher %.2fs)", time.perf_counter() - started, teacher_s)
-        return web.json_response(answer, headers=header)
+            return error_response(502, f"upstream {self.upstream_host} answered with a body that is not a JSON "
+                                       "object", "upstream_error")
+        self._count_usage(answer.get("usage"))
+        return json.loads(redact_data(json.dumps(answer)))
+
+    async def _relay_stream(self, request, response, header: dict):
+        """Relay an event stream event by event, each redacted whole (a key split between two
+        chunks is still found); a client that leaves ends the relay without blaming the upstream."""
+        from aiohttp import web
+
+        stream = web.StreamResponse(status=200, headers={
+            **header, "Content-Type": response.headers.get("Content-Type", "text/event-stream"),
+            "Cache-Control": "no-cache"})
+        await stream.prepare(request)
+        pending = b""
+        try:
+            async for chunk in response.content.iter_any():
+                events = (pending + chunk).split(b"\n\n")
+                pending = events.pop()
+                for event in events:
+                    await stream.write(self._redacted(event) + b"\n\n")
+            if pending:
+                await stream.write(self._redacted(pending))
+        except ConnectionResetError:  # the client left: nothing to answer, and not the upstream's fault
+            log.info("client left mid-stream")
+            return stream
+        except Exception as err:  # noqa: BLE001 - the 200 is sent: end the stream with an error event
+            failure = self._upstream_failure(err)
+            log.warning("stream cut: %s", failure.text)
+            try:
+                await stream.write(b"data: " + failure.body + b"\n\n")
+            except ConnectionResetError:
+                return stream
+        await stream.write_eof()
+        return stream
+
+    def _redacted(self, event: bytes) -> bytes:
+        return redact(event.decode("utf-8", "replace"), *self.secrets()).encode()
 
     def _count_usage(self, usage) -> None:
         self.upstream_usage["calls"] += 1
         if isinstance(usage, dict):
             for key in ("prompt_tokens", "completion_tokens"):
-                if isinstance(usage.get(key), int):
-                    self.upstream_usage[key] += usage[key]
+                value = usage.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:  # never negative totals
+                    self.upstream_usage[key] += value
 
     def _upstream_failure(self, err: Exception):
         self.counts["upstream_errors"] += 1
@@ -350,12 +416,23 @@ def build_proxy(config: ServeConfig, teacher: Teacher | Student | None = None) -
         teacher.lm.cache = cache
     protocol = teacher.protocol
     budget = config.student_max_tokens or protocol.student_max_tokens
+    limit = (f"up to {budget} tokens{' (as trained)' if not config.student_max_tokens else ''}" if budget
+             else "as long as the upstream allows")
     print(f"teacher {teacher.name}; instruction protocol {teacher.source}: template {protocol.template!r:.40}, "
-          f"placement {protocol.placement}, max {protocol.max_tokens} tokens; student answers up to "
-          f"{budget or 'what the client asks'} tokens when a request sets none"
-          f"{' (as trained)' if budget and not config.student_max_tokens else ''}; upstream "
-          f"{urlsplit(config.upstream).netloc}")
+          f"placement {protocol.placement}, max {protocol.max_tokens} tokens; a request that sets no max_tokens "
+          f"gets answers {limit}; upstream {urlsplit(config.upstream).netloc}")
+    check_keys(config)
     return Proxy(config, teacher)
+
+
+def check_keys(config: ServeConfig) -> None:
+    """Say at start-up, not in every answer, what a key variable that is not set means."""
+    if config.api_key_env and not secret_from_env(config.api_key_env):
+        raise W2SError(f"--api-key-env {config.api_key_env}: that variable is not set, so every client would get "
+                       f"401; set it, or drop --api-key-env to serve without a key")
+    if not secret_from_env(config.upstream_api_key_env):
+        print(f"no upstream key: ${config.upstream_api_key_env} is not set, so requests go to the upstream without "
+              "one (set it, or name another variable with --upstream-api-key-env, if the upstream needs a key)")
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from w2s.devices import cuda_available, sample_seed
-from w2s.errors import W2SError, redact
+from w2s.errors import W2SError, redact, secret_from_env
 from w2s.students.base import (
     Completion,
     OnResult,
@@ -81,7 +81,7 @@ class OpenAIStudent(Student):
         return AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout_s, **kwargs)
 
     def _key(self) -> str | None:
-        return os.environ.get(self.api_key_env)
+        return secret_from_env(self.api_key_env)
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         try:
@@ -241,7 +241,7 @@ class OpenAIStudent(Student):
             return err.status in _RETRY_STATUS, backoff, f"HTTP {err.status} from {self.base_url}"
         if isinstance(err, aiohttp.ClientConnectionError):
             return True, backoff, f"connection to {self.base_url} failed ({type(err).__name__})"
-        if isinstance(err, TimeoutError):  # asyncio.wait_for: the whole request took longer than timeout_s
+        if isinstance(err, TimeoutError | asyncio.TimeoutError):  # asyncio.wait_for: the whole request took longer than timeout_s
             return True, backoff, (f"no complete answer within {self.timeout_s}s from {self.base_url} "
                                   "(long answers from a busy server: raise student.timeout_s)")
         if isinstance(err, openai.APITimeoutError):
