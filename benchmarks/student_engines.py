@@ -15,7 +15,8 @@ An engine may be listed more than once (`--engines llamacpp,llamacpp`): a repeat
 many of its answers are token-for-token identical to the engine's previous run, which is how the
 reproducibility of greedy answers is measured. `llamacpp-1slot` is llamacpp with one slot.
 llamacpp needs a llama-server (`w2s engines install llamacpp`); it is skipped with a note when
-there is none. `llamacpp-<threads>t` pins llama-server's threads. `--task`/`--split` pick other questions (the
+there is none. `llamacpp-<threads>t` pins llama-server's threads. `hf-static-bf16` is hf static in bf16 (fast
+only on a CPU with native bf16: AVX512-BF16 or AMX). `--task`/`--split` pick other questions (the
 organism's `validation` split at 128 tokens, where answers finish and agreement means something).
 `vllm-<dtype>-<threads>t` is the vllm-server backend (`w2s engines install vllm`)
 at that precision and thread count; its start-up time (load and warm-up) is reported apart, and
@@ -36,6 +37,7 @@ from pathlib import Path
 ENGINES = {
     "hf-static": {"backend": "hf", "batching": "static"},
     "hf-continuous": {"backend": "hf", "batching": "continuous"},
+    "hf-static-bf16": {"backend": "hf", "batching": "static", "dtype": "bfloat16"},
     "llamacpp": {"backend": "llamacpp"},
     "llamacpp-1slot": {"backend": "llamacpp", "slots": 1},
     **{f"llamacpp-{threads}t": {"backend": "llamacpp", "threads": threads} for threads in (1, 2)},
@@ -57,7 +59,8 @@ def run_one(args: argparse.Namespace) -> None:
     extra = {"slots": spec.get("slots", args.batch_size)} if spec["backend"] == "llamacpp" else {}
     if "threads" in spec and spec["backend"] == "llamacpp":
         extra["threads"] = spec["threads"]
-    options = {"batch_size": args.batch_size, "batching": spec.get("batching", "static")}
+    options = {"batch_size": args.batch_size, "batching": spec.get("batching", "static"),
+               "dtype": spec.get("dtype", "auto")}
     if spec["backend"] == "vllm-server":
         extra, options = {"threads": spec["threads"]}, {"dtype": spec["dtype"], "concurrency": args.batch_size}
     config = StudentConfig(model=args.model, backend=spec["backend"], extra=extra, **options)
