@@ -9,8 +9,8 @@ first use):
 
 - `Teacher`, `Instruction`, `InstructionProtocol`: a teacher and how it is asked (`w2s.wst.teacher`).
 - `LM` (alias `Student`), `SamplingParams`, `load_lm`, `register_backend`: the one model interface.
-- `evaluate`, `train_teacher`, `run_reasoning`: the commands `w2s wst eval`, `w2s wst train` and
-  `w2s reason run` as functions (`w2s.api`).
+- `evaluate`, `train_teacher`, `optimize_instruction`, `run_reasoning`: the commands `w2s wst eval`,
+  `w2s wst train`, `w2s wst optimize` and `w2s reason run` as functions (`w2s.api`).
 - `get_task`, `register_task`, `Task`, `Example`: tasks and their graders.
 
 docs/python-api.md shows each with a runnable snippet.
@@ -34,6 +34,7 @@ _EXPORTS = {
     "load_lm": "w2s.api",
     "evaluate": "w2s.api",
     "train_teacher": "w2s.api",
+    "optimize_instruction": "w2s.api",
     "run_reasoning": "w2s.api",
     "get_task": "w2s.tasks",
     "register_task": "w2s.tasks",

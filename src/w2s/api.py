@@ -72,6 +72,16 @@ def train_teacher(config: Any = None, resume: bool = False, **settings: Any) -> 
     return train(configure(WSTTrainConfig, config, **settings), resume=resume)
 
 
+def optimize_instruction(config: Any = None, **settings: Any) -> dict:
+    """`w2s wst optimize`: one instruction for every question, found by GEPA within a student-answer
+    budget (`budget_calls`, or `budget_from_teacher=RUN`); returns what it wrote to `output`
+    (the instruction, its validation score, what finding it cost)."""
+    from w2s.wst.optimize import OptimizeConfig
+    from w2s.wst.optimize import optimize_instruction as optimize
+
+    return optimize(configure(OptimizeConfig, config, **settings))
+
+
 def run_reasoning(config: Any = None, until: str | None = None, only: str | None = None, **settings: Any) -> dict:
     """`w2s reason run`: progressive weak-to-strong reasoning, every unfinished step up to `until`
     (or `only` one step); returns the run's metrics (`metrics.json`) once `evaluate` has run, else {}."""

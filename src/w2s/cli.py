@@ -82,6 +82,18 @@ def cmd_wst_eval(args: argparse.Namespace) -> None:
     print(f"wrote {summary['output']}/wst_eval.json and instructions_and_answers.jsonl")
 
 
+def cmd_wst_optimize(args: argparse.Namespace) -> None:
+    from w2s.wst.optimize import OptimizeConfig, optimize_instruction
+
+    flags = {"task": "task", "output": "output", "model": "student.model", "reflection": "reflection.model",
+             "budget_calls": "budget_calls", "budget_from_teacher": "budget_from_teacher"}
+    found = optimize_instruction(_config_from_args(OptimizeConfig, args, flags))
+    cost = found["cost"]
+    print(f"optimized instruction (validation score {found['validation_score']:.3f}, seed "
+          f"{found['seed_validation_score']:.3f}; {found['candidates_tried']} candidates, {cost['student_calls']} "
+          f"student answers of a budget of {found['budget']['student_calls']}):\n{found['instruction']}")
+
+
 def cmd_quickstart(args: argparse.Namespace) -> None:
     from w2s.wst.quickstart import QuickstartConfig, run_quickstart
 
@@ -316,6 +328,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_eval)
+    p = wst.add_parser("optimize", help="one instruction for every question, found by GEPA within a student budget",
+                       description="GEPA (reflective prompt evolution) evolves a single instruction on validation "
+                                   "questions, scored by the task's grader on the student's answers; a reflection "
+                                   "model proposes new ones. The budget is in student answers: --budget-calls N, "
+                                   "or --budget-from-teacher RUN (as many as that teacher's training used). "
+                                   "Writes optimized_instruction.json for `w2s wst eval static.optimized=DIR`.")
+    p.add_argument("--task", help="task (default gsm8k), e.g. rg:<dataset>")
+    p.add_argument("--model", help="the student model")
+    p.add_argument("--reflection", help="the model that proposes instructions (default qwen2.5-0.5b-instruct)")
+    p.add_argument("--budget-calls", type=int, help="student answers GEPA may ask for")
+    p.add_argument("--budget-from-teacher", help="a trained teacher whose training's student answers set the budget")
+    p.add_argument("--output", help="folder for optimized_instruction.json")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_wst_optimize)
 
     p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (about 6 min on a 2-core CPU)",
                        description="Baseline, a short GRPO run of the SmolLM2-135M teacher against the "

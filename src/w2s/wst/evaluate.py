@@ -30,6 +30,7 @@ from pathlib import Path
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting, to_dict
+from w2s.errors import W2SError
 from w2s.jsonl import write_atomic, write_jsonl
 from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
@@ -39,7 +40,15 @@ from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import get_task
 from w2s.wst.protocol import InstructionProtocol
-from w2s.wst.teacher import Teacher, load_teacher_lm, teacher_protocol, trained_task
+from w2s.wst.static import StaticConfig, check_candidates, pick_static, read_optimized
+from w2s.wst.teacher import (
+    Teacher,
+    load_teacher_lm,
+    teacher_protocol,
+    trained_run_config,
+    trained_task,
+    training_student_calls,
+)
 
 DEFAULT_STUDENT_MAX_TOKENS = 512  # when neither the config nor a trained teacher's protocol sets one
 
@@ -67,6 +76,9 @@ class WSTEvalConfig:
     # tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...
     judge: StudentConfig | None = None
     judge_mode: str = "verdict"  # verdict (generated A/B/tie) | probability (judges that score text; see w2s.judge)
+    # static-instruction baselines picked on validation questions (see w2s.wst.static), e.g.
+    # static.candidates='[...]' static.from_untrained=8 static.optimized=RUN_DIR
+    static: StaticConfig = field(default_factory=StaticConfig)
     output: str = "runs/wst/eval"
     cache: str | None = None
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -111,6 +123,7 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     print(f"instruction protocol {protocol_source}: template {protocol.template!r:.60}, placement "
           f"{protocol.placement}, max {protocol.max_tokens} tokens; student answers up to {budget} tokens "
           f"({budget_source})")
+    optimized = check_static(config, protocol)
     cache = ResponseCache(cache_path)
     student = student or make_student(config.student, cache)
     questions = [e.question for e in examples]
@@ -137,6 +150,14 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     if config.api_teacher is not None:
         name = f"API teacher ({config.api_teacher.model})"
         conditions[name] = written_by(Teacher(make_student(config.api_teacher, cache), protocol), name)
+    pick = None
+    if config.static.active:
+        pick = static_baselines(config, task, student, protocol, budget, examples, optimized, cache)
+        best = pick.best if pick.best in ("generic", "optimized (GEPA)") else "best static"
+        if best not in conditions:
+            conditions[best] = [pick.candidates[pick.best]] * len(examples)
+        if optimized and "optimized (GEPA)" not in conditions:
+            conditions["optimized (GEPA)"] = [optimized["instruction"]] * len(examples)
 
     # Every condition's prompts go to the student in one call: batches fill up across conditions
     # and the length-sorted batching groups similar prompts together.
@@ -184,9 +205,85 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
                          **{f"teacher {w.name} ({c})": w.stats.usage(w.price)
                             for c, w in writers.items() if w is not student}},
                "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
+    if pick is not None:
+        summary["static"] = pick.to_json(config.static.split)
+        summary["vs_best_static"] = teachers_vs(correct, best)
+    for row in table:
+        row["cost_to_find"] = cost_to_find(row["condition"], config, pick, optimized)
     write_atomic(out / "wst_eval.json", [json.dumps(summary, indent=2)])
     summary["output"] = str(out)
     return summary
+
+
+def check_static(config: WSTEvalConfig, protocol: InstructionProtocol) -> dict | None:
+    """The static baselines' inputs, checked before any model loads; the optimizer's result if any."""
+    static = config.static
+    if static.candidates:
+        try:
+            check_candidates(static.candidates, "static.candidates", protocol.max_chars)
+        except ValueError as err:
+            raise W2SError(str(err)) from None
+    if static.from_untrained and not config.untrained_teacher:
+        raise W2SError("static.from_untrained needs untrained_teacher (the model whose instructions are the candidates)")
+    return read_optimized(static.optimized) if static.optimized else None
+
+
+def static_baselines(config: WSTEvalConfig, task, student: Student, protocol: InstructionProtocol, budget: int,
+                     examples: list, optimized: dict | None, cache: ResponseCache):
+    """Every static candidate scored on validation questions that are not evaluation questions."""
+    static = config.static
+    validation = task.load(static.split, config.data, static.questions, static.seed)
+    shared = {e.question.strip() for e in validation} & {e.question.strip() for e in examples}
+    if shared:
+        raise W2SError(f"static.split '{static.split}' shares {len(shared)} questions with the evaluation split "
+                       f"'{config.split}': static instructions must be picked on other questions")
+    candidates = {"generic": config.generic_instruction} if config.generic_instruction else {}
+    candidates |= {f"candidate {i}": text for i, text in enumerate(static.candidates or [], start=1)}
+    if static.from_untrained:
+        untrained = Teacher(load_teacher_lm(config.untrained_teacher, cache), protocol)
+        written = untrained.write([e.question for e in validation[: static.from_untrained]])
+        for i, text in enumerate(dict.fromkeys(w.text for w in written if w.text.strip()), start=1):
+            candidates[f"untrained teacher's #{i}"] = text
+    found_cost = {}
+    if optimized:
+        candidates["optimized (GEPA)"] = optimized["instruction"]
+        found_cost["optimized (GEPA)"] = optimized["cost"]
+    pick = pick_static(task, student, protocol, candidates, validation, budget, found_cost)
+    print(f"static baselines: best on {pick.questions} {static.split} questions is {pick.best} "
+          f"({pick.validation_accuracy[pick.best]:.3f}) of {len(candidates)}; picking took "
+          f"{pick.cost['student_calls']} student calls")
+    return pick
+
+
+def cost_to_find(condition: str, config: WSTEvalConfig, pick, optimized: dict | None) -> dict | None:
+    """Student calls spent to obtain a condition before the evaluation: none for a hand-written
+    line, validation answers for a picked one (plus the optimizer's own), the trained teacher's
+    training answers. None where w2s cannot know (an API teacher's own training, say)."""
+    picking = pick.cost["student_calls"] if pick is not None else 0
+    if condition in ("no instruction", "generic"):
+        return {"student_calls": 0}
+    if condition == "best static":
+        return {"student_calls": picking}
+    if condition == "optimized (GEPA)" and optimized:
+        return {"student_calls": optimized["cost"].get("student_calls", 0) + picking}
+    if condition == "trained teacher" and config.trained_teacher:
+        run = trained_run_config(config.trained_teacher)
+        return {"student_calls": training_student_calls(run)} if run else None
+    if condition == "untrained teacher" or condition == "self-instruction":
+        return {"student_calls": 0}
+    return None
+
+
+def teachers_vs(correct: dict[str, list[bool]], baseline: str) -> list[dict]:
+    """Each per-question teacher condition against the best static baseline (picked on
+    validation), paired on the test questions: exact McNemar, the teacher as the treatment."""
+    static = {"no instruction", "generic", "best static", "optimized (GEPA)"}
+    rows = []
+    for name, outcomes in correct.items():
+        if name not in static:
+            better, worse, p = mcnemar_exact(correct[baseline], outcomes)
+            rows.append({"condition": name, "baseline": baseline, "better": better, "worse": worse, "mcnemar_p": p})
+    return rows
 
 
 def answer_cost(answers: list, correct: list[bool]) -> dict:
@@ -255,15 +352,18 @@ def format_table(summary: dict) -> str:
     if summary.get("scalar"):
         return "\n".join(lines + _scalar_table(summary))
     lines += ["| condition | accuracy [95% CI] | relative gain | helped | harmed | McNemar p | mean tokens | "
-              "tokens per correct | answers cut | instructions cut |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "tokens per correct | answers cut | instructions cut | student calls to obtain |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary["conditions"]:
         acc = row["accuracy"]
         gain = "n/a" if row["relative_gain"] is None else f"{100 * row['relative_gain']:+.1f}%"
         per_correct = "n/a" if row.get("tokens_per_correct") is None else f"{row['tokens_per_correct']:.0f}"
+        found = row.get("cost_to_find")
+        calls = "n/a" if found is None else f"{found['student_calls']:,}"
         lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
                      f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {row.get('mean_tokens', 0):.0f} | "
-                     f"{per_correct} | {row.get('answers_cut', 0)} | {row.get('instructions_truncated', 0)} |")
+                     f"{per_correct} | {row.get('answers_cut', 0)} | {row.get('instructions_truncated', 0)} | "
+                     f"{calls} |")
     lines += _judge_and_usage(summary)
     return "\n".join(lines)
 
@@ -294,6 +394,14 @@ def _judge_and_usage(summary: dict) -> list[str]:
         lines += ["", header, "| --- | --- | --- | --- |"]
         lines += [f"| {row['condition']} | {row['trained_better']} | {row['trained_worse']} | {row['mcnemar_p']:.4g} |"
                   for row in summary["trained_teacher_vs"]]
+    if summary.get("vs_best_static"):
+        static = summary["static"]
+        lines += ["", f"Best static instruction on {static['questions']} {static['split']} questions (picked there, "
+                      f"of {len(static['candidates'])}): {static['best']}.",
+                  "| condition vs the best static | condition right, static wrong | condition wrong, static right "
+                  "| McNemar p |", "| --- | --- | --- | --- |"]
+        lines += [f"| {row['condition']} | {row['better']} | {row['worse']} | {row['mcnemar_p']:.4g} |"
+                  for row in summary["vs_best_static"]]
     judged = [row for row in summary["conditions"] if row.get("judge", {}).get("answers")]
     if judged:  # position bias: what to read a judge's ties as
         lines += ["", "Judge's raw answers (both orders), by the position of the reply it picked: " + "; ".join(
