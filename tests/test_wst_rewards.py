@@ -196,3 +196,17 @@ def test_scalar_rewards_on_an_open_ended_task_are_exact_and_grade_the_users_prom
     assert logged["student/score_baseline"] == pytest.approx(-1.0) and "student/accuracy_baseline" not in logged
     # the reward model judged each reply to the user's own dialogue, never to the instructed prompt
     assert all(p == [{"role": "user", "content": "Help me with my homework."}] for p in graded_prompts)
+
+
+def test_beside_a_base_instruction_a_teacher_is_paid_only_for_what_it_adds():
+    """With `base_instruction` the student always gets the static line; the relative reward is
+    right(base + teacher) - right(base): an instruction that repeats what the base already does
+    earns nothing, where without the base it earned 1 on every question the base fixes."""
+    student = keyword_student()
+    beside = StudentReward(GSM, student, InstructionProtocol(base_instruction="Work carefully."), RewardConfig(),
+                           max_tokens=32)
+    qs, answers = questions(4)
+    assert beside(None, ["Work carefully."] * 4, qs, answers) == [0.0, 0.0, 0.0, 0.0]
+    assert beside(None, ["Use a shortcut."] * 4, qs, answers) == [-1.0, -1.0, -1.0, -1.0]
+    prompt = InstructionProtocol(base_instruction="Work carefully.").student_prompt(GSM, "What is 1 plus 1?", "Hint.")
+    assert prompt[0] == {"role": "system", "content": "Work carefully.\n\nHint."}

@@ -151,3 +151,15 @@ def test_the_budget_can_be_a_trained_teachers_training(tmp_path):
 
     assert budget_of(OptimizeConfig(budget_from_teacher="results/wst_organism_teacher")) == (
         100 * 4 * (4 + 1) * 1, "the training of results/wst_organism_teacher")
+
+
+def test_a_base_instruction_is_its_own_condition_and_teachers_add_to_it(data, tmp_path, tiny_model):
+    summary = run_wst_eval(WSTEvalConfig(
+        task="gsm8k", data=str(data), limit=12, generic_instruction="Think in steps.", untrained_teacher=str(tiny_model),
+        self_instruction=False, instruction=InstructionProtocol(base_instruction="Work carefully.", max_tokens=4),
+        output=str(tmp_path / "eval"), cache=str(tmp_path / "c.sqlite")), student=ScriptedStudent(respond))
+    accuracy = {row["condition"]: row["accuracy"]["value"] for row in summary["conditions"]}
+    assert list(accuracy) == ["no instruction", "base instruction", "generic", "untrained teacher"]
+    # the base makes every answer right, and the teacher's words are added to it; the generic line stands alone
+    assert accuracy["base instruction"] == accuracy["untrained teacher"] == 1.0
+    assert accuracy["no instruction"] == 3 / 12 and accuracy["generic"] == 6 / 12

@@ -25,7 +25,7 @@ student answers within the budget the trained teacher was trained for, unless
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
@@ -137,6 +137,8 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
         return [i.text for i in written]
 
     conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples)}
+    if protocol.base_instruction:  # the static line a teacher trained beside it adds to, on its own
+        conditions["base instruction"] = [None] * len(examples)
     if config.generic_instruction:
         conditions["generic"] = [config.generic_instruction] * len(examples)
     if config.untrained_teacher:
@@ -150,9 +152,10 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     if config.api_teacher is not None:
         name = f"API teacher ({config.api_teacher.model})"
         conditions[name] = written_by(Teacher(make_student(config.api_teacher, cache), protocol), name)
+    bare = replace(protocol, base_instruction=None)  # static lines and no instruction stand alone
     pick = None
     if config.static.active:
-        pick = static_baselines(config, task, student, protocol, budget, examples, optimized, cache)
+        pick = static_baselines(config, task, student, bare, budget, examples, optimized, cache)
         best = pick.best if pick.best in ("generic", "optimized (GEPA)") else "best static"
         if best not in conditions:
             conditions[best] = [pick.candidates[pick.best]] * len(examples)
@@ -162,8 +165,9 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     # Every condition's prompts go to the student in one call: batches fill up across conditions
     # and the length-sorted batching groups similar prompts together.
     answering = SamplingParams(max_tokens=budget)
-    prompts = [protocol.student_prompt(task, e.question, i)
-               for instructions in conditions.values() for e, i in zip(examples, instructions, strict=True)]
+    prompts = [(protocol if name in BESIDE_BASE or name.startswith("API teacher") else bare).student_prompt(
+                   task, e.question, i)
+               for name, instructions in conditions.items() for e, i in zip(examples, instructions, strict=True)]
     outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
     rows, scored, cost = [], {}, {}
     for c, (name, instructions) in enumerate(conditions.items()):
@@ -213,6 +217,11 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     write_atomic(out / "wst_eval.json", [json.dumps(summary, indent=2)])
     summary["output"] = str(out)
     return summary
+
+
+# The conditions whose student prompt carries the protocol's base instruction (when it has one):
+# the teachers' instructions are added to it, as in training; static lines stand alone.
+BESIDE_BASE = {"base instruction", "untrained teacher", "trained teacher", "self-instruction"}
 
 
 def check_static(config: WSTEvalConfig, protocol: InstructionProtocol) -> dict | None:

@@ -85,8 +85,14 @@ class InstructionProtocol:
     # The student's answer budget the teacher was trained for; set by `w2s wst train` from its
     # `student_max_tokens` (None in a config: the run's own setting; in an old file: not recorded).
     student_max_tokens: int | None = setting(None, low=1)
+    # A static instruction the student always gets (e.g. the best single instruction, picked on
+    # validation): a teacher's instruction is added after it, so the relative reward (with minus
+    # without the teacher's instruction) pays a teacher only for what it adds beyond this line.
+    base_instruction: str | None = None
 
     def __post_init__(self) -> None:
+        if self.base_instruction is not None and not self.base_instruction.strip():
+            raise ValueError("instruction.base_instruction: expected a non-empty instruction, or null for none")
         if "{question}" not in json.dumps(self.template_text):
             raise ValueError(f"instruction.template must contain {{question}} or be one of: {', '.join(TEMPLATES)}")
         if self.placement not in ("system", "prefix"):
@@ -94,8 +100,9 @@ class InstructionProtocol:
         check_ranges(self)
 
     def how_asked(self) -> tuple:
-        """What decides the instructions themselves (not the student's budget): protocols that
-        agree on it write the same instructions."""
+        """What decides the instructions themselves (not the student's budget, nor the base
+        instruction the student gets beside them): protocols that agree on it write the same
+        instructions."""
         return self.template, self.placement, self.max_tokens, self.max_chars
 
     @property
@@ -111,16 +118,19 @@ class InstructionProtocol:
         return [{**m, "content": m["content"].replace("{question}", question)} for m in template]
 
     def student_prompt(self, task: Task, question: str, instruction: str | None) -> Prompt:
-        """The student's prompt: the task's own prompt, plus the instruction if there is one."""
+        """The student's prompt: the task's own prompt, plus the base instruction and the
+        teacher's instruction, where there are any."""
         return self.place(task.messages(question), instruction)
 
     def place(self, messages: list[dict], instruction: str | None) -> list[dict]:
-        """Put the instruction into a chat: as a system message first (`system`), or in front of
-        the last user turn (`prefix`). Shared by training, evaluation and `w2s serve`.
+        """Put the instruction (after the base instruction, if the protocol has one) into a chat:
+        as a system message first (`system`), or in front of the last user turn (`prefix`).
+        Shared by training, evaluation and `w2s serve`.
 
         A chat that already opens with a system message keeps it, with the instruction as its
         first paragraph (some servers accept only one system message).
         """
+        instruction = "\n\n".join(t for t in (self.base_instruction, instruction) if t)
         if not instruction:
             return messages
         if self.placement == "system":
