@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every step of results/wst_vs_static_protocol.md (issue #46), in order. A step is skipped when its
+# output exists; answers come back from the response cache, so rerunning continues a killed run.
+#   R=RUN_DIR bash experiments/wst_vs_static.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_vs_static)
+# Steps, in the order they run: gepa_05b  gepa_15b  eval_05b_128  eval_05b_512  eval_15b_128  eval_15b_512
+# Needs `w2s engines install vllm`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=${R:-$HOME/w2s-runs/wst_vs_static}
+ORGANISM="rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"
+TEACHER=results/wst_organism_teacher
+BRIEF="Be brief: work it out in one or two short lines, then give the final answer in \boxed{}."
+declare -A STUDENT=(
+  [05b]="student.model=qwen2.5-coder-0.5b-instruct student.backend=vllm-server student.dtype=float32"
+  [15b]="student.model=qwen2.5-coder-1.5b-instruct student.backend=vllm-server student.dtype=bfloat16")
+COMMON="student.concurrency=32 student.timeout_s=3600"
+REFLECTION="reflection.model=qwen2.5-coder-1.5b-instruct reflection.backend=vllm-server reflection.dtype=bfloat16
+  reflection.extra.max_model_len=8192"
+mkdir -p "$R"
+( while sleep 30; do echo "$(date -u +%FT%TZ) $(free -m | awk '/^Mem:/ {print $3}') MB used"; done ) >> "$R/memory.log" &
+trap 'kill $! 2>/dev/null' EXIT
+stamp() { echo "$(date -u +%FT%TZ) $* (w2s $(git rev-parse --short HEAD))" >> "$R/steps.log"; }
+ALL="$*"
+
+run() {  # run STEP OUTPUT COMMAND...: skipped when OUTPUT exists or STEP was not asked for
+  local step=$1 output=$2; shift 2
+  if [ -n "$ALL" ] && [[ " $ALL " != *" $step "* ]]; then return; fi
+  if [ -e "$output" ]; then return; fi
+  stamp "$step start"
+  "$@"
+  stamp "$step done"
+}
+
+for s in 05b 15b; do
+  # shellcheck disable=SC2086
+  run "gepa_$s" "$R/gepa_$s/optimized_instruction.json" \
+    w2s wst optimize --task "$ORGANISM" --budget-from-teacher "$TEACHER" --output "$R/gepa_$s" split=validation \
+    train_questions=32 val_questions=32 minibatch=4 student_max_tokens=128 "seed_instruction=Let's think step by step." \
+    ${STUDENT[$s]} $COMMON $REFLECTION
+done
+for s in 05b 15b; do
+  for tokens in 128 512; do
+    # shellcheck disable=SC2086
+    run "eval_${s}_$tokens" "$R/eval_${s}_$tokens/wst_eval.json" \
+      w2s wst eval --task "$ORGANISM" --teacher "$TEACHER" --limit 300 --output "$R/eval_${s}_$tokens" offset=640 \
+      student_max_tokens=$tokens self_instruction=false "generic_instruction=$BRIEF" \
+      "static.candidates=[\"Let's think step by step.\"]" static.from_untrained=8 static.optimized="$R/gepa_$s" \
+      static.split=validation static.questions=64 ${STUDENT[$s]} $COMMON
+  done
+done
