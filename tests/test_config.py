@@ -19,7 +19,7 @@ def test_yaml_plus_overrides_builds_nested_config(tmp_path):
     (["student.bogus=1"], "unknown key 'student.bogus'"),
     (["limit=ten"], "'limit' = 'ten' (expected int)"),
     (["student.batch_size=true"], "'student.batch_size' = True (expected int)"),
-    (["student=3"], "'student.' must be a mapping"),
+    (["student=3"], "'student' must be a mapping of settings, got int 3"),
     (["noequals"], "expected key.sub=value"),
 ])
 def test_bad_keys_and_values_get_one_line_errors(overrides, message):

@@ -101,3 +101,11 @@ def test_same_answer_requires_both_answers():
     assert numeric.same_answer("The answer is 12", "#### 12.0")
     assert not numeric.same_answer("no number here", "no number either")
     assert not numeric.same_answer("The answer is 12", "The answer is 13")
+
+
+def test_a_fraction_with_thousands_of_digits_is_graded_not_a_crash():
+    from w2s.tasks import get_task
+
+    grader = get_task("gsm8k").grader
+    assert not grader.grade("The answer is \\frac{1}{" + "9" * 5000 + "}", "3").correct
+    assert grader.grade("The answer is \\frac{6}{2}", "3").correct

@@ -276,3 +276,31 @@ def test_messages_name_what_is_really_wrong(tmp_path, gsm_file, capsys, monkeypa
                         f"cache={tmp_path / 'c.sqlite'}", "--output", tmp_path / "o"], capsys)
     assert code == 2 and "the key in $BAD_KEY has characters an HTTP header cannot carry" in err
     assert "sk-abc" not in err and "malformed response" not in err
+
+
+def test_the_python_api_refuses_what_the_command_line_refuses():
+    """One line (a W2SError or ValueError naming the setting) for each, never a raw traceback
+    from deep inside, and never a silently different run."""
+    import math
+
+    import w2s
+    from w2s.errors import W2SError
+    from w2s.students import SamplingParams
+
+    for bad, message in [({"temperature": math.nan}, "temperature: expected a finite number"),
+                         ({"temperature": math.inf}, "temperature: expected a finite number"),
+                         ({"max_tokens": "5"}, "max_tokens: expected a whole number"),
+                         ({"max_tokens": 2.5}, "max_tokens: expected a whole number"),
+                         ({"temperature": 50}, r"temperature must be in \[0, 10\]")]:
+        with pytest.raises(ValueError, match=message):
+            SamplingParams(**bad)
+    for call, message in [(lambda: w2s.get_task(5), "a task is named by a string"),
+                          (lambda: w2s.register_task(5, lambda spec: None), "a task name is a non-empty string"),
+                          (lambda: w2s.register_task("t", "no_such_module:Thing"), "not an importable"),
+                          (lambda: w2s.register_task("gsm8k", lambda spec: None), "exists already; pass replace=True"),
+                          (lambda: w2s.register_task("t", 5), "must be a Task subclass, a callable"),
+                          (lambda: w2s.train_teacher(5), "config: expected a YAML file's path or a WSTTrainConfig"),
+                          (lambda: w2s.evaluate(student=5), "'student' must be a mapping of settings, got int")]:
+        with pytest.raises(W2SError, match=message):
+            call()
+    assert w2s.get_task("gsm8k").name == "gsm8k"  # the built-in task was not replaced

@@ -63,7 +63,7 @@ def test_a_registered_task_is_built_by_name_with_its_parameters():
         assert get_task("lazy").name == "gsm8k"
         with pytest.raises(W2SError, match="gsm8k takes no parameters"):
             get_task("gsm8k?subset=x")
-        with pytest.raises(ValueError, match="cannot be empty or contain"):
+        with pytest.raises(W2SError, match=r"without \? : & ="):
             register_task("a?b", Counting)
     finally:
         for name in ("counting", "doubled", "lazy"):

@@ -30,8 +30,13 @@ def configure(cls: type[T], config: str | Path | T | None = None, **settings: An
         data, source = to_dict(config), "config"
     elif config is None:
         data, source = {}, "settings"
-    else:
+    elif isinstance(config, str | Path):
         data, source = load_yaml(config), str(config)
+    else:
+        from w2s.errors import W2SError
+
+        raise W2SError(f"config: expected a YAML file's path or a {cls.__name__}, got {type(config).__name__} "
+                       f"{config!r:.40}")
     for key, value in settings.items():  # a dict merges into its section, key by key
         for dotted, leaf in (_flatten(value, key) if isinstance(value, dict) and value else [(key, value)]):
             set_key(data, dotted, leaf)

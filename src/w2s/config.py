@@ -160,7 +160,8 @@ def set_key(data: dict[str, Any], dotted: str, value: Any, what: str | None = No
 def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: str = "") -> T:
     """Validate a mapping into dataclass `cls`, recursing into nested dataclasses."""
     if not isinstance(data, dict):
-        raise W2SError(f"{source}: '{prefix or 'top level'}' must be a mapping")
+        where = prefix.rstrip(".") or "top level"
+        raise W2SError(f"{source}: '{where}' must be a mapping of settings, got {type(data).__name__} {data!r:.40}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}

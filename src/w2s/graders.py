@@ -140,7 +140,8 @@ def parse_number(text: str | None) -> Decimal | None:
     cleaned = re.sub(r"\\(?:text|mathrm|textbf)\{([^}]*)\}", r"\1", text)
     cleaned = cleaned.replace("\\$", "$").replace("\\!", "").replace("{,}", ",").replace("\\,", "")
     frac = re.search(r"-?\\d?frac\{(-?\d+)\}\{(-?\d+)\}", cleaned)
-    if frac and int(frac.group(2)) != 0:
+    # Decimal, not int: a 5,000-digit denominator is a (silly) answer, not a crash
+    if frac and Decimal(frac.group(2)) != 0:
         value = Decimal(frac.group(1)) / Decimal(frac.group(2))
         return -value if cleaned.lstrip().startswith("-") and value > 0 else value
     match = _NUMBER.search(cleaned)

@@ -42,11 +42,21 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int = 0
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # the command line's checks, for Python callers too
+        import math
+
+        for name, kinds in (("temperature", (int, float)), ("top_p", (int, float)), ("max_tokens", (int,)),
+                            ("seed", (int,))):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ValueError(f"SamplingParams.{name}: expected a {'whole ' if kinds == (int,) else ''}number, "
+                                 f"got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"SamplingParams.{name}: expected a finite number, got {value!r}")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if not 0 <= self.temperature <= 10:
+            raise ValueError(f"temperature must be in [0, 10] (0 = greedy), got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 

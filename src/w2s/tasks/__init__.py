@@ -21,16 +21,36 @@ TASKS = LazyRegistry("task", {
 })
 
 
-def register_task(name: str, factory: Any) -> None:
+def register_task(name: str, factory: Any, replace: bool = False) -> None:
     """Make `task: name` (and `name?key=value...`) build a task: a Task subclass, or a callable taking
-    the spec string and returning a Task, or either as a "module:attr" string (imported lazily)."""
-    if not name or any(c in name for c in "?:&="):
-        raise ValueError(f"task names cannot be empty or contain ? : & =, got '{name}'")
+    the spec string and returning a Task, or either as a "module:attr" string (imported when the
+    task is first used, and checked for importability now). A name already taken (a built-in
+    task, say) is refused unless `replace=True`."""
+    if not isinstance(name, str) or not name or any(c in name for c in "?:&="):
+        raise W2SError(f"register_task: a task name is a non-empty string without ? : & =, got {name!r}")
+    if name.lower() in TASKS and not replace:
+        raise W2SError(f"register_task: task '{name}' exists already; pass replace=True to replace it")
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        import importlib.util
+
+        try:
+            found = bool(attr) and importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise W2SError(f"register_task: '{factory}' is not an importable 'module:attr' (module '{module}' "
+                           "not found)")
+    elif not callable(factory):
+        raise W2SError(f"register_task: the factory must be a Task subclass, a callable or a 'module:attr' string, "
+                       f"got {type(factory).__name__}")
     TASKS.register(name.lower(), factory)
 
 
 def get_task(spec: str) -> Task:
     """A task by spec: a registered name, with its parameters after `?` (`rg:` names a reasoning-gym dataset)."""
+    if not isinstance(spec, str):
+        raise W2SError(f"get_task: a task is named by a string such as 'gsm8k' or 'rg:chain_sum', got {spec!r}")
     name = spec.partition("?")[0]
     key = "rg" if name.startswith("rg:") else name.lower()
     if key not in TASKS:
