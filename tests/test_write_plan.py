@@ -135,3 +135,15 @@ def test_an_output_folder_that_cannot_be_made_fails_before_any_work(tmp_path, gs
     for argv in commands:
         code, err = run(argv, capsys)
         assert code == 2 and "cannot be" in err and len(err.splitlines()) == 1, (argv, err)
+
+
+def test_a_teacher_that_is_not_there_is_one_line_before_any_model_loads(tmp_path, gsm_file, capsys):
+    killed = tmp_path / "killed_run"
+    (killed / "checkpoint-5").mkdir(parents=True)
+    for teacher, message in [(tmp_path / "no" / "such", "no such folder"),
+                             (killed, "this run has no final/ yet (it stopped after checkpoint-5)")]:
+        code, err = run(["wst", "eval", "--task", "gsm8k", "--teacher", teacher, "--model", "no-such-model",
+                         f"data={gsm_file}", "split=train", f"output={tmp_path / 'e'}",
+                         f"cache={tmp_path / 'c.sqlite'}"], capsys)
+        assert code == 2 and message in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "w2s-home" / "models").exists()  # no teacher (nor pack) was loaded

@@ -43,6 +43,7 @@ from w2s.wst.protocol import InstructionProtocol
 from w2s.wst.static import StaticConfig, check_candidates, pick_static, read_optimized
 from w2s.wst.teacher import (
     Teacher,
+    check_teacher_source,
     load_teacher_lm,
     teacher_protocol,
     trained_run_config,
@@ -123,6 +124,9 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     print(f"instruction protocol {protocol_source}: template {protocol.template!r:.60}, placement "
           f"{protocol.placement}, max {protocol.max_tokens} tokens; student answers up to {budget} tokens "
           f"({budget_source})")
+    for teacher in (config.trained_teacher, config.untrained_teacher):
+        if teacher:
+            check_teacher_source(teacher)
     optimized = check_static(config, protocol)
     cache = ResponseCache(cache_path)
     student = student or make_student(config.student, cache)

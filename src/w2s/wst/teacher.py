@@ -189,7 +189,21 @@ class Teacher:
 
 
 def check_teacher_source(name: str) -> None:
-    """Refuse a URL where a teacher model is expected, with the way to name an endpoint."""
+    """Refuse, before any model loads, a teacher that cannot be one: a URL (with the way to name
+    an endpoint), a path that does not exist, a training run stopped before its `final/`."""
     if name.startswith(("http://", "https://")):
         raise W2SError("--teacher is a URL: name an endpoint with teacher_api.backend=openai "
                        "teacher_api.base_url=URL teacher_api.model=NAME")
+    path = Path(name).expanduser()
+    if not path.exists():
+        if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+            raise W2SError(f"teacher {name}: no such folder (a `w2s wst train` run folder, its final/, a model "
+                           "folder, a LoRA adapter, a pack or a hub id)")
+        return
+    folder = teacher_folder(path)
+    if folder.is_dir() and not any((folder / f).is_file() for f in ("adapter_config.json", "config.json")):
+        checkpoints = sorted(folder.glob("checkpoint-*"))
+        if checkpoints:
+            raise W2SError(f"teacher {name}: this run has no final/ yet (it stopped after {checkpoints[-1].name}); "
+                           f"finish it with `w2s wst train --resume --output {name}`, or name {checkpoints[-1]}")
+        raise W2SError(f"teacher {name}: neither a run folder with final/ nor a model or adapter folder")
