@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from w2s.cache import ResponseCache, stable_key
 from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
+from w2s.progress import Progress
 
 if TYPE_CHECKING:
     from w2s.students import StudentConfig
@@ -310,8 +311,7 @@ class _Plan:
         self.misses = [unique[key] for key in self.miss_keys]
         student.stats.cached += len(unique) - len(self.misses)
         student.stats.cached_tokens += sum(c.n_tokens for c in self.found.values())
-        self.bar = tqdm(total=len(self.misses), desc=desc, unit="gen", disable=not progress or not self.misses,
-                        dynamic_ncols=True, leave=False)
+        self.bar = Progress(len(self.misses), desc, enabled=progress)
 
     def on_result(self, i: int, completion: Completion) -> None:
         key = self.miss_keys[i]
@@ -324,7 +324,7 @@ class _Plan:
         self.student.stats.generated += 1
         self.student.stats.tokens += completion.n_tokens
         self.student.stats.prompt_tokens += completion.prompt_tokens
-        self.bar.update(1)
+        self.bar.update(completion.n_tokens)
 
     @contextmanager
     def running(self) -> Iterator[None]:
