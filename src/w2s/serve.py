@@ -127,7 +127,7 @@ class InstructionWriter:
             while len(batch) < self.max_batch:
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
-                except (TimeoutError, asyncio.TimeoutError):  # two classes before Python 3.11
+                except TimeoutError:  # asyncio.TimeoutError is this class on Python 3.11+, which w2s requires
                     break
             questions = list(dict.fromkeys(q for q, _ in batch))
             try:
