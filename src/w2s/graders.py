@@ -10,6 +10,7 @@ the choice moves scores a lot:
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import logging
 import multiprocessing
@@ -269,6 +270,9 @@ class _Verifier:
         with self._lock:
             if self._pool is None:
                 self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                # shut down before the interpreter tears modules down (else its manager thread
+                # fails at exit: "Exception ignored in ... weakref_cb")
+                atexit.register(self._pool.shutdown, wait=True, cancel_futures=True)
                 # Start the worker and import math-verify (sympy) outside the per-check timeout: on a
                 # loaded machine start-up alone can take longer, and a timed-out check grades wrong.
                 self._pool.submit(_warm_up).result(timeout=_STARTUP_TIMEOUT_S)
