@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from w2s.config import check_ranges, setting
@@ -55,6 +55,9 @@ class FinetuneConfig:
     # a resumable checkpoint (LoRA adapter or weights, optimizer, scheduler, RNG) every N optimizer
     # steps; 0 turns it off. With LoRA a checkpoint is a few MB and well under a second.
     save_steps: int = setting(20, low=0)
+    # where the training curves go, as transformers names them: tensorboard (its logs beside the
+    # model, in logs/<model>), trackio (local, offline), wandb, mlflow, ...; [] for none
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
 
     def __post_init__(self) -> None:  # checked when the config is read, not hours later at the DPO step
         check_ranges(self)
@@ -92,7 +95,8 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     common = dict(
         output_dir=str(work / "trainer"), num_train_epochs=config.epochs, learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length, seed=config.seed, logging_steps=1, report_to=[], **checkpointing(config.save_steps),
+        max_length=config.max_length, seed=config.seed, logging_steps=1,
+        **tracking(config.report_to, out.parent / "logs" / out.name, run_name=out.name), **checkpointing(config.save_steps),
         **trainer_precision(config.bf16), activation_checkpointing=False, dataloader_num_workers=0,
         remove_unused_columns=False,  # the DPO/ORPO collators need their columns
     )
@@ -129,6 +133,13 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
     return out
 
 
+def tracking(report_to: list[str], logs: Path, run_name: str) -> dict:
+    """Trainer arguments that send the training curves to `report_to`, named `run_name`; TensorBoard
+    writes into `logs` (transformers would otherwise write into ./runs of wherever w2s was started)."""
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(logs)  # read when the trainer builds its callbacks
+    return {"report_to": list(report_to) or "none", "run_name": run_name, "project": "w2s"}  # trackio's project
+
+
 def checkpointing(save_steps: int) -> dict:
     """Trainer arguments for a resumable checkpoint every `save_steps` steps (0: none), the last kept."""
     return dict(save_strategy="steps" if save_steps > 0 else "no", save_steps=max(save_steps, 1), save_total_limit=1)
@@ -143,7 +154,7 @@ def run_trainer(trainer, out: Path, resume: Path | None) -> None:
 
 def fingerprint(method: str, model: str, rows: list[dict], settings: dict) -> str:
     """What a checkpoint was trained on: a checkpoint resumes only the very same training."""
-    settings = {k: v for k, v in settings.items() if k not in ("save_steps", "output", "cache")}  # change no weight
+    settings = {k: v for k, v in settings.items() if k not in ("save_steps", "output", "cache", "report_to")}  # change no weight
     if not settings.get("sft_weight"):  # added later: a checkpoint from before it still resumes
         settings.pop("sft_weight", None)
     blob = json.dumps({"method": method, "model": str(model), "rows": rows, "config": settings},

@@ -10,7 +10,7 @@ above rejected) on the disjoint `rm_test` pairs. The component they train and ch
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from w2s.cache import ResponseCache
@@ -20,7 +20,7 @@ from w2s.errors import W2SError
 from w2s.paths import default_cache_path, w2s_home
 from w2s.reward_model import RewardModel, default_reward_model
 from w2s.stats import Estimate, bootstrap_ci
-from w2s.training import checkpointing, fingerprint, prepare_work_folder, publish_model, run_trainer
+from w2s.training import checkpointing, fingerprint, prepare_work_folder, publish_model, run_trainer, tracking
 
 
 @dataclass
@@ -97,6 +97,8 @@ class RMTrainConfig:
     # recompute activations in the backward pass: the same gradients for less memory (a full
     # fine-tune of the 135M pack at max_length 512 held 12 GB without it)
     gradient_checkpointing: bool = False
+    # where the training curves go, as transformers names them (tensorboard: logs/ beside the model)
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     output: str | None = None  # default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)
     cache: str | None = None
 
@@ -136,7 +138,7 @@ def train_reward_model(config: RMTrainConfig) -> dict:
     args = RewardConfig(output_dir=str(work / "trainer"), num_train_epochs=config.epochs,
                         learning_rate=config.learning_rate, per_device_train_batch_size=config.batch_size,
                         max_length=config.max_length, seed=config.seed, logging_steps=1, **checkpointing(config.save_steps),
-                        report_to=[], dataloader_num_workers=0, activation_checkpointing=config.gradient_checkpointing,
+                        **tracking(config.report_to, out.parent / "logs" / out.name, out.name), dataloader_num_workers=0, activation_checkpointing=config.gradient_checkpointing,
                         **trainer_precision())
     trainer = RewardTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows),
                             processing_class=tokenizer)

@@ -27,6 +27,7 @@ from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
+from w2s.training import tracking
 from w2s.wst.protocol import TEMPLATES, InstructionProtocol
 from w2s.wst.rewards import RewardConfig, StudentReward
 
@@ -67,6 +68,9 @@ class WSTTrainConfig:
     learning_rate: float = setting(1e-5, above=0, high=1)
     beta: float = setting(0.0, low=0)
     save_steps: int = setting(10, low=1)
+    # where the training curves go, as transformers names them (tensorboard: RUN_DIR/runs; trackio,
+    # wandb, mlflow, ...; [] for none); w2s's per-step columns (metrics.jsonl) go there too
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     student_max_tokens: int = setting(256, low=1)  # the student's answer budget (outcome rewards)
     output: str = "runs/wst/default"
     cache: str | None = None
@@ -144,7 +148,8 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
         output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
         per_device_train_batch_size=batch // processes, num_generations=config.num_generations,
         max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
-        logging_steps=1, save_steps=config.save_steps, seed=config.seed, report_to=["tensorboard"],
+        logging_steps=1, save_steps=config.save_steps, seed=config.seed,
+        **tracking(config.report_to, out / "runs", run_name=out.name),
         **trainer_precision(config.teacher.bf16), activation_checkpointing=config.teacher.gradient_checkpointing,
         dataloader_num_workers=0,
     )
@@ -156,8 +161,8 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
                                  target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = _timed(GRPOTrainer)(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward],
                                   args=args, train_dataset=dataset, peft_config=peft_config)
-    if main:
-        trainer.add_callback(_JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
+    if main:  # first, so the trackers' callbacks see the columns it adds to each step's logs
+        trainer.callback_handler.callbacks.insert(0, _JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
     if main:  # steps logged after the checkpoint (or by an attempt killed before its first) are trained again
         _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]) if last else 0)
@@ -340,5 +345,6 @@ class _JsonlMetrics(TrainerCallback):
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))},
                **counts,
                **{k: round(v, 3) for k, v in times.items()}}
+        logs.update({k: v for k, v in row.items() if k not in logs and k != "step"})  # to the trackers too
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
