@@ -94,6 +94,18 @@ def cmd_wst_optimize(args: argparse.Namespace) -> None:
           f"student answers of a budget of {found['budget']['student_calls']}):\n{found['instruction']}")
 
 
+def cmd_wst_push(args: argparse.Namespace) -> None:
+    from w2s.wst.share import describe, push_teacher, stage_teacher
+
+    if args.dry_run:
+        folder = stage_teacher(args.run, args.dry_run)
+        print(f"staged in {folder} (nothing uploaded): {describe(folder)}")
+        return
+    if not args.repo_id:
+        raise W2SError("w2s wst push: --repo-id is required (or --dry-run FOLDER to see what would be sent)")
+    print(f"pushed {args.run} to {push_teacher(args.run, args.repo_id, args.private)}")
+
+
 def cmd_quickstart(args: argparse.Namespace) -> None:
     from w2s.wst.quickstart import QuickstartConfig, run_quickstart
 
@@ -342,6 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="folder for optimized_instruction.json")
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_optimize)
+    p = wst.add_parser("push", help="a trained teacher on the Hugging Face hub, as Teacher.load wants it",
+                       description="Upload exactly what makes the teacher (final/'s adapter or weights and tokenizer, "
+                                   "its instruction protocol with the student budget it was trained for, its run card "
+                                   "and run config without this machine's paths): never checkpoints, caches or keys.")
+    p.add_argument("run", help="a `w2s wst train` run folder (or its final/)")
+    p.add_argument("--repo-id", help="the hub repo, e.g. you/organism-teacher")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--dry-run", metavar="FOLDER", help="stage the files in FOLDER and upload nothing")
+    p.set_defaults(func=cmd_wst_push)
 
     p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (about 6 min on a 2-core CPU)",
                        description="Baseline, a short GRPO run of the SmolLM2-135M teacher against the "

@@ -136,6 +136,7 @@ class Teacher:
         self.lm = lm
         self.protocol = protocol or InstructionProtocol()
         self.source = source  # where the protocol came from, for printing
+        self.folder: Path | None = None  # the run or model folder it was loaded from, if any
 
     @classmethod
     def load(cls, name: str | Path, protocol: InstructionProtocol | None = None,
@@ -151,7 +152,18 @@ class Teacher:
         saved, source = teacher_protocol(str(name), protocol)
         if not isinstance(cache, ResponseCache):
             cache = ResponseCache(cache or default_cache_path())
-        return cls(load_teacher_lm(str(name), cache, device), saved, source)
+        teacher = cls(load_teacher_lm(str(name), cache, device), saved, source)
+        teacher.folder = Path(name) if Path(name).is_dir() else None
+        return teacher
+
+    def push_to_hub(self, repo_id: str, private: bool = False) -> str:
+        """Upload this teacher (what `Teacher.load` needs, and its run card) to a hub repo; its URL.
+        Only a teacher loaded from a local run or adapter folder can be pushed."""
+        from w2s.wst.share import push_teacher
+
+        if self.folder is None:
+            raise W2SError(f"teacher {self.name} was not loaded from a local folder: there is nothing of it to push")
+        return push_teacher(self.folder, repo_id, private)
 
     @property
     def name(self) -> str:
