@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 
 from w2s.jsonl import read_jsonl
-from w2s.stats import bootstrap_ci, mcnemar_exact
+from w2s.stats import bootstrap_ci, holm, mcnemar_exact
 
 NONE, BRIEF, UNTRAINED, TRAINED = "no instruction", "generic", "untrained teacher", "trained teacher"
 LABELS = {NONE: "no instruction", BRIEF: "brief line", UNTRAINED: "untrained teacher", TRAINED: "trained teacher"}
@@ -45,16 +45,6 @@ def right(rows: list[dict]) -> list[bool]:
 def fmt(values: list[bool]) -> str:
     e = bootstrap_ci(values)
     return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
-
-
-def holm(ps: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the input order."""
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    adjusted, running = [0.0] * len(ps), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def paired_mean(diffs: list[float], resamples: int = 2000, seed: int = 0) -> dict:

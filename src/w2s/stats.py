@@ -113,3 +113,13 @@ def mcnemar_power(n: int, better: float, worse: float, alpha: float = 0.05) -> f
             if p < alpha:
                 total += comb(n, b) * comb(n - b, w) * better ** b * worse ** w * same ** (n - b - w)
     return total
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order: a family of tests at one alpha."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    adjusted, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        adjusted[i] = running
+    return adjusted
