@@ -90,3 +90,21 @@ def test_every_python_snippet_in_the_api_doc_runs(tmp_path, tiny_model, varied_m
     assert namespace["trained"].protocol.student_max_tokens == 128
     assert (tmp_path / "runs/api/reason/weak_train2.jsonl").is_file() and namespace["metrics"] == {}
     assert [e.answer for e in namespace["get_task"]("doubling").load("test", limit=2)] == ["0", "2"]
+
+
+def test_help_names_exactly_the_tasks_and_backends_the_code_accepts(capsys):
+    """Help text comes from the registries, so it cannot drift from what the code accepts."""
+    import pytest
+
+    from w2s.cli import main
+    from w2s.students import BACKENDS
+    from w2s.tasks import TASKS
+
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert all(name in out for name in BACKENDS) and "| vllm |" not in out and "vllm (" not in out
+    assert all(name in out for name in TASKS if name != "rg") and "rg:<reasoning-gym dataset>" in out
+    with pytest.raises(SystemExit):
+        main(["wst", "eval", "--help"])
+    assert "default: the trained teacher's own task" in " ".join(capsys.readouterr().out.split())

@@ -36,6 +36,8 @@ def test_quickstart_shows_a_trained_teacher_lifting_the_student_and_reruns_for_f
     assert "test questions (40-47; the published evaluation used 0-399), student answers up to 12 tokens" in printed
     report = (out / "report.md").read_text()
     assert "| no instruction | 0.000 [0.000, 0.000] |" in report and "| trained teacher | 1.000 [1.000, 1.000] |" in report
+    # the comparison a user needs: the teacher against the one line they would write instead (right too here)
+    assert "| generic | 1.000 [1.000, 1.000] |" in report and "0 better, 0 worse, exact McNemar p = 1" in report
     assert "(as trained)" in report and "test items 40-47" in report
     assert "with probability 0.01 " in report  # mcnemar_power(8) at the published rates
     steps = [line for line in report.splitlines() if re.match(r"\| [12] \| [-+]", line)]

@@ -278,6 +278,21 @@ def cmd_models(args: argparse.Namespace) -> None:
     print("Also accepted: a local model folder, a .gguf file, or a Hugging Face hub id.")
 
 
+def _tasks_help(default: str | None = "gsm8k") -> str:
+    """The task families the code accepts, from the task registry (help never drifts from it)."""
+    from w2s.tasks import TASKS
+
+    names = " | ".join("rg:<reasoning-gym dataset>" if name == "rg" else name for name in TASKS)
+    return f"{names}{f' (default {default})' if default else ''}"
+
+
+def _backends_help(what: str = "student") -> str:
+    """The backends the code accepts, from the backend registry."""
+    from w2s.students import BACKENDS
+
+    return f"{what} backend: {' | '.join(BACKENDS)} (default hf)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s", description="Weak-to-strong knowledge transfer between LMs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -286,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate a student model on a task: accuracy with a 95% bootstrap "
                                    "interval (flexible and strict extraction), tokens/s, and every answer "
                                    "as JSONL. Generations are cached, so reruns are free.")
-    p.add_argument("--task", help="gsm8k | math500 | gsm_symbolic (default gsm8k)")
+    p.add_argument("--task", help=_tasks_help())
     p.add_argument("--model", help="offline pack name, local folder, .gguf file or hub id")
-    p.add_argument("--backend", help="hf (default) | openai | vllm")
+    p.add_argument("--backend", help=_backends_help())
     p.add_argument("--split", help="data split (default test)")
     p.add_argument("--data", help="JSONL file, folder of <split>.jsonl, or hub dataset id")
     p.add_argument("--limit", type=int, help="evaluate only this many questions")
@@ -307,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Grade a JSONL file of responses with the task's grader; writes each row "
                                    "back with 'pred' and 'correct'. The last line printed is "
                                    "'accuracy: X (n=N)'.")
-    p.add_argument("--task", required=True, help="gsm8k | math500 | gsm_symbolic")
+    p.add_argument("--task", required=True, help=_tasks_help(None))
     p.add_argument("--input", required=True, help="JSONL file with one response per row")
     p.add_argument("--response-key", default="response", help="field holding the response (default response)")
     p.add_argument("--answer-key", default="answer", help="field holding the gold answer (default answer)")
@@ -321,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = wst.add_parser("train", help="train the teacher with GRPO (TRL)",
                        description="Train the teacher with TRL's GRPOTrainer; the reward is the student's "
                                    "score with the instruction minus its score without (see README).")
-    p.add_argument("--task", help="task (default gsm8k), e.g. hh_rlhf or rg:<dataset>")
+    p.add_argument("--task", help=_tasks_help())
     p.add_argument("--output", help="run folder (checkpoints, metrics.jsonl, TensorBoard)")
     p.add_argument("--steps", type=int, help="GRPO steps")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
@@ -333,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "counts and an exact McNemar test against no instruction.")
     p.add_argument("--teacher", help="trained teacher: a `w2s wst train` run folder (its final/ and its instruction "
                    "protocol), a model folder or a LoRA adapter folder")
-    p.add_argument("--task", help="task (default gsm8k), e.g. hh_rlhf or rg:<dataset>")
+    p.add_argument("--task", help=_tasks_help(None) + "; default: the trained teacher's own task, else gsm8k")
     p.add_argument("--split", help="held-out split (default test)")
     p.add_argument("--model", help="the student model")
     p.add_argument("--limit", type=int, help="number of held-out questions (default 200)")
@@ -364,10 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", metavar="FOLDER", help="stage the files in FOLDER and upload nothing")
     p.set_defaults(func=cmd_wst_push)
 
-    p = sub.add_parser("quickstart", help="the whole WST loop on the offline defaults (about 6 min on a 2-core CPU)",
-                       description="Baseline, a short GRPO run of the SmolLM2-135M teacher against the "
-                                   "Qwen2.5-0.5B student on GSM8K, held-out evaluation and a report, all "
-                                   "offline. Rerun to continue where it stopped.")
+    p = sub.add_parser("quickstart", help="a trained teacher lifting its student, and the WST loop, offline",
+                       description="The committed organism teacher (results/wst_organism_teacher) against no "
+                                   "instruction and a hand-written line, in front of the Qwen2.5-0.5B student on "
+                                   "32 held-out rg:chain_sum questions, then two GRPO steps of a fresh teacher and "
+                                   "a report (runs/quickstart/report.md), all offline. A rerun answers from the cache.")
     p.add_argument("--output", help="run folder (default runs/quickstart)")
     _add_config_args(p)
     p.set_defaults(func=cmd_quickstart)
@@ -421,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "evaluation never uses (hh_rlhf rm_test by default), and report its agreement "
                                      "with the labels with a 95% interval: check a judge before trusting it.")
     p.add_argument("--model", help="judge model (default qwen2.5-0.5b-instruct); judge.* sets the rest")
-    p.add_argument("--backend", help="judge backend (hf, openai, vllm, llamacpp)")
+    p.add_argument("--backend", help=_backends_help("judge"))
     p.add_argument("--mode", choices=["verdict", "probability"],
                    help="verdict: the judge's generated A/B/tie (default, any backend); probability: its "
                         "log-probabilities of A and B averaged over both orders, no generation (hf, or a vLLM server)")
@@ -483,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "{id, question, response}; samples.jsonl rows: {id, responses: [...]}; "
                                       "output rows: {id, question, chosen, rejected}. The last line printed "
                                       "is 'pairs: N from Q questions' (Q = questions that gave a pair).")
-    p.add_argument("--task", required=True, help="gsm8k | math500 | gsm_symbolic (its grader compares answers)")
+    p.add_argument("--task", required=True, help=_tasks_help(None) + " (its grader compares answers)")
     p.add_argument("--weak", required=True, help="JSONL of weak responses")
     p.add_argument("--samples", required=True, help="JSONL of the strong model's samples")
     p.add_argument("--output", required=True, help="where to write the pairs (JSONL)")

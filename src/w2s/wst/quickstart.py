@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[3]
 ORGANISM_TASK = "rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"
 ORGANISM_TEACHER = REPO / "results" / "wst_organism_teacher"
 PUBLISHED = "results/wst_organism_cpu.md"
+BRIEF = "Be brief: work it out in one or two short lines, then give the final answer in \\boxed{}."
 
 
 @dataclass
@@ -64,10 +65,13 @@ class QuickstartConfig:
     questions_per_step: int = setting(1, low=1)
     num_generations: int = setting(4, low=2)
     learning_rate: float = setting(1e-4, above=0, high=1)  # the organism run's
+    # what a user would write instead of training a teacher (the seed study's line); None skips it
+    brief_instruction: str | None = BRIEF
     output: str = "runs/quickstart"
     cache: str | None = None
-    # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers)
-    student: StudentConfig = field(default_factory=lambda: StudentConfig(dtype="float32", batch_size=64))
+    # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers);
+    # 96 = three conditions x 32 questions in one decoding pass
+    student: StudentConfig = field(default_factory=lambda: StudentConfig(dtype="float32", batch_size=96))
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -94,7 +98,8 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     eval_start = time.perf_counter()
     summary = run_wst_eval(WSTEvalConfig(
         task=config.task, split="test", limit=config.eval_questions, offset=config.eval_offset,
-        generic_instruction=None, untrained_teacher=None, trained_teacher=config.teacher, self_instruction=False,
+        generic_instruction=config.brief_instruction, untrained_teacher=None, trained_teacher=config.teacher,
+        self_instruction=False,
         output=str(out / "eval"), cache=cache_path, student=config.student,
     ), student=student)
     eval_s = time.perf_counter() - eval_start
@@ -137,6 +142,21 @@ def verdict(summary: dict) -> str:
     return line + f": not significant at 0.05 on this sample (the published run: 0.427 vs 0.158, n = 400, {PUBLISHED})."
 
 
+def against_the_line(summary: dict, line: str | None) -> list[str]:
+    """The comparison a user needs: the teacher against the one line they would write instead."""
+    versus = next((r for r in summary.get("trained_teacher_vs", []) if r["condition"] == "generic"), None)
+    if line is None or versus is None:
+        return []
+    brief = next(r for r in summary["conditions"] if r["condition"] == "generic")
+    return [f"**Against what a user would write instead.** The hand-written line *{line}* scored "
+            f"{brief['accuracy']['value']:.3f} on the same questions; the trained teacher against it: "
+            f"{versus['trained_better']} better, {versus['trained_worse']} worse, exact McNemar p = "
+            f"{versus['mcnemar_p']:.2g}. On 200 other test questions at this budget the seed study found the two "
+            "alike on this student (0.480 against 0.425, 35 / 24, p = 0.19, `results/wst_seed_cpu.md`), and in "
+            "front of the larger 1.5B student the line far ahead (0.867 against 0.603, `results/reason_gsm8k_15b_cpu.md`): a trained teacher is worth its "
+            "training only where it beats the best single instruction.", ""]
+
+
 def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, train_s: float,
                             total_s: float) -> Path:
     """report.md: what the quickstart shows, how large its sample is, what the gain is made of."""
@@ -171,6 +191,7 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
         f"0-399, so none of these was seen by any choice.", "",
         format_table(summary), "",
         f"**{verdict(summary)}**", "",
+        *against_the_line(summary, config.brief_instruction),
         f"How large the sample is: n = {summary['n']}. At the published effect size (116 better, 8 worse of 400) "
         f"an exact McNemar test on {summary['n']} questions reaches p < 0.05 with probability {mcnemar_power(summary['n'], 116 / 400, 8 / 400):.2f} "
         "(computed exactly from the published rates), so a miss is possible "

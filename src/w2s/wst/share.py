@@ -16,7 +16,7 @@ from pathlib import Path
 from w2s.errors import W2SError, redact_data
 from w2s.jsonl import write_json
 from w2s.wst.protocol import PROTOCOL_FILE
-from w2s.wst.teacher import teacher_folder, trained_run_config
+from w2s.wst.runs import teacher_folder, trained_run_config
 
 # final/'s files a teacher loads from: weights (LoRA or full), their configs, the tokenizer
 WEIGHTS = ("adapter_model.safetensors", "adapter_config.json", "model.safetensors", "config.json",

@@ -30,6 +30,7 @@ from w2s.errors import W2SError
 from w2s.paths import default_cache_path
 from w2s.students import Completion, SamplingParams, Student
 from w2s.wst.protocol import InstructionProtocol
+from w2s.wst.runs import teacher_folder, trained_run_config, trained_task, training_student_calls  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,6 @@ class Instruction:
 
     text: str
     truncated: bool = False
-
-
-def teacher_folder(name: str | Path) -> Path:
-    """A trained run's folder stands for its final teacher (`RUN_DIR` means `RUN_DIR/final`)."""
-    folder = Path(name)
-    return folder / "final" if (folder / "final").is_dir() else folder
 
 
 def teacher_protocol(teacher: str | None, configured: InstructionProtocol | None) -> tuple[InstructionProtocol, str]:
@@ -63,37 +58,6 @@ def teacher_protocol(teacher: str | None, configured: InstructionProtocol | None
     if configured is not None:
         return configured, "from the config"
     return InstructionProtocol(), "defaults"
-
-
-def trained_run_config(teacher: str | Path) -> dict | None:
-    """A trained teacher's run config (`config.json` written by `w2s wst train`, or
-    `run_config.json` beside a committed teacher); None when there is none."""
-    folder = teacher_folder(teacher)
-    for candidate in (folder / "config.json", folder / "run_config.json", folder.parent / "config.json",
-                      folder.parent / "run_config.json"):
-        try:
-            found = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(found, dict) and isinstance(found.get("task"), str) and found["task"]:
-            return found
-    return None
-
-
-def trained_task(teacher: str | Path) -> str | None:
-    """The task a trained teacher was trained on (from its run config); None when unknown."""
-    found = trained_run_config(teacher)
-    return found["task"] if found else None
-
-
-def training_student_calls(run_config: dict) -> int:
-    """How many student answers a teacher's training asked for: per step, each question's
-    instructed answers (num_generations x k) and its answer without an instruction (k, the first
-    time a question is seen; the training questions are seen once when steps x questions_per_step
-    does not exceed the training set). What a static instruction may spend to be comparable."""
-    k = run_config.get("reward", {}).get("student_samples", 1)
-    per_question = (run_config["num_generations"] + 1) * k
-    return run_config["steps"] * run_config["questions_per_step"] * per_question
 
 
 def load_teacher_lm(name: str, cache: ResponseCache | None = None, device: str = "auto",
