@@ -17,6 +17,8 @@ def test_yaml_plus_overrides_builds_nested_config(tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     (["student.bogus=1"], "unknown key 'student.bogus'"),
+    (["limt=2"], "unknown key 'limt' (did you mean 'limit'?)"),  # a misspelling gets the nearest key
+    (["student.batch_sise=2"], "(did you mean 'student.batch_size'?)"),
     (["limit=ten"], "'limit' = 'ten' (expected int)"),
     (["student.batch_size=true"], "'student.batch_size' = True (expected int)"),
     (["student=3"], "'student' must be a mapping of settings, got int 3"),
@@ -180,3 +182,15 @@ def test_a_judge_mode_that_does_not_exist_is_refused():
 
     with pytest.raises(W2SError, match="judge_mode: expected 'verdict' or 'probability', got 'bogus'"):
         build(WSTEvalConfig, {"judge_mode": "bogus"}, "cfg.yaml")
+
+
+def test_a_bad_value_is_blamed_on_where_it_came_from(tmp_path, capsys):
+    from w2s.cli import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("seed: 0\nsteps: 2\n")
+    bad.write_text("student: 5\n")
+    assert main(["wst", "train", "--config", str(good), "seed=-1"]) == 2
+    assert "command line: 'seed' = -1" in capsys.readouterr().err
+    assert main(["eval", "--config", str(bad), "--model", "m"]) == 2
+    assert f"{bad}: 'student' must be a mapping" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Errors a user can fix are printed as one line (`error: ...`) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import warnings
 from collections.abc import Callable
@@ -28,7 +29,9 @@ _EVAL_FLAGS = {
 def _config_from_args(cls: type, args: argparse.Namespace, flags: dict[str, str]):
     """Config file, then flags, then free `key=value` overrides (last one wins)."""
     data = load_yaml(args.config) if args.config else {}
-    source = args.config or "command line"
+    if args.config:  # the file's own values first, so a bad one is blamed on the file...
+        build(cls, copy.deepcopy(data), args.config)
+    source = "command line"  # ...and one the command line set, on the command line
     for dest, key in flags.items():  # flag values are taken as typed by argparse, never as YAML
         if getattr(args, dest, None) is not None:
             set_key(data, key, getattr(args, dest))

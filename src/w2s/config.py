@@ -168,7 +168,11 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            raise W2SError(f"{source}: unknown key '{dotted}' (expected one of: {', '.join(fields)})")
+            import difflib
+
+            near = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.75)
+            raise W2SError(f"{source}: unknown key '{dotted}' "
+                           + (f"(did you mean '{prefix}{near[0]}'?)" if near else f"(expected one of: {', '.join(fields)})"))
         kwargs[key] = _coerce(hints[key], value, source, dotted)
         _check_number(kwargs[key], numeric_range(fields[key]), source, dotted)
     try:
