@@ -78,3 +78,34 @@ def test_a_cache_another_process_holds_locked_at_open_is_retried_not_refused(tmp
     cache = ResponseCache(tmp_path / "c.sqlite")
     cache.put_many("m", [("k", "text", 1, "stop")])
     assert refusals == ["PRAGMA journal_mode=WAL"] and cache.get_many(["k"]) == {"k": ("text", 1, "stop")}
+
+
+def test_two_runs_at_once_on_one_cache_duplicate_work_but_keep_one_answer_each(tmp_path):
+    """The documented behaviour (docs/models.md): both generate everything, neither fails, and
+    the cache ends with exactly one answer per request."""
+    import threading
+    import time as clock
+
+    from w2s.cache import ResponseCache
+    from w2s.students import SamplingParams
+    from w2s.students.scripted import ScriptedStudent
+
+    def slow(prompt, _):
+        clock.sleep(0.05)  # the plans of both runs are made long before the first answer
+        return f"answer to {prompt}"
+
+    prompts = [f"question {i}" for i in range(20)]
+    students = [ScriptedStudent(slow, cache=ResponseCache(tmp_path / "c.sqlite")) for _ in range(2)]
+    start = threading.Barrier(2)
+
+    def run(student):
+        start.wait()
+        student.generate(prompts, SamplingParams(max_tokens=8), progress=False)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in students]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s.stats.generated for s in students] == [20, 20]  # duplicated work, as documented
+    assert ResponseCache(tmp_path / "c.sqlite").count() == 20
