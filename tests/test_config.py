@@ -194,3 +194,13 @@ def test_a_bad_value_is_blamed_on_where_it_came_from(tmp_path, capsys):
     assert "command line: 'seed' = -1" in capsys.readouterr().err
     assert main(["eval", "--config", str(bad), "--model", "m"]) == 2
     assert f"{bad}: 'student' must be a mapping" in capsys.readouterr().err
+
+
+def test_a_sections_own_check_names_the_key_where_the_section_sits(capsys):
+    from w2s.cli import main
+
+    for argv, key in [(["reason", "run", "generation.backend=bogus"], "generation.backend"),
+                      (["eval", "student.backend=bogus"], "student.backend"),
+                      (["wst", "eval", "api_teacher.dtype=bogus"], "api_teacher.dtype")]:
+        assert main(argv) == 2
+        assert f"command line: {key}: expected one of" in capsys.readouterr().err

@@ -178,7 +178,16 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
-        raise W2SError(f"{source}: {err}") from None
+        raise W2SError(f"{source}: {_located(str(err), prefix, fields)}") from None
+
+
+def _located(message: str, prefix: str, fields: dict) -> str:
+    """A section's own check names its field under its usual name (`student.backend: ...`); where
+    the section sits elsewhere (`generation.` of a reasoning run), name the key where it is."""
+    head, dot, rest = message.partition(".")
+    if prefix and dot and " " not in head and rest.split(":")[0] in fields and f"{head}." != prefix:
+        return prefix + rest
+    return message
 
 
 def _check_number(value: Any, bounds: Range | None, source: str, dotted: str) -> None:
