@@ -262,3 +262,20 @@ def test_only_a_server_with_compute_of_its_own_answers_while_the_trainer_works(u
     if not separate:  # (a separate one would send a request to a server that is not there)
         reward = StudentReward(get_task("gsm8k"), s, InstructionProtocol(), RewardConfig())
         assert reward.prefetch(["What is 2 + 2?"], ["4"]) is False
+
+
+def test_a_key_in_the_url_path_never_reaches_a_file(gsm_file, tmp_path, capsys):
+    """`--base-url http://host/sk-…/v1` (some gateways take the key in the path): the run works, and
+    neither summary.json nor the answers file holds the key (one redactor for every file)."""
+    from fake_openai_server import FakeOpenAIServer
+
+    from w2s.cli import main
+
+    key = "sk-inpath0123456789abcdef"
+    with FakeOpenAIServer() as server:
+        url = server.url.replace("/v1", f"/{key}/v1")
+        assert main(["eval", "--backend", "openai", "--base-url", url, "--model", "m", "--data", str(gsm_file),
+                     "--split", "train", "--limit", "2", "--max-tokens", "8", "--output", str(tmp_path / "o"),
+                     "--cache", str(tmp_path / "c.sqlite")]) == 0
+    written = "".join(p.read_text() for p in (tmp_path / "o").iterdir())
+    assert key not in written and "***" in written and key not in capsys.readouterr().out
