@@ -70,6 +70,11 @@ def cmd_wst_train(args: argparse.Namespace) -> None:
     from w2s.wst.train import WSTTrainConfig, train_teacher
 
     config = _config_from_args(WSTTrainConfig, args, {"output": "output", "steps": "steps", "task": "task"})
+    if args.plan:
+        from w2s.wst.plan import format_plan, train_plan
+
+        print(format_plan(train_plan(config)))
+        return
     out = train_teacher(config, resume=args.resume)
     if is_main_process():
         print(f"teacher trained: {out}/final (metrics in {out}/metrics.jsonl, TensorBoard logs in {out}/runs)")
@@ -80,7 +85,13 @@ def cmd_wst_eval(args: argparse.Namespace) -> None:
 
     flags = {"teacher": "trained_teacher", "limit": "limit", "output": "output", "model": "student.model",
              "task": "task", "split": "split"}
-    summary = run_wst_eval(_config_from_args(WSTEvalConfig, args, flags))
+    config = _config_from_args(WSTEvalConfig, args, flags)
+    if args.plan:
+        from w2s.wst.plan import eval_plan, format_plan
+
+        print(format_plan(eval_plan(config)))
+        return
+    summary = run_wst_eval(config)
     print(format_table(summary))
     print(f"wrote {summary['output']}/wst_eval.json and instructions_and_answers.jsonl")
 
@@ -281,6 +292,10 @@ def cmd_models(args: argparse.Namespace) -> None:
     print("Also accepted: a local model folder, a .gguf file, or a Hugging Face hub id.")
 
 
+PLAN_HELP = ("print the student calls and completion tokens the run makes at most, what the cache holds, and "
+             "with student.price the cost; then exit without loading a model")
+
+
 def _tasks_help(default: str | None = "gsm8k") -> str:
     """The task families the code accepts, from the task registry (help never drifts from it)."""
     from w2s.tasks import TASKS
@@ -343,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="run folder (checkpoints, metrics.jsonl, TensorBoard)")
     p.add_argument("--steps", type=int, help="GRPO steps")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--plan", action="store_true", help=PLAN_HELP)
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_train)
     p = wst.add_parser("eval", help="compare instructions: none, generic, untrained/trained teacher, self",
@@ -356,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="the student model")
     p.add_argument("--limit", type=int, help="number of held-out questions (default 200)")
     p.add_argument("--output", help="folder for wst_eval.json and the JSONL of every instruction and answer")
+    p.add_argument("--plan", action="store_true", help=PLAN_HELP)
     _add_config_args(p)
     p.set_defaults(func=cmd_wst_eval)
     p = wst.add_parser("optimize", help="one instruction for every question, found by GEPA within a student budget",

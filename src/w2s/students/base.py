@@ -204,6 +204,13 @@ class Student(ABC):
         return b is not None and ((b.calls is not None and self.stats.generated >= b.calls) or
                                   (b.tokens is not None and self.stats.prompt_tokens + self.stats.tokens >= b.tokens))
 
+    @classmethod
+    def fingerprint_for(cls, config: StudentConfig) -> str | None:
+        """The fingerprint a student built from `config` will have, without building it (so
+        without loading a model): `--plan` counts cached answers with it. None where it cannot be
+        known without the model; a backend that knows it says so here and uses it itself."""
+        return None
+
     def close(self) -> None:
         """Release what the backend holds outside this object (a server w2s started); the
         student answers nothing afterwards. In-process backends hold nothing: a no-op."""

@@ -15,6 +15,7 @@ Two ways to batch greedy decoding:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -32,10 +33,33 @@ def set_cpu_threads() -> None:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
 
 
+def precision_tag(dtype) -> str:
+    """Precision changes greedy answers (bf16 rounds differently from fp32), so answers of one
+    precision are never served from the cache to another; fp32 keeps the plain key."""
+    import torch
+
+    return "" if dtype == torch.float32 else f"#{str(dtype).removeprefix('torch.')}"
+
+
 class HFStudent(Student):
     """A transformers causal LM. Loads from any `resolve_model` name, or takes a model in memory."""
 
     options = ("batch_size", "batching", "dtype", "device")
+
+    @classmethod
+    def fingerprint_for(cls, config) -> str | None:
+        """Known without loading when the model is prepared already (a converted pack, a local
+        folder); None for a pack not converted yet or a hub model not downloaded."""
+        from w2s.models.packs import find_pack
+        from w2s.models.sources import pack_status, resolve_model
+
+        pack = find_pack(config.model)
+        if pack is not None and pack_status(pack) != "ready":
+            return None
+        if pack is None and not Path(config.model).expanduser().is_dir():
+            return None
+        return resolve_model(config.model, install=False).fingerprint + precision_tag(
+            torch_dtype(config.dtype, resolve_device(config.device)))
 
     def __init__(self, model: str | Any, tokenizer: Any = None, *, batch_size: int = 16, dtype: str = "auto",
                  device: str = "auto", cache=None, fingerprint: str | None = None, name: str | None = None,
@@ -60,10 +84,7 @@ class HFStudent(Student):
                 first = (str(err).strip().splitlines() or [""])[0][:200]
                 raise W2SError(f"{source.path}: cannot load this model folder ({type(err).__name__}: {first}); "
                                "check config.json, the weight files and the tokenizer files") from None
-            # Precision changes greedy answers (bf16 rounds differently from fp32), so answers of
-            # one precision are never served from the cache to another; fp32 keeps the plain key.
-            precision = "" if dtype_ == torch.float32 else f"#{str(dtype_).removeprefix('torch.')}"
-            self.name, self.fingerprint = name or model, fingerprint or source.fingerprint + precision
+            self.name, self.fingerprint = name or model, fingerprint or source.fingerprint + precision_tag(dtype_)
         else:
             if tokenizer is None or fingerprint is None:
                 raise ValueError("an in-memory model needs its tokenizer and a fingerprint")

@@ -39,6 +39,11 @@ class EmptyAnswer(ValueError):
     """A 200 response whose answer is empty: retried like a malformed one, never cached."""
 
 
+def server_url(base_url: str | None) -> str:
+    """The server a student talks to: the given URL, else $OPENAI_BASE_URL, else OpenAI's."""
+    return base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+
+
 class OpenAIStudent(Student):
     options = ("base_url", "api_key_env", "concurrency", "max_retries", "timeout_s")
 
@@ -48,7 +53,7 @@ class OpenAIStudent(Student):
         super().__init__(cache)
         self.name = model
         self.model = model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.base_url = server_url(base_url)
         try:
             check_base_url(self.base_url)
         except ValueError as err:
@@ -59,9 +64,19 @@ class OpenAIStudent(Student):
         self.timeout_s = timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
-        self.fingerprint = f"openai:{self.base_url.rstrip('/')}:{model}"
+        self.fingerprint = self._fingerprint(self.base_url, model)
         # a server on this machine computes on the trainer's CPU cores unless a GPU serves it
         self.separate_compute = not _on_this_machine(self.base_url) or cuda_available()
+
+    @staticmethod
+    def _fingerprint(base_url: str, model: str) -> str:
+        return f"openai:{base_url.rstrip('/')}:{model}"
+
+    @classmethod
+    def fingerprint_for(cls, config) -> str | None:
+        if cls is not OpenAIStudent:  # a server w2s starts names its weights instead (each its own)
+            return None
+        return cls._fingerprint(server_url(config.base_url), config.model)
 
     def _client(self):
         from openai import AsyncOpenAI

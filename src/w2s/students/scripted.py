@@ -52,6 +52,10 @@ class ScriptedStudent(Student):
         self.prompts: list = []  # every prompt generated for, as given (chat messages or text)
 
     @classmethod
+    def fingerprint_for(cls, config) -> str | None:
+        return f"scripted:{config.extra.get('script')}:{config.model}"
+
+    @classmethod
     def from_config(cls, config, cache=None) -> ScriptedStudent:
         extra = dict(config.extra)
         if "script" not in extra:
