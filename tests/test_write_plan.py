@@ -147,3 +147,15 @@ def test_a_teacher_that_is_not_there_is_one_line_before_any_model_loads(tmp_path
                          f"cache={tmp_path / 'c.sqlite'}"], capsys)
         assert code == 2 and message in err and len(err.splitlines()) == 1
         assert not (tmp_path / "w2s-home" / "models").exists()  # no teacher (nor pack) was loaded
+
+
+def test_outputs_get_the_users_umask_not_the_temporary_files_0600(tmp_path):
+    from w2s.jsonl import write_json, write_jsonl
+
+    old = os.umask(0o022)
+    try:
+        write_jsonl(tmp_path / "a.jsonl", [{"x": 1}])
+        write_json(tmp_path / "summary.json", {"partial": True})
+    finally:
+        os.umask(old)
+    assert {oct((tmp_path / f).stat().st_mode & 0o777) for f in ("a.jsonl", "summary.json")} == {"0o644"}
