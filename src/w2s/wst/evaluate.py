@@ -110,9 +110,11 @@ def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int,
 
 
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
+    """Every condition's instructions, the student's answers to all of them in one call, the table
+    of paired tests and costs; written to `output` (wst_eval.json, every instruction and answer)."""
     if config.task is None:  # a teacher is evaluated on its own task unless told otherwise
         found = trained_task(config.trained_teacher) if config.trained_teacher else None
-        config.task = found or "gsm8k"
+        config = replace(config, task=found or "gsm8k")
         print(f"task {config.task} ({'the one the trained teacher was trained on' if found else 'the default'})")
     task = get_task(config.task)
     examples = task.load(config.split, config.data, config.limit, config.seed, offset=config.offset)
@@ -130,34 +132,10 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
     optimized = check_static(config, protocol)
     cache = ResponseCache(cache_path)
     student = student or make_student(config.student, cache)
-    questions = [e.question for e in examples]
-    truncated_instructions: dict[str, int] = {}
-    writers: dict[str, Student] = {}
-
-    def written_by(teacher: Teacher, condition: str) -> list[str]:
-        writers[condition] = teacher.lm
-        written = teacher.write(questions)
-        truncated_instructions[condition] = sum(i.truncated for i in written)
-        return [i.text for i in written]
-
-    conditions: dict[str, list[str | None]] = {"no instruction": [None] * len(examples)}
-    if protocol.base_instruction:  # the static line a teacher trained beside it adds to, on its own
-        conditions["base instruction"] = [None] * len(examples)
-    if config.generic_instruction:
-        conditions["generic"] = [config.generic_instruction] * len(examples)
-    if config.untrained_teacher:
-        untrained = Teacher(load_teacher_lm(config.untrained_teacher, cache), protocol)
-        conditions["untrained teacher"] = written_by(untrained, "untrained teacher")
-    if config.trained_teacher:
-        trained = Teacher(load_teacher_lm(config.trained_teacher, cache), protocol)
-        conditions["trained teacher"] = written_by(trained, "trained teacher")
-    if config.self_instruction:
-        conditions["self-instruction"] = written_by(Teacher(student, protocol), "self-instruction")
-    if config.api_teacher is not None:
-        name = f"API teacher ({config.api_teacher.model})"
-        conditions[name] = written_by(Teacher(make_student(config.api_teacher, cache), protocol), name)
+    written = instruction_conditions(config, protocol, examples, student, cache)
+    conditions = written.conditions
     bare = replace(protocol, base_instruction=None)  # static lines and no instruction stand alone
-    pick = None
+    pick = best = None
     if config.static.active:
         pick = static_baselines(config, task, student, bare, budget, examples, optimized, cache)
         best = pick.best if pick.best in ("generic", "optimized (GEPA)") else "best static"
@@ -165,62 +143,116 @@ def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:
             conditions[best] = [pick.candidates[pick.best]] * len(examples)
         if optimized and "optimized (GEPA)" not in conditions:
             conditions["optimized (GEPA)"] = [optimized["instruction"]] * len(examples)
-
-    # Every condition's prompts go to the student in one call: batches fill up across conditions
-    # and the length-sorted batching groups similar prompts together.
-    answering = SamplingParams(max_tokens=budget)
-    prompts = [(protocol if name in BESIDE_BASE or name.startswith("API teacher") else bare).student_prompt(
-                   task, e.question, i)
-               for name, instructions in conditions.items() for e, i in zip(examples, instructions, strict=True)]
-    outputs = student.generate(prompts, answering, desc=f"student answers ({len(conditions)} conditions)")
-    rows, scored, cost = [], {}, {}
-    for c, (name, instructions) in enumerate(conditions.items()):
-        answers = [o[0] for o in outputs[c * len(examples): (c + 1) * len(examples)]]
-        scored[name] = score_responses(task, examples, [a.text for a in answers])
-        cost[name] = answer_cost(answers, scored[name].correct)
-        rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a.text,
-                  "n_tokens": a.n_tokens, "finish_reason": a.finish_reason}
-                 for e, i, a, g in zip(examples, instructions, answers, scored[name].rows, strict=True)]
-
-    # Right/wrong answers: helped/harmed and McNemar's exact test. Open-ended answers scored by a
-    # reward model: wins/losses against no instruction and the exact sign test (the same test on
-    # scores), plus the win rate with its interval, and an independent judge's verdicts if asked.
-    scalar = task.grader.scalar
-    correct = {name: s.values for name, s in scored.items()}
-    base = correct["no instruction"]
-    base_acc = scored["no instruction"].accuracy.value
-    judged = judge_conditions(config, cache, task, examples, outputs, list(conditions)) if config.judge else {}
-    table = []
-    for name, outcomes in correct.items():
-        est = scored[name].accuracy
-        helped, harmed, p = mcnemar_exact(base, outcomes)
-        gain = (est.value - base_acc) / abs(base_acc) if base_acc != 0 else None
-        row = {"condition": name, "accuracy": est.to_dict(), "strict_accuracy": scored[name].strict_accuracy.to_dict(),
-               "relative_gain": gain, "helped": helped, "harmed": harmed, "mcnemar_p": p, **cost[name],
-               "instructions_truncated": truncated_instructions.get(name, 0)}
-        if scalar:
-            row["win_rate"] = win_rate(base, outcomes).to_dict()
-        if name in judged:
-            row["judge"] = judged[name]
-        table.append(row)
-    write_jsonl(out / "instructions_and_answers.jsonl", rows)
+    answered = answer_conditions(task, student, protocol, bare, conditions, examples, budget)
+    correct = {name: s.values for name, s in answered.scored.items()}
+    judged = judge_conditions(config, cache, task, examples, answered.outputs, list(conditions)) if config.judge else {}
+    table = condition_table(answered, written.truncated, judged, task.grader.scalar)
+    for row in table:
+        row["cost_to_find"] = cost_to_find(row["condition"], config, pick, optimized)
+    write_jsonl(out / "instructions_and_answers.jsonl", answered.rows)
     summary = {"task": task.name, "split": config.split, "n": len(examples), "student": student.name,
-               "scalar": scalar, "grader": task.grader.name,
+               "scalar": task.grader.scalar, "grader": task.grader.name,
                "student_max_tokens": budget, "student_max_tokens_source": budget_source,
                "protocol": to_dict(protocol),
                "protocol_source": protocol_source, "conditions": table,
                "usage": {f"student {student.name}": student.stats.usage(student.price),
                          **{f"teacher {w.name} ({c})": w.stats.usage(w.price)
-                            for c, w in writers.items() if w is not student}},
+                            for c, w in written.writers.items() if w is not student}},
                "trained_teacher_vs": trained_teacher_vs(correct), "config": to_dict(config)}
     if pick is not None:
         summary["static"] = pick.to_json(config.static.split)
         summary["vs_best_static"] = teachers_vs(correct, best)
-    for row in table:
-        row["cost_to_find"] = cost_to_find(row["condition"], config, pick, optimized)
     write_atomic(out / "wst_eval.json", [json.dumps(summary, indent=2)])
     summary["output"] = str(out)
     return summary
+
+
+@dataclass
+class Written:
+    """Each condition's instruction per question, who wrote them, and how many were cut."""
+
+    conditions: dict[str, list[str | None]]
+    writers: dict[str, Student]
+    truncated: dict[str, int]
+
+
+def instruction_conditions(config: WSTEvalConfig, protocol: InstructionProtocol, examples: list, student: Student,
+                           cache: ResponseCache) -> Written:
+    """No instruction, the base line and the generic line, and every teacher's instructions."""
+    questions = [e.question for e in examples]
+    written = Written({"no instruction": [None] * len(examples)}, {}, {})
+    if protocol.base_instruction:  # the static line a teacher trained beside it adds to, on its own
+        written.conditions["base instruction"] = [None] * len(examples)
+    if config.generic_instruction:
+        written.conditions["generic"] = [config.generic_instruction] * len(examples)
+    teachers = {"untrained teacher": config.untrained_teacher and (lambda: load_teacher_lm(config.untrained_teacher,
+                                                                                            cache)),
+                "trained teacher": config.trained_teacher and (lambda: load_teacher_lm(config.trained_teacher, cache)),
+                "self-instruction": config.self_instruction and (lambda: student)}
+    if config.api_teacher is not None:
+        teachers[f"API teacher ({config.api_teacher.model})"] = lambda: make_student(config.api_teacher, cache)
+    for name, load in teachers.items():
+        if load:
+            lm = load()
+            instructions = Teacher(lm, protocol).write(questions)
+            written.writers[name] = lm
+            written.truncated[name] = sum(i.truncated for i in instructions)
+            written.conditions[name] = [i.text for i in instructions]
+    return written
+
+
+@dataclass
+class Answered:
+    """The student's answers to every condition, graded, with their cost and one row per answer."""
+
+    outputs: list
+    scored: dict
+    cost: dict
+    rows: list[dict]
+
+
+def answer_conditions(task, student: Student, protocol: InstructionProtocol, bare: InstructionProtocol,
+                      conditions: dict[str, list[str | None]], examples: list, budget: int) -> Answered:
+    """Every condition's prompts in one call to the student (batches fill up across conditions,
+    and length-sorted batching groups similar prompts), then graded per condition."""
+    prompts = [(protocol if name in BESIDE_BASE or name.startswith("API teacher") else bare).student_prompt(
+                   task, e.question, i)
+               for name, instructions in conditions.items() for e, i in zip(examples, instructions, strict=True)]
+    outputs = student.generate(prompts, SamplingParams(max_tokens=budget),
+                               desc=f"student answers ({len(conditions)} conditions)")
+    answered, n = Answered(outputs, {}, {}, []), len(examples)
+    for c, (name, instructions) in enumerate(conditions.items()):
+        answers = [o[0] for o in outputs[c * n: (c + 1) * n]]
+        answered.scored[name] = score_responses(task, examples, [a.text for a in answers])
+        answered.cost[name] = answer_cost(answers, answered.scored[name].correct)
+        answered.rows += [{"condition": name, **g, "question": e.question, "instruction": i, "response": a.text,
+                           "n_tokens": a.n_tokens, "finish_reason": a.finish_reason}
+                          for e, i, a, g in zip(examples, instructions, answers, answered.scored[name].rows,
+                                                strict=True)]
+    return answered
+
+
+def condition_table(answered: Answered, truncated: dict[str, int], judged: dict, scalar: bool) -> list[dict]:
+    """One row per condition against no instruction. Right/wrong answers: helped/harmed and
+    McNemar's exact test. Open-ended answers scored by a reward model: wins/losses and the exact
+    sign test (the same test on scores), plus the win rate with its interval, and an independent
+    judge's verdicts if asked."""
+    scored = answered.scored
+    base, base_acc = scored["no instruction"].values, scored["no instruction"].accuracy.value
+    table = []
+    for name, s in scored.items():
+        est = s.accuracy
+        helped, harmed, p = mcnemar_exact(base, s.values)
+        gain = (est.value - base_acc) / abs(base_acc) if base_acc != 0 else None
+        row = {"condition": name, "accuracy": est.to_dict(), "strict_accuracy": s.strict_accuracy.to_dict(),
+               "relative_gain": gain, "helped": helped, "harmed": harmed, "mcnemar_p": p, **answered.cost[name],
+               "instructions_truncated": truncated.get(name, 0)}
+        if scalar:
+            row["win_rate"] = win_rate(base, s.values).to_dict()
+        if name in judged:
+            row["judge"] = judged[name]
+        table.append(row)
+    return table
 
 
 # The conditions whose student prompt carries the protocol's base instruction (when it has one):
