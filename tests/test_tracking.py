@@ -31,6 +31,14 @@ def test_tensorboard_gets_the_losses_in_the_run_folder(tiny_model, tmp_path, mon
     values = [e.value for e in events.Scalars("train/loss")]
     assert values == pytest.approx(logged_losses(out), rel=1e-5) and len(values) == 4
     assert not (tmp_path / "runs").exists()
+    # w2s's own settings go with the model's config, and no saved model keeps them
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS
+
+    texts = EventAccumulator(str(logs), size_guidance={TENSORS: 0})
+    texts.Reload()
+    model_config = texts.Tensors("model_config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert '"method": "sft"' in model_config and '"lora_r": 16' in model_config
+    assert "w2s" not in json.loads((out / "config.json").read_text())
 
 
 def test_trackio_offline_gets_the_same_losses(tiny_model, tmp_path):

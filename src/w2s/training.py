@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def finetune(method: str, model: str, rows: list[dict], out: str | Path, config:
 
         trainer = ORPOTrainer(model=network, args=ORPOConfig(beta=config.beta, **common), train_dataset=dataset,
                               processing_class=tokenizer, peft_config=peft_config)
-    run_trainer(trainer, out, resume)
+    run_trainer(trainer, out, resume, {"method": method, "base": str(model), "rows": len(rows), **config.__dict__})
     log = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
     publish_model(trainer, tokenizer, work, out, merge_lora=config.lora, log={
         "method": method, "base": str(model), "rows": len(rows), "config": config.__dict__, "log": log,
@@ -145,11 +146,29 @@ def checkpointing(save_steps: int) -> dict:
     return dict(save_strategy="steps" if save_steps > 0 else "no", save_steps=max(save_steps, 1), save_total_limit=1)
 
 
-def run_trainer(trainer, out: Path, resume: Path | None) -> None:
-    """Run the trainer, from `resume` (a checkpoint of this very training) when there is one."""
+def run_trainer(trainer, out: Path, resume: Path | None, settings: dict | None = None) -> None:
+    """Run the trainer, from `resume` (a checkpoint of this very training) when there is one.
+    `settings` (w2s's own config of the run) go to the trackers with the model's config."""
     if resume:
         print(f"  resuming {out.name} from {resume.name}")
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with settings_to_trackers(trainer.model, settings):
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+
+@contextmanager
+def settings_to_trackers(model, settings: dict | None):
+    """While training, the model's config carries w2s's settings (`w2s`): every transformers
+    tracker logs the model config beside the trainer's arguments (TensorBoard as text, trackio,
+    wandb and mlflow as the run's config). Removed afterwards, so no saved model carries it."""
+    config = getattr(model, "config", None)
+    if settings is None or config is None:
+        yield
+        return
+    config.w2s = json.loads(json.dumps(settings, default=str))
+    try:
+        yield
+    finally:
+        config.__dict__.pop("w2s", None)
 
 
 def fingerprint(method: str, model: str, rows: list[dict], settings: dict) -> str:

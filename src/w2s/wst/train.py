@@ -27,7 +27,7 @@ from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
-from w2s.training import tracking
+from w2s.training import settings_to_trackers, tracking
 from w2s.wst.protocol import TEMPLATES, InstructionProtocol
 from w2s.wst.rewards import RewardConfig, StudentReward
 
@@ -166,7 +166,8 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     last = get_last_checkpoint(str(out)) if resume else None
     if main:  # steps logged after the checkpoint (or by an attempt killed before its first) are trained again
         _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]) if last else 0)
-    trainer.train(resume_from_checkpoint=last)
+    with settings_to_trackers(trainer.model, to_dict(config)):
+        trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out / "final"))  # written by the main process only
     if main:
         protocol.save(out / "final")
