@@ -210,3 +210,12 @@ def test_beside_a_base_instruction_a_teacher_is_paid_only_for_what_it_adds():
     assert beside(None, ["Use a shortcut."] * 4, qs, answers) == [-1.0, -1.0, -1.0, -1.0]
     prompt = InstructionProtocol(base_instruction="Work carefully.").student_prompt(GSM, "What is 1 plus 1?", "Hint.")
     assert prompt[0] == {"role": "system", "content": "Work carefully.\n\nHint."}
+
+
+def test_the_answer_budget_is_settled_in_one_place():
+    trained = InstructionProtocol(student_max_tokens=128)
+    assert trained.answer_budget(None, 512) == (128, "as trained")
+    assert trained.answer_budget(512, 512) == (512, "override (the teacher was trained at 128)")
+    assert trained.answer_budget(128, 512) == (128, "set")
+    assert InstructionProtocol().answer_budget(None, 512) == (512, "default")
+    assert InstructionProtocol().answer_budget(None, None) == (None, "default")  # serving: the client decides

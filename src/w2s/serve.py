@@ -161,7 +161,7 @@ class Proxy:
     def __init__(self, config: ServeConfig, teacher: Teacher) -> None:
         self.config, self.teacher, self.protocol = config, teacher, teacher.protocol
         # the answer budget the teacher was trained for, unless --student-max-tokens overrides it
-        self.student_max_tokens = config.student_max_tokens or self.protocol.student_max_tokens
+        self.student_max_tokens, _ = self.protocol.answer_budget(config.student_max_tokens, None)
         self.writer = InstructionWriter(teacher, config.batch_wait_ms / 1000, config.teacher_batch_size)
         self.upstream = config.upstream.rstrip("/")
         self.upstream_host = urlsplit(self.upstream).netloc
@@ -415,9 +415,8 @@ def build_proxy(config: ServeConfig, teacher: Teacher | Student | None = None) -
     if teacher.lm.cache is None:  # instructions are always cached by (teacher fingerprint, prompt)
         teacher.lm.cache = cache
     protocol = teacher.protocol
-    budget = config.student_max_tokens or protocol.student_max_tokens
-    limit = (f"up to {budget} tokens{' (as trained)' if not config.student_max_tokens else ''}" if budget
-             else "as long as the upstream allows")
+    budget, source = protocol.answer_budget(config.student_max_tokens, None)
+    limit = f"up to {budget} tokens ({source})" if budget else "as long as the upstream allows"
     print(f"teacher {teacher.name}; instruction protocol {teacher.source}: template {protocol.template!r:.40}, "
           f"placement {protocol.placement}, max {protocol.max_tokens} tokens; a request that sets no max_tokens "
           f"gets answers {limit}; upstream {urlsplit(config.upstream).netloc}")

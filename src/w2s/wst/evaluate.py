@@ -99,14 +99,9 @@ def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int,
     printed and recorded beside the result. Without a recorded budget, 512 tokens.
     """
     protocol, source = teacher_protocol(config.trained_teacher, config.instruction)
-    trained_at = protocol.student_max_tokens if config.trained_teacher else None
-    if config.student_max_tokens is None:
-        if trained_at is not None:
-            return protocol, source, trained_at, "as trained"
-        return protocol, source, DEFAULT_STUDENT_MAX_TOKENS, "default"
-    if trained_at is not None and config.student_max_tokens != trained_at:
-        return protocol, source, config.student_max_tokens, f"override (the teacher was trained at {trained_at})"
-    return protocol, source, config.student_max_tokens, "set"
+    trained = protocol if config.trained_teacher else replace(protocol, student_max_tokens=None)
+    budget, budget_source = trained.answer_budget(config.student_max_tokens, DEFAULT_STUDENT_MAX_TOKENS)
+    return protocol, source, budget, budget_source
 
 
 def run_wst_eval(config: WSTEvalConfig, student: Student | None = None) -> dict:

@@ -99,6 +99,17 @@ class InstructionProtocol:
             raise ValueError(f"instruction.placement must be 'system' or 'prefix', got '{self.placement}'")
         check_ranges(self)
 
+    def answer_budget(self, override: int | None, default: int | None) -> tuple[int | None, str]:
+        """The student's answer budget and where it came from, settled here for every caller: the
+        budget the teacher was trained at, unless `override` says otherwise (recorded as an
+        override: another budget is another experiment), else `default`."""
+        trained_at = self.student_max_tokens
+        if override is None:
+            return (trained_at, "as trained") if trained_at is not None else (default, "default")
+        if trained_at is not None and override != trained_at:
+            return override, f"override (the teacher was trained at {trained_at})"
+        return override, "set"
+
     def how_asked(self) -> tuple:
         """What decides the instructions themselves (not the student's budget, nor the base
         instruction the student gets beside them): protocols that agree on it write the same

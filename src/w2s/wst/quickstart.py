@@ -89,7 +89,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     cache = ResponseCache(cache_path)
 
     protocol, _ = teacher_protocol(config.teacher, None)
-    budget = protocol.student_max_tokens or 128
+    budget, _ = protocol.answer_budget(None, 128)  # the committed teacher's own (128)
     first, last = config.eval_offset, config.eval_offset + config.eval_questions - 1
     print(f"[1/3] the committed teacher ({Path(config.teacher).name}) vs no instruction: {config.eval_questions} "
           f"held-out {config.task} test questions ({first}-{last}; the published evaluation used 0-399), "
