@@ -279,3 +279,13 @@ def test_a_key_in_the_url_path_never_reaches_a_file(gsm_file, tmp_path, capsys):
                      "--cache", str(tmp_path / "c.sqlite")]) == 0
     written = "".join(p.read_text() for p in (tmp_path / "o").iterdir())
     assert key not in written and "***" in written and key not in capsys.readouterr().out
+
+
+def test_files_lose_keys_but_keep_ordinary_words():
+    """The file redactor touches only what is surely a credential: a model's answer saying
+    "ask-questions" or "bearer instruments" or "token: 5" is written as it is."""
+    from w2s.errors import redact_data
+
+    for text in ("Ask-questionnaire, task-abcdefghijklm", "the bearer instruments", "token: 5", "sk-short1"):
+        assert redact_data(text) == text
+    assert redact_data("key sk-abcdefghijklmnopqrstuvwxyz0123 end") == "key *** end"

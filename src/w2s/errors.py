@@ -11,7 +11,7 @@ class W2SError(Exception):
 
 
 _SECRET_PATTERNS = [
-    r"sk-[A-Za-z0-9_\-]{8,}",  # OpenAI-style keys
+    r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{8,}",  # OpenAI-style keys (not the "sk-" inside "task-list")
     r"(?i)bearer\s+[A-Za-z0-9._\-]{8,}",
     r"(?i)(api[-_]?key|token|secret|password)([\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+",
 ]
@@ -77,18 +77,23 @@ def secret_from_env(name: str | None) -> str | None:
 
 
 def redact_data(text: str) -> str:
-    """`text` without any key in play (in any encoding) nor anything shaped like an API key or a
-    bearer token. For files: unlike `redact` it leaves `token: 5` alone (a model's answer may say
-    that), so only what is certainly a credential is touched."""
-    import re
-
+    """`text` without any key in play (in any encoding) nor a long `sk-…` key. For files: unlike
+    `redact` it leaves `token: 5`, "bearer bonds" and "ask-questions" alone (a model's answer may
+    say them), so only what is certainly a credential is touched."""
     for secret in _KNOWN:
         text = _known_pattern(secret).sub("***", text)
         for form in _base64_forms(secret):
             text = text.replace(form, "***")
-    for pattern in _SECRET_PATTERNS[:2]:
-        text = re.sub(pattern, "***", text)
-    return text
+    return _data_key().sub("***", text)
+
+
+_DATA_KEY_TEXT = r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{20,}"  # in files: only what is surely a key (real ones are long)
+
+
+def _data_key():
+    import re
+
+    return re.compile(_DATA_KEY_TEXT)  # re caches compiled patterns itself
 
 
 def _known_pattern(secret: str):

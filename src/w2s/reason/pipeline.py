@@ -268,7 +268,7 @@ def stage1_filter(run: Run) -> None:
     for name in STAGE1_SETS:
         write_jsonl(run.file(f"stage1/{name}.jsonl"), read_jsonl(run.file(f"stage1/round{run.config.stage1_rounds}/"
                                                                          f"{name}.jsonl")))
-    write_json((run.file("stage1/filter_stats.json")), stats, indent=1)
+    write_json(run.file("stage1/filter_stats.json"), stats, indent=1)
 
 
 def _sft_rows(task: Task, rows: list[dict]) -> list[dict]:
