@@ -377,7 +377,10 @@ class Proxy:
         return stream
 
     def _redacted(self, event: bytes) -> bytes:
-        return redact(event.decode("utf-8", "replace"), *self.secrets()).encode()
+        """An event without the keys in play: streamed answers are the model's words, so only what
+        is surely a key goes (`redact_data`; the generic patterns of error lines would change text)."""
+        self.secrets()  # registers the keys in play
+        return redact_data(event.decode("utf-8", "replace")).encode()
 
     def _count_usage(self, usage) -> None:
         self.upstream_usage["calls"] += 1
