@@ -43,7 +43,7 @@ from w2s.paths import default_cache_path
 from w2s.students import Student, StudentConfig, make_student
 from w2s.students.base import check_base_url
 from w2s.wst.protocol import InstructionProtocol
-from w2s.wst.teacher import Teacher, check_teacher_source, load_teacher_lm, teacher_protocol
+from w2s.wst.teacher import Teacher, teacher_protocol
 
 log = logging.getLogger("w2s.serve")
 
@@ -404,8 +404,7 @@ def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Teacher:
     protocol, source = teacher_protocol(config.teacher or None, config.instruction)
     if config.teacher_api is not None:
         return Teacher(make_student(config.teacher_api, cache), protocol, source)
-    check_teacher_source(config.teacher)
-    return Teacher(load_teacher_lm(config.teacher, cache, config.teacher_device), protocol, source)
+    return Teacher.load(config.teacher, config.instruction, cache, config.teacher_device)
 
 
 def build_proxy(config: ServeConfig, teacher: Teacher | Student | None = None) -> Proxy:

@@ -44,7 +44,6 @@ from w2s.wst.static import StaticConfig, check_candidates, pick_static, read_opt
 from w2s.wst.teacher import (
     Teacher,
     check_teacher_source,
-    load_teacher_lm,
     teacher_protocol,
     trained_run_config,
     trained_task,
@@ -180,17 +179,19 @@ def instruction_conditions(config: WSTEvalConfig, protocol: InstructionProtocol,
         written.conditions["base instruction"] = [None] * len(examples)
     if config.generic_instruction:
         written.conditions["generic"] = [config.generic_instruction] * len(examples)
-    teachers = {"untrained teacher": config.untrained_teacher and (lambda: load_teacher_lm(config.untrained_teacher,
-                                                                                            cache)),
-                "trained teacher": config.trained_teacher and (lambda: load_teacher_lm(config.trained_teacher, cache)),
-                "self-instruction": config.self_instruction and (lambda: student)}
+    teachers = {"untrained teacher": config.untrained_teacher and (lambda: Teacher.load(config.untrained_teacher,
+                                                                                         protocol, cache)),
+                "trained teacher": config.trained_teacher and (lambda: Teacher.load(config.trained_teacher, protocol,
+                                                                                    cache)),
+                "self-instruction": config.self_instruction and (lambda: Teacher(student, protocol))}
     if config.api_teacher is not None:
-        teachers[f"API teacher ({config.api_teacher.model})"] = lambda: make_student(config.api_teacher, cache)
+        teachers[f"API teacher ({config.api_teacher.model})"] = lambda: Teacher(make_student(config.api_teacher, cache),
+                                                                                 protocol)
     for name, load in teachers.items():
         if load:
-            lm = load()
-            instructions = Teacher(lm, protocol).write(questions)
-            written.writers[name] = lm
+            teacher = load()
+            instructions = teacher.write(questions)
+            written.writers[name] = teacher.lm
             written.truncated[name] = sum(i.truncated for i in instructions)
             written.conditions[name] = [i.text for i in instructions]
     return written
@@ -280,7 +281,7 @@ def static_baselines(config: WSTEvalConfig, task, student: Student, protocol: In
     candidates = {"generic": config.generic_instruction} if config.generic_instruction else {}
     candidates |= {f"candidate {i}": text for i, text in enumerate(static.candidates or [], start=1)}
     if static.from_untrained:
-        untrained = Teacher(load_teacher_lm(config.untrained_teacher, cache), protocol)
+        untrained = Teacher.load(config.untrained_teacher, protocol, cache)
         written = untrained.write([e.question for e in validation[: static.from_untrained]])
         for i, text in enumerate(dict.fromkeys(w.text for w in written if w.text.strip()), start=1):
             candidates[f"untrained teacher's #{i}"] = text
