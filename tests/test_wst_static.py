@@ -5,9 +5,9 @@ The student is scripted: which instruction makes it right is known, so the pick 
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from test_reason_pipeline import write_split
 
 from w2s.cli import main
 from w2s.students.scripted import ScriptedStudent
@@ -16,12 +16,6 @@ from w2s.wst.optimize import OptimizeConfig, optimize_instruction
 from w2s.wst.protocol import InstructionProtocol
 from w2s.wst.static import StaticConfig, pick_static
 from w2s.wst.teacher import training_student_calls
-
-
-def write_split(folder: Path, name: str, numbers) -> None:
-    rows = [{"id": f"{name}{n}", "question": f"What is {n} plus {n}?", "answer": f"{n} + {n} = {2 * n}\n#### {2 * n}"}
-            for n in numbers]
-    (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.fixture

@@ -401,9 +401,9 @@ class Proxy:
 
 def load_serving_teacher(config: ServeConfig, cache: ResponseCache) -> Teacher:
     """The teacher: an API endpoint, or a trained run's final teacher or any model, with its protocol."""
-    protocol, source = teacher_protocol(config.teacher or None, config.instruction)
     if config.teacher_api is not None:
-        return Teacher(make_student(config.teacher_api, cache), protocol, source)
+        return Teacher(make_student(config.teacher_api, cache), *teacher_protocol(config.teacher or None,
+                                                                                  config.instruction))
     return Teacher.load(config.teacher, config.instruction, cache, config.teacher_device)
 
 

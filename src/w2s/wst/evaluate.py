@@ -170,30 +170,41 @@ class Written:
     truncated: dict[str, int]
 
 
+def fixed_conditions(config: WSTEvalConfig, protocol: InstructionProtocol) -> dict[str, str | None]:
+    """The conditions whose instruction is the same for every question (`--plan` reads these too)."""
+    fixed: dict[str, str | None] = {"no instruction": None}
+    if protocol.base_instruction:  # the static line a teacher trained beside it adds to, on its own
+        fixed["base instruction"] = None
+    if config.generic_instruction:
+        fixed["generic"] = config.generic_instruction
+    return fixed
+
+
+def teacher_names(config: WSTEvalConfig) -> list[str]:
+    """The per-question teacher conditions this config asks for, in table order."""
+    return [name for name, on in (("untrained teacher", config.untrained_teacher),
+                                  ("trained teacher", config.trained_teacher),
+                                  ("self-instruction", config.self_instruction),
+                                  (f"API teacher ({config.api_teacher.model})" if config.api_teacher else "",
+                                   config.api_teacher)) if on]
+
+
 def instruction_conditions(config: WSTEvalConfig, protocol: InstructionProtocol, examples: list, student: Student,
                            cache: ResponseCache) -> Written:
     """No instruction, the base line and the generic line, and every teacher's instructions."""
     questions = [e.question for e in examples]
-    written = Written({"no instruction": [None] * len(examples)}, {}, {})
-    if protocol.base_instruction:  # the static line a teacher trained beside it adds to, on its own
-        written.conditions["base instruction"] = [None] * len(examples)
-    if config.generic_instruction:
-        written.conditions["generic"] = [config.generic_instruction] * len(examples)
-    teachers = {"untrained teacher": config.untrained_teacher and (lambda: Teacher.load(config.untrained_teacher,
-                                                                                         protocol, cache)),
-                "trained teacher": config.trained_teacher and (lambda: Teacher.load(config.trained_teacher, protocol,
-                                                                                    cache)),
-                "self-instruction": config.self_instruction and (lambda: Teacher(student, protocol))}
-    if config.api_teacher is not None:
-        teachers[f"API teacher ({config.api_teacher.model})"] = lambda: Teacher(make_student(config.api_teacher, cache),
-                                                                                 protocol)
-    for name, load in teachers.items():
-        if load:
-            teacher = load()
-            instructions = teacher.write(questions)
-            written.writers[name] = teacher.lm
-            written.truncated[name] = sum(i.truncated for i in instructions)
-            written.conditions[name] = [i.text for i in instructions]
+    written = Written({name: [text] * len(examples) for name, text in fixed_conditions(config, protocol).items()},
+                      {}, {})
+    loaders = {"untrained teacher": lambda: Teacher.load(config.untrained_teacher, protocol, cache),
+               "trained teacher": lambda: Teacher.load(config.trained_teacher, protocol, cache),
+               "self-instruction": lambda: Teacher(student, protocol)}
+    for name in teacher_names(config):
+        load = loaders.get(name, lambda: Teacher(make_student(config.api_teacher, cache), protocol))  # API teacher
+        teacher = load()
+        instructions = teacher.write(questions)
+        written.writers[name] = teacher.lm
+        written.truncated[name] = sum(i.truncated for i in instructions)
+        written.conditions[name] = [i.text for i in instructions]
     return written
 
 

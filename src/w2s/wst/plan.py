@@ -33,19 +33,15 @@ def _cached(config: StudentConfig, cache_path, prompts: list, params: SamplingPa
 
 def eval_plan(config) -> dict:
     """The student calls of a `w2s wst eval` with this config (a WSTEvalConfig), at most."""
-    from w2s.wst.evaluate import eval_protocol
+    from w2s.wst.evaluate import eval_protocol, fixed_conditions, teacher_names
 
     task = get_task(config.task or (trained_task(config.trained_teacher) if config.trained_teacher else None)
                     or "gsm8k")
     examples = task.load(config.split, config.data, config.limit, config.seed, offset=config.offset)
     protocol, _, budget, _ = eval_protocol(config)
     bare = replace(protocol, base_instruction=None)
-    fixed = {"no instruction": [None], **({"base instruction": [None]} if protocol.base_instruction else {}),
-             **({"generic": [config.generic_instruction]} if config.generic_instruction else {})}
-    teachers = [name for name, on in (("untrained teacher", config.untrained_teacher),
-                                      ("trained teacher", config.trained_teacher),
-                                      ("self-instruction", config.self_instruction),
-                                      ("API teacher", config.api_teacher)) if on]
+    fixed = fixed_conditions(config, protocol)
+    teachers = teacher_names(config)
     static = config.static
     candidates = (bool(config.generic_instruction) + len(static.candidates or []) + static.from_untrained
                   + bool(static.optimized)) if static.active else 0
@@ -53,8 +49,8 @@ def eval_plan(config) -> dict:
     n = len(examples)
     calls = n * (len(fixed) + len(teachers) + picked) + candidates * static.questions
     params = SamplingParams(max_tokens=budget)
-    prompts = [(protocol if name == "base instruction" else bare).student_prompt(task, e.question, i[0])
-               for name, i in fixed.items() for e in examples]
+    prompts = [(protocol if name == "base instruction" else bare).student_prompt(task, e.question, text)
+               for name, text in fixed.items() for e in examples]
     teacher_calls = n * (len(teachers) - ("self-instruction" in teachers)) + static.from_untrained
     return _plan(config.student, config.cache, calls, budget, prompts, params, {
         "questions": n, "conditions": [*fixed, *teachers, *(["static picks"] if picked else [])],
