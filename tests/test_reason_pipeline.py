@@ -113,7 +113,7 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     asked.clear()
     run = run_steps(cfg)  # resumes: earlier steps are not redone
     printed = capsys.readouterr().out
-    assert "[1/11] weak-sft: done already" in printed and "[3/11] icl-answers: done already" in printed
+    assert "[1/17] weak-sft: done already" in printed and "[4/17] icl-answers: done already" in printed
     assert (run.path / "models" / "weak" / "model.safetensors").stat().st_mtime == weak_model_time
     assert not [n for model, n in asked if model == "weak" and n < 20]  # train_2 answers not regenerated
     assert not (run.path / "models" / "stage1.partial").exists()
@@ -158,7 +158,7 @@ def test_pipeline_end_to_end_with_exact_selections_pgr_and_resume(data, tmp_path
     saved = json.loads((run.path / "config.json").read_text())
     del saved["sft"]["bf16"], saved["selection"]
     (run.path / "config.json").write_text(json.dumps(saved))
-    run_steps(cfg, only="evaluate")
+    run_steps(cfg, only="metrics")
     with pytest.raises(W2SError, match="different config .*changed: sft"):
         run_steps(config(data, tmp_path, tiny_model, sft=FinetuneConfig(epochs=1, batch_size=2, max_length=96,
                                                                         bf16=True)))
@@ -187,8 +187,9 @@ def test_two_rounds_and_both_preference_methods_are_each_trained_and_evaluated(d
     assert metrics["models"]["Stage I (round 1)"]["accuracy"]["value"] == 0.75  # answers as the untouched model
     assert main(["reason", "report", str(run.path)]) == 0
     assert "Stage II DPO and ORPO" in (run.path / "report.md").read_text()
-    # a Stage II run killed after its DPO model resumes with ORPO only
+    # a Stage II run killed after its DPO model (so before any Stage II answers) resumes with ORPO only
     shutil.rmtree(run.path / "models" / "stage2_orpo")
+    (run.path / "eval" / "stage_ii_orpo.jsonl").unlink()
     dpo_time = (run.path / "models" / "stage2_dpo" / "config.json").stat().st_mtime
     capsys.readouterr()
     run_steps(cfg)
@@ -207,10 +208,11 @@ def test_when_stage1_keeps_nothing_the_baselines_and_evaluation_still_run(data, 
 
     script_models(script)
     cfg = config(data, tmp_path, tiny_model)
-    with pytest.raises(W2SError, match="step 'stage1-sft' had nothing to train on, so stage1-sft, stage2-samples"):
+    with pytest.raises(W2SError, match="step 'stage1-sft' had nothing to train on, so stage1-sft, eval-stage1, "
+                                       "stage2-samples, stage2-pairs, stage2-train, eval-stage2 did not run"):
         run_steps(cfg)
     printed = capsys.readouterr().out
-    assert "[8/11] stage2-samples: skipped (stage1-sft had nothing to train on)" in printed
+    assert "[9/17] stage2-samples: skipped (stage1-sft had nothing to train on)" in printed
     metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())
     assert list(metrics["models"]) == ["weak floor", "strong zero-shot", "full weak FT", "strong ceiling"]
     assert metrics["not_trained"] == ["Stage I", "Stage II (DPO)"] and metrics["weak_floor"] == 0.0
@@ -237,6 +239,65 @@ def test_demonstrations_are_the_same_every_time_even_without_a_seed():
     picked = [r["id"] for r in pick_demos(rows, 4, None)]
     assert picked == [r["id"] for r in pick_demos(rows, 4, None)] == [r["id"] for r in pick_demos(rows, 4, 0)]
     assert len(picked) == 5 and all(int(i[1:]) % 3 == 0 for i in picked)  # only answers with a final answer
+
+
+def test_a_lost_model_folder_is_retrained_only_while_a_step_still_reads_it(data, tmp_path, tiny_model, capsys):
+    """A new machine keeps the run's small files but not its model folders: each model answered
+    the test questions right after training, so only a model some unfinished step reads is trained
+    again, and no answer already in a file is generated again."""
+    asked = []
+
+    def script(model, prompt, idx):
+        asked.append(Path(model).name)
+        return respond_as(model)(prompt, idx)
+
+    script_models(script)
+    cfg = config(data, tmp_path, tiny_model)
+    run = run_steps(cfg, until="stage2-samples")
+    assert (run.path / "eval" / "stage_i.jsonl").is_file() and not (run.path / "pairs.jsonl").exists()
+    for folder in ("weak", "stage1"):  # the machine is lost
+        shutil.rmtree(run.path / "models" / folder)
+    asked.clear()
+    capsys.readouterr()
+    cfg = dataclasses.replace(cfg, cache=str(tmp_path / "new_machine.sqlite"))  # an empty cache: answers are asked for
+    run_steps(cfg)
+    printed = capsys.readouterr().out
+    # weak's readers (weak-answers, eval-weak) are done; stage1's Stage II training is not
+    assert "[1/17] weak-sft: done already" in printed and "[7/17] stage1-sft ..." in printed
+    assert "[8/17] eval-stage1: done already" in printed and "[9/17] stage2-samples: done already" in printed
+    assert set(asked) == {"stage2_dpo", "full_weak_ft", "ceiling"}  # only the new models answer (test)
+    before = json.loads((run.path / "metrics.json").read_text())["models"]
+
+    for folder in ("stage1", "stage2_dpo", "full_weak_ft", "ceiling"):
+        shutil.rmtree(run.path / "models" / folder)
+    asked.clear()
+    capsys.readouterr()
+    run_steps(dataclasses.replace(cfg, cache=str(tmp_path / "another_machine.sqlite")))
+    assert not asked and " ..." not in capsys.readouterr().out.replace("[17/17] metrics ...", "")
+    after = json.loads((run.path / "metrics.json").read_text())["models"]
+    assert {k: v["accuracy"] for k, v in after.items()} == {k: v["accuracy"] for k, v in before.items()}
+    assert after["Stage II (DPO)"]["vs_full_weak_ft"] == {"better": 2, "worse": 0, "mcnemar_p": 0.5}
+
+
+def test_a_step_run_alone_names_each_missing_input_and_the_step_that_makes_it(data, tmp_path, tiny_model):
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    cfg = config(data, tmp_path, tiny_model)
+    with pytest.raises(W2SError, match=r"step 'stage1-filter' needs .*weak_train2.jsonl \(from the 'weak-answers' "
+                                       r"step\); .*icl_train2.jsonl \(from the 'icl-answers' step\)"):
+        run_steps(cfg, only="stage1-filter")
+
+
+def test_the_docs_step_table_is_the_pipelines_file_graph():
+    """docs/commands.md lists exactly the steps of STEPS, in order, with what each writes."""
+    from w2s.reason.pipeline import STEPS
+
+    text = (Path(__file__).parents[1] / "docs" / "commands.md").read_text()
+    table = text[text.index("| step | reads | writes |"):].split("\n\n")[0].splitlines()[2:]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in table]
+    assert [c[0].strip("`") for c in cells] == STEP_NAMES
+    for step, (_, reads, writes, _) in zip(STEPS, cells, strict=True):
+        assert reads.replace("`", "").split(", ") == (list(step.reads) or ["—"])
+        assert writes.replace("`", "").split(", ") == list(step.writes)
 
 
 def test_every_attempt_at_a_step_is_timed_and_the_report_sums_them(data, tmp_path, tiny_model, monkeypatch):

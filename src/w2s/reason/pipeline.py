@@ -1,26 +1,14 @@
 """`w2s reason run`: progressive weak-to-strong reasoning, one resumable step at a time.
 
-Every step reads and writes files in the run folder, and is done when its output exists
-(outputs are written atomically: JSONL by rename, model folders by rename after training), so a
-killed run resumes at the first unfinished step. Generation goes through the response cache, so
-even a step killed halfway keeps what it generated. Gold answers of train_2 are used only for
+The steps and the files each reads and writes under the run folder are declared once, in
+`STEPS` (docs/commands.md's step table is checked against it). A step is done when what it writes
+exists; outputs are written atomically (JSONL by rename, model folders by rename after training),
+so a killed run resumes at the first unfinished step, and the runner refuses a step whose inputs
+are missing, naming the step that makes them. Every model answers the test questions right after
+it is trained (its `eval-*` step), so its row survives the loss of its folder: a model folder is
+needed only until every step that reads it is done. Generation goes through the response cache,
+so even a step killed halfway keeps what it generated. Gold answers of train_2 are used only for
 the diagnostics each step prints (and for the strong-ceiling baseline), never for selection.
-
-Steps (`STEPS`), with their outputs under the run folder:
-
- 1. weak-sft       models/weak          weak model SFT on train_1 gold solutions (the weak supervisor)
- 2. weak-answers   weak_train2.jsonl    weak supervisor answers train_2, zero-shot, greedy
- 3. icl-answers    icl_train2.jsonl     strong model answers train_2 with weak train_2 demonstrations
- 4. stage1-filter  stage1/*.jsonl       consistency filter (optionally iterated, see `stage1_rounds`)
- 5. stage1-sft     models/stage1        strong model SFT on the chosen Stage I set (hybrid by default);
-                                        with stage1_rounds R > 1 also models/stage1_round{r}, r < R,
-                                        on each earlier round's set, so every round is evaluated
- 6. full-weak-ft   models/full_weak_ft  baseline: strong model SFT on every weak train_2 answer
- 7. ceiling        models/ceiling       baseline: strong model SFT on gold train_2 solutions
- 8. stage2-samples stage2_samples.jsonl Stage I model samples n answers per train_2 question
- 9. stage2-pairs   pairs.jsonl          majority-vote contrastive pairs against the weak answers
-10. stage2-train   models/stage2_dpo    DPO and/or ORPO (`preference`) from the Stage I model on the pairs
-11. evaluate       metrics.json         test accuracy of every model, with 95% intervals and PGR
 """
 
 from __future__ import annotations
@@ -136,11 +124,6 @@ class Run:
     def model(self, name: str) -> Path:
         return self.path / "models" / name
 
-    def need(self, path: Path, step: str) -> Path:
-        if not path.exists():
-            raise W2SError(f"{path} is missing: run the '{step}' step first (or `w2s reason run`)")
-        return path
-
     def generate(self, model: str | Path, prompts: list[Prompt], params: SamplingParams, k: int = 1,
                  desc: str = "generating") -> list[list[str]]:
         student = make_student(replace(self.config.generation, model=str(model)), self.cache)
@@ -189,7 +172,7 @@ def weak_sft(run: Run) -> None:
 
 
 def weak_answers(run: Run) -> None:
-    rows = run.zero_shot(run.need(run.model("weak"), "weak-sft"), run.split("train2"), "weak on train_2")
+    rows = run.zero_shot(run.model("weak"), run.split("train2"), "weak on train_2")
     write_jsonl(run.file("weak_train2.jsonl"), rows)
     print(f"  weak answers: {len(rows)} train_2 questions; gold accuracy {_gold_rate(rows)} (diagnostic)")
 
@@ -210,7 +193,7 @@ def pick_demos(weak_rows: list[dict], k: int, seed: int | None) -> list[dict]:
 
 
 def icl_answers(run: Run) -> None:
-    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    weak_rows = read_jsonl(run.file("weak_train2.jsonl"))
     demos = pick_demos(weak_rows, run.config.icl_demos, run.config.seed)
     examples = run.split("train2")
     prompts = [icl_prompt(run.task, [d for d in demos if d["id"] != e.id][: run.config.icl_demos], e.question)
@@ -237,8 +220,8 @@ def consistency_sets(task: Task, weak_rows: list[dict], icl_rows: list[dict], st
 
 
 def stage1_filter(run: Run) -> None:
-    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
-    icl_rows = read_jsonl(run.need(run.file("icl_train2.jsonl"), "icl-answers"))
+    weak_rows = read_jsonl(run.file("weak_train2.jsonl"))
+    icl_rows = read_jsonl(run.file("icl_train2.jsonl"))
     stats = []
     for round_ in range(1, run.config.stage1_rounds + 1):
         folder = run.file(f"stage1/round{round_}")
@@ -279,23 +262,25 @@ def stage1_sft(run: Run) -> None:
     """The Stage I model on the last round's set, after one per earlier round (so each round is
     evaluated); a model already trained by a killed attempt is kept."""
     name, rounds = run.config.stage1_data, run.config.stage1_rounds
-    rows = read_jsonl(run.need(run.file(f"stage1/{name}.jsonl"), "stage1-filter"))
+    rows = read_jsonl(run.file(f"stage1/{name}.jsonl"))
     if not rows:
         raise NothingToTrain("the Stage I filter kept no question (weak and in-context answers never agreed): "
                        "more train_2 questions or a stronger weak supervisor are needed")
     for round_ in range(1, rounds):
         earlier = read_jsonl(run.file(f"stage1/round{round_}/{name}.jsonl"))
-        if earlier and not run.model(f"stage1_round{round_}").exists():
+        done = run.model(f"stage1_round{round_}").exists() or run.file(answers_file(f"Stage I (round {round_})")).exists()
+        if earlier and not done:
             finetune("sft", run.config.strong_model, _sft_rows(run.task, earlier), run.model(f"stage1_round{round_}"),
                      run.config.sft)
             print(f"  Stage I model of round {round_}: fine-tuned on its {name} set ({len(earlier)} rows)")
-    finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("stage1"), run.config.sft)
+    if not run.model("stage1").exists():  # a rerun for a lost earlier round keeps this one
+        finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("stage1"), run.config.sft)
     print(f"  Stage I model{f' of round {rounds}' if rounds > 1 else ''}: {run.config.strong_model} fine-tuned on "
           f"the {name} set ({len(rows)} rows)")
 
 
 def full_weak_ft(run: Run) -> None:
-    rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
+    rows = read_jsonl(run.file("weak_train2.jsonl"))
     finetune("sft", run.config.strong_model, _sft_rows(run.task, rows), run.model("full_weak_ft"), run.config.sft)
     print(f"  full weak FT: {run.config.strong_model} fine-tuned on all {len(rows)} weak train_2 answers")
 
@@ -306,7 +291,7 @@ def ceiling(run: Run) -> None:
 
 
 def stage2_samples(run: Run) -> None:
-    model = run.need(run.model("stage1"), "stage1-sft")
+    model = run.model("stage1")
     examples = run.split("train2")
     params = SamplingParams(temperature=run.config.sample_temperature, max_tokens=run.config.max_tokens,
                             seed=0 if run.config.seed is None else run.config.seed)
@@ -318,8 +303,8 @@ def stage2_samples(run: Run) -> None:
 
 
 def stage2_pairs(run: Run) -> None:
-    weak_rows = read_jsonl(run.need(run.file("weak_train2.jsonl"), "weak-answers"))
-    samples = read_jsonl(run.need(run.file("stage2_samples.jsonl"), "stage2-samples"))
+    weak_rows = read_jsonl(run.file("weak_train2.jsonl"))
+    samples = read_jsonl(run.file("stage2_samples.jsonl"))
     rules = PairRules(run.config.min_confidence, run.config.flip_confidence, run.config.max_pairs, run.config.seed,
                       strict=run.config.selection.extraction == "strict")
     pairs, branches = build_pairs(run.task.grader, weak_rows, samples, rules)
@@ -336,8 +321,8 @@ def stage2_pairs(run: Run) -> None:
 
 
 def stage2_train(run: Run) -> None:
-    start = run.need(run.model("stage1"), "stage1-sft")
-    pairs = read_jsonl(run.need(run.file("pairs.jsonl"), "stage2-pairs"))
+    start = run.model("stage1")
+    pairs = read_jsonl(run.file("pairs.jsonl"))
     if not pairs:
         raise NothingToTrain("Stage II has no preference pairs: the Stage I model's samples were never confident "
                        "enough (lower min_confidence, or sample more questions)")
@@ -348,34 +333,52 @@ def stage2_train(run: Run) -> None:
             print(f"  Stage II model: {method.upper()} from the Stage I model on {len(rows)} pairs")
 
 
-def evaluated_models(run: Run, missing: bool = False) -> dict[str, str | Path]:
-    """Every model of the run that exists (or, with `missing`, does not), by report name, in report order."""
-    rounds = run.config.stage1_rounds
-    candidates = {"weak floor": run.model("weak"), "strong zero-shot": run.config.strong_model,
-                  "full weak FT": run.model("full_weak_ft"),
-                  **{f"Stage I (round {r})": run.model(f"stage1_round{r}") for r in range(1, rounds)},
-                  f"Stage I (round {rounds})" if rounds > 1 else "Stage I": run.model("stage1"),
-                  **{f"Stage II ({m.upper()})": run.model(f"stage2_{m}") for m in run.config.preferences},
-                  "strong ceiling": run.model("ceiling")}
-    return {name: m for name, m in candidates.items() if (not isinstance(m, Path) or m.exists()) != missing}
+def model_table(config: ReasonConfig) -> list[tuple[str, str | None, str]]:
+    """Every model a run evaluates, in report order: (report name, folder under models/ or None for
+    the untouched strong model, the group whose `eval-*` step answers the test questions with it)."""
+    rounds = config.stage1_rounds
+    return [("weak floor", "weak", "weak"), ("strong zero-shot", None, "strong"),
+            ("full weak FT", "full_weak_ft", "full-weak-ft"),
+            *((f"Stage I (round {r})", f"stage1_round{r}", "stage1") for r in range(1, rounds)),
+            (f"Stage I (round {rounds})" if rounds > 1 else "Stage I", "stage1", "stage1"),
+            *((f"Stage II ({m.upper()})", f"stage2_{m}", "stage2") for m in config.preferences),
+            ("strong ceiling", "ceiling", "ceiling")]
 
 
 def answers_file(name: str) -> str:
-    """Where `evaluate` keeps a model's per-question test answers, relative to the run folder."""
+    """Where a model's per-question test answers are kept, relative to the run folder."""
     return "eval/" + name.lower().replace(" ", "_").replace("(", "").replace(")", "") + ".jsonl"
 
 
-def evaluate(run: Run) -> None:
+def evaluate_group(group: str) -> Callable[[Run], None]:
+    """The `eval-<group>` step: each model of the group answers the test questions (greedy), once."""
+
+    def step(run: Run) -> None:
+        for name, folder, in_group in model_table(run.config):
+            target = run.file(answers_file(name))
+            if in_group == group and not target.exists():
+                model = run.config.strong_model if folder is None else run.model(folder)
+                rows = run.zero_shot(model, run.split("test"), f"test: {name}")
+                write_jsonl(target, rows)
+                print(f"  {name}: {_gold_rate(rows)} on {len(rows)} test questions")
+
+    return step
+
+
+def metrics(run: Run) -> None:
+    """Accuracy with intervals, PGR and the McNemar tests, from the answers files alone (so a model
+    folder lost with a machine does not lose its row)."""
     examples = run.split("test")
     results, correct = {}, {}
-    for name, model in evaluated_models(run).items():
+    for name, folder, _ in model_table(run.config):
         target = run.file(answers_file(name))
         if not target.exists():
-            write_jsonl(target, run.zero_shot(model, examples, f"test: {name}"))
+            continue
         rows = list(read_jsonl(target))
         correct[name] = [r["correct"] for r in rows]
+        model = run.config.strong_model if folder is None else str(run.model(folder))
         # strict (a marked final answer) beside the headline: selection reads answers strictly
-        results[name] = {"model": str(model), "accuracy": bootstrap_ci(correct[name]).to_dict(),
+        results[name] = {"model": model, "accuracy": bootstrap_ci(correct[name]).to_dict(),
                          "strict_accuracy": bootstrap_ci([bool(r.get("strict_correct")) for r in rows]).to_dict()}
     floor = results.get("weak floor", {}).get("accuracy", {}).get("value")
     top = results.get("strong ceiling", {}).get("accuracy", {}).get("value")
@@ -391,9 +394,10 @@ def evaluate(run: Run) -> None:
         if name.startswith("Stage") and "full weak FT" in correct:
             better, worse, p = mcnemar_exact(correct["full weak FT"], correct[name])
             row["vs_full_weak_ft"] = {"better": better, "worse": worse, "mcnemar_p": p}
-    metrics = {"task": run.task.name, "split": run.config.test_split, "n": len(examples), "models": results,
-               "weak_floor": floor, "strong_ceiling": top, "not_trained": list(evaluated_models(run, missing=True))}
-    write_json(run.file("metrics.json"), metrics, indent=1)
+    not_evaluated = [name for name, _, _ in model_table(run.config) if name not in results]
+    write_json(run.file("metrics.json"), {"task": run.task.name, "split": run.config.test_split, "n": len(examples),
+                                          "models": results, "weak_floor": floor, "strong_ceiling": top,
+                                          "not_trained": not_evaluated}, indent=1)
     for name, row in results.items():
         acc = row["accuracy"]
         print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {format_pgr(row)}"
@@ -401,40 +405,98 @@ def evaluate(run: Run) -> None:
                  f"worse, McNemar p={row['vs_full_weak_ft']['mcnemar_p']:.4g}" if "vs_full_weak_ft" in row else ""))
 
 
+# ---------------------------------------------------------------------- the run folder's file graph
+
+
 @dataclass(frozen=True)
 class Step:
+    """One step: the files it reads and writes under the run folder (the pipeline's file graph is
+    written here once; `{method}` stands for each Stage II method, `{round}` for each earlier
+    Stage I round, `{group}` for the models an `eval-*` step answers with)."""
+
     name: str
     run: Callable[[Run], None]
-    output: str | Callable[[ReasonConfig], str]  # relative to the run folder; the step is done when it exists
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
     baseline: bool = False  # skipped when config.baselines is false
-    needs: str | None = None  # a step whose output this one is built on (skipped if that one kept nothing)
+    always: bool = False  # cheap, and reads files a later run may add: recomputed on every run
 
-    def done_when(self, config: ReasonConfig) -> str:
-        """The output whose existence marks the step done, for this config."""
-        return self.output(config) if callable(self.output) else self.output
+    def paths(self, which: str, config: ReasonConfig) -> list[str]:
+        """This step's reads or writes for `config`, placeholders expanded."""
+        out: list[str] = []
+        for pattern in getattr(self, which):
+            if "{group}" in pattern:  # eval-<group>: the model folders or answers files of its group
+                group = self.name.removeprefix("eval-")
+                out += [f"models/{folder}" if pattern == "{group}" else answers_file(name)
+                        for name, folder, g in model_table(config) if g == group and (folder or pattern != "{group}")]
+            elif "{method}" in pattern:
+                out += [pattern.format(method=m) for m in config.preferences]
+            elif "{round}" in pattern:
+                out += [pattern.format(round=r) for r in range(1, config.stage1_rounds)]
+            else:
+                out.append(pattern)
+        return out
 
 
+def _eval_step(group: str, reads: tuple[str, ...] = ("{group}",), baseline: bool = False) -> Step:
+    return Step(f"eval-{group}", evaluate_group(group), reads, ("{group}.answers",), baseline=baseline)
+
+
+# In order. Each model is evaluated right after it is trained, and Stage II follows Stage I, so a
+# model is needed only briefly: once every step that reads it is done, its folder may go (a new
+# machine, a full disk) without anything being redone.
 STEPS = [
-    Step("weak-sft", weak_sft, "models/weak"),
-    Step("weak-answers", weak_answers, "weak_train2.jsonl"),
-    Step("icl-answers", icl_answers, "icl_train2.jsonl"),
-    Step("stage1-filter", stage1_filter, "stage1/filter_stats.json"),
-    Step("stage1-sft", stage1_sft, "models/stage1"),
-    Step("full-weak-ft", full_weak_ft, "models/full_weak_ft", baseline=True),
-    Step("ceiling", ceiling, "models/ceiling", baseline=True),
-    Step("stage2-samples", stage2_samples, "stage2_samples.jsonl", needs="stage1-sft"),
-    Step("stage2-pairs", stage2_pairs, "pairs.jsonl", needs="stage2-samples"),
-    Step("stage2-train", stage2_train, lambda c: f"models/stage2_{c.preferences[-1]}", needs="stage2-pairs"),
-    Step("evaluate", evaluate, "metrics.json"),
+    Step("weak-sft", weak_sft, (), ("models/weak",)),
+    Step("weak-answers", weak_answers, ("models/weak",), ("weak_train2.jsonl",)),
+    _eval_step("weak"),
+    Step("icl-answers", icl_answers, ("weak_train2.jsonl",), ("icl_train2.jsonl",)),
+    _eval_step("strong", reads=()),  # the untouched strong model: nothing of the run's
+    Step("stage1-filter", stage1_filter, ("weak_train2.jsonl", "icl_train2.jsonl"), ("stage1/filter_stats.json",)),
+    Step("stage1-sft", stage1_sft, ("stage1/filter_stats.json",), ("models/stage1", "models/stage1_round{round}")),
+    _eval_step("stage1"),
+    Step("stage2-samples", stage2_samples, ("models/stage1",), ("stage2_samples.jsonl",)),
+    Step("stage2-pairs", stage2_pairs, ("weak_train2.jsonl", "stage2_samples.jsonl"), ("pairs.jsonl",)),
+    Step("stage2-train", stage2_train, ("models/stage1", "pairs.jsonl"), ("models/stage2_{method}",)),
+    _eval_step("stage2"),
+    Step("full-weak-ft", full_weak_ft, ("weak_train2.jsonl",), ("models/full_weak_ft",), baseline=True),
+    _eval_step("full-weak-ft", baseline=True),
+    Step("ceiling", ceiling, (), ("models/ceiling",), baseline=True),
+    _eval_step("ceiling", baseline=True),
+    Step("metrics", metrics, (), ("metrics.json",), always=True),
 ]
 STEP_NAMES = [s.name for s in STEPS]
+
+
+def producers(config: ReasonConfig) -> dict[str, Step]:
+    """Which step writes each file or folder of the run."""
+    return {path: step for step in STEPS for path in step.paths("writes", config)}
+
+
+def is_done(run: Run, step: Step) -> bool:
+    """A step is done when everything it writes is there; a model folder that is gone counts as
+    there once every step that reads it is done (its answers are kept in files)."""
+    config = run.config
+    for path in step.paths("writes", config):
+        if run.file(path).exists():
+            continue
+        readers = [s for s in STEPS if path in s.paths("reads", config) and not (s.baseline and not config.baselines)]
+        if not (path.startswith("models/") and readers and all(is_done(run, r) for r in readers)):
+            return False
+    return True
+
+
+def missing_inputs(run: Run, step: Step) -> list[str]:
+    """What `step` reads that is not in the run folder, as 'PATH (from the STEP step)'."""
+    made_by = producers(run.config)
+    return [f"{run.file(path)} (from the '{made_by[path].name}' step)" for path in step.paths("reads", run.config)
+            if not run.file(path).exists()]
 
 
 def open_run(config: ReasonConfig) -> Run:
     """The run folder for `config`; refuses a folder made with a different config, and a run
     whose files would land on its data or the response cache, before anything is opened."""
     out = Path(config.output)
-    outputs = [out / f for f in ("config.json", "timings.jsonl", *(s.done_when(config) for s in STEPS))]
+    outputs = [out / f for f in ("config.json", "timings.jsonl", *(p for s in STEPS for p in s.paths("writes", config)))]
     plan_writes([f for f in outputs if f.suffix], folders=[out / "models", out / "eval"], reads=[config.data],
                 cache=config.cache or default_cache_path(), option="output")  # models/* appear when trained
     run = Run(config)
@@ -484,17 +546,21 @@ def _log_time(run: Run, step: str, seconds: float, outcome: str) -> None:
 def _run_steps(run: Run, only: str | None, until: str | None) -> Run:
     config = run.config
     stopped: dict[str, str] = {}  # step -> why it trained nothing
+    made_by = producers(config)
     for number, step in enumerate(STEPS, start=1):
         if only is not None and step.name != only:
             continue
         label = f"[{number}/{len(STEPS)}] {step.name}"
+        after = {made_by[path].name for path in step.paths("reads", config) if path in made_by} & set(stopped)
         if step.baseline and not config.baselines:
             print(f"{label}: skipped (baselines: false)")
-        elif step.needs in stopped:
-            stopped[step.name] = stopped[step.needs]
-            print(f"{label}: skipped ({step.needs} had nothing to train on)")
-        elif step.name != "evaluate" and run.file(output := step.done_when(config)).exists():
-            print(f"{label}: done already ({run.file(output)})")
+        elif after:
+            stopped[step.name] = stopped[min(after)]
+            print(f"{label}: skipped ({', '.join(sorted(after))} had nothing to train on)")
+        elif not step.always and is_done(run, step):
+            print(f"{label}: done already")
+        elif missing := missing_inputs(run, step):
+            raise W2SError(f"step '{step.name}' needs {'; '.join(missing)}: run that step first (or `w2s reason run`)")
         else:
             print(f"{label} ...")
             started, outcome = time.monotonic(), "failed"

@@ -40,19 +40,19 @@ def write_reason_report(run_dir: str | Path) -> Path:
     run = Path(run_dir)
     metrics_file = run / "metrics.json"
     if not metrics_file.is_file():
-        raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'evaluate' step first)")
+        raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'metrics' step first)")
     metrics = read_json(metrics_file)
     missing = [key for key in ("task", "split", "n", "models") if not isinstance(metrics, dict) or key not in metrics]
     if missing or not isinstance(metrics["models"], dict) or \
             any(not isinstance(row, dict) or "accuracy" not in row for row in metrics["models"].values()):
         raise W2SError(f"{metrics_file}: not a metrics file of `w2s reason` (missing {', '.join(missing) or 'models.*.accuracy'});"
-                       " rerun the 'evaluate' step")
+                       " rerun the 'metrics' step")
     bad = next((name for name, row in metrics["models"].items()
                 if not isinstance(row["accuracy"], dict) or not all(isinstance(row["accuracy"].get(k), (int, float))
                                                                     for k in ("value", "low", "high", "n"))), None)
     if bad is not None:
         raise W2SError(f"{metrics_file}: models.{bad}.accuracy must hold numbers value, low, high and n; "
-                       "rerun the 'evaluate' step")
+                       "rerun the 'metrics' step")
     report = run / "report.md"
     plan_writes([report, run / "accuracy.png"], reads=[metrics_file, run / "config.json", run / "timings.jsonl",
                                                        run / "stage1" / "filter_stats.json", run / "pairs_stats.json"],
