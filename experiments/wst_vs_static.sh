@@ -2,7 +2,7 @@
 # Every step of results/wst_vs_static_protocol.md (issue #46), in order. A step is skipped when its
 # output exists; answers come back from the response cache, so rerunning continues a killed run.
 #   R=RUN_DIR bash experiments/wst_vs_static.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_vs_static)
-# Steps, in the order they run: gepa_05b  gepa_15b  eval_05b_128  eval_05b_512  eval_15b_128  eval_15b_512
+# Steps, in the order they run (amendment 1): gepa_05b  eval_05b_128  eval_05b_512  gepa_15b  eval_15b_128  eval_15b_512
 # Needs `w2s engines install vllm`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +14,12 @@ declare -A STUDENT=(
   [05b]="student.model=qwen2.5-coder-0.5b-instruct student.backend=vllm-server student.dtype=float32"
   [15b]="student.model=qwen2.5-coder-1.5b-instruct student.backend=vllm-server student.dtype=bfloat16")
 COMMON="student.concurrency=32 student.timeout_s=3600"
-REFLECTION="reflection.model=qwen2.5-coder-1.5b-instruct reflection.backend=vllm-server reflection.dtype=bfloat16
+REFLECTION="reflection.model=qwen2.5-coder-1.5b-instruct reflection.backend=vllm-server reflection.dtype=float32
   reflection.extra.max_model_len=8192"
 mkdir -p "$R"
+# KEEP (optional): the study's saved small files (results/wst_vs_static of the repository's main),
+# restored into R first, so a new machine continues the study (experiments/keep_run.py).
+if [ -n "${KEEP:-}" ]; then python experiments/keep_run.py restore "$KEEP" "$R"; fi
 ( while sleep 30; do echo "$(date -u +%FT%TZ) $(free -m | awk '/^Mem:/ {print $3}') MB used"; done ) >> "$R/memory.log" &
 trap 'kill $! 2>/dev/null' EXIT
 stamp() { echo "$(date -u +%FT%TZ) $* (w2s $(git rev-parse --short HEAD))" >> "$R/steps.log"; }
@@ -31,14 +34,12 @@ run() {  # run STEP OUTPUT COMMAND...: skipped when OUTPUT exists or STEP was no
   stamp "$step done"
 }
 
-for s in 05b 15b; do
+for s in 05b 15b; do  # each student's GEPA, then its two cells (amendment 1)
   # shellcheck disable=SC2086
   run "gepa_$s" "$R/gepa_$s/optimized_instruction.json" \
     w2s wst optimize --task "$ORGANISM" --budget-from-teacher "$TEACHER" --output "$R/gepa_$s" split=validation \
     train_questions=32 val_questions=32 minibatch=4 student_max_tokens=128 "seed_instruction=Let's think step by step." \
     ${STUDENT[$s]} $COMMON $REFLECTION
-done
-for s in 05b 15b; do
   for tokens in 128 512; do
     # shellcheck disable=SC2086
     run "eval_${s}_$tokens" "$R/eval_${s}_$tokens/wst_eval.json" \
