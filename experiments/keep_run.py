@@ -74,7 +74,10 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     args = parser.parse_args()
-    if not args.source.is_dir():
+    if not args.source.is_dir():  # nothing kept yet (a study's first session): nothing to restore
+        if args.action == "restore" and not args.source.exists():
+            print(f"keep_run: nothing kept in {args.source} yet")
+            return
         raise SystemExit(f"keep_run: {args.source} is not a folder")
     count = (save if args.action == "save" else restore)(args.source, args.target)
     print(f"keep_run: {args.action}d {count} files from {args.source} into {args.target}")

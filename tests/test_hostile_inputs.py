@@ -67,7 +67,7 @@ def test_non_utf8_input_names_the_file_and_line(tmp_path, capsys):
     (["--temperature", "nan"], "'temperature' = nan (expected a finite number"),
     (["--temperature", "1e309"], "'temperature' = inf (expected a finite number"),
     (["student.timeout_s=1e309"], "'student.timeout_s' = inf (expected a finite number"),
-    (["student.dtype=float99"], "student.dtype: expected one of"),
+    (["student.dtype=float99"], "'student.dtype' = 'float99' (expected one of"),
     (["student.device=tpu"], "student.device: expected"),
     (["--limit", "0"], "'limit' = 0 (expected >= 1)"),
 ])
@@ -91,13 +91,14 @@ def test_unknown_backend_option_and_missing_gpu_are_one_line(tiny_model, gsm_fil
 
 def test_flag_values_are_strings_not_yaml(tmp_path, gsm_file, capsys):
     """`--output 'runs/a #1'` keeps its '#1'; `--model 0123` stays '0123'; `--output yes` is a path."""
-    from w2s.cli import _config_from_args, build_parser
+    from w2s.cli import build_parsers
     from w2s.commands.eval import EvalConfig
+    from w2s.config import config_from_flags
 
-    parser = build_parser()
+    parser = build_parsers()
     for output in ["runs/a #1", "yes", "0123"]:
         args = parser.parse_args(["eval", "--output", output, "--model", "0123"])
-        config = _config_from_args(EvalConfig, args, {"output": "output", "model": "student.model"})
+        config = config_from_flags(EvalConfig, vars(args), None, [])
         assert config.output == output and config.student.model == "0123"
 
 
@@ -195,7 +196,7 @@ def test_every_commands_help_prints(capsys):
     """argparse %-formats help strings (not descriptions): a stray '%' breaks --help with a traceback."""
     import argparse
 
-    from w2s.cli import build_parser
+    from w2s.cli import build_parsers
 
     def commands(parser: argparse.ArgumentParser, path: list[str]):
         yield path
@@ -204,7 +205,7 @@ def test_every_commands_help_prints(capsys):
                 for name, sub in action.choices.items():
                     yield from commands(sub, [*path, name])
 
-    paths = list(commands(build_parser(), []))
+    paths = list(commands(build_parsers(), []))
     assert ["rm", "check"] in paths and ["reason", "report"] in paths
     for path in paths:
         with pytest.raises(SystemExit) as done:

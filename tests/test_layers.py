@@ -73,3 +73,13 @@ def test_nothing_imports_the_cli_and_there_is_no_import_cycle():
         return False
 
     assert [name for name in mods if reaches(name, name, set())] == []
+
+
+def test_no_function_is_longer_than_a_screen():
+    """A function is read at once: no more than 60 lines (split it where a part has a name)."""
+    long = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not long

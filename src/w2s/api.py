@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from w2s.config import build, load_yaml, set_key, to_dict
+from w2s.config import aliases, build, load_yaml, set_key, to_dict
 
 T = TypeVar("T")
 
@@ -37,7 +37,8 @@ def configure(cls: type[T], config: str | Path | T | None = None, **settings: An
 
         raise W2SError(f"config: expected a YAML file's path or a {cls.__name__}, got {type(config).__name__} "
                        f"{config!r:.40}")
-    for key, value in settings.items():  # a dict merges into its section, key by key
+    renamed = aliases(cls)  # a field's flag name is a keyword too (teacher= for trained_teacher)
+    for key, value in ((renamed.get(k, k), v) for k, v in settings.items()):  # a dict merges into its section
         for dotted, leaf in (_flatten(value, key) if isinstance(value, dict) and value else [(key, value)]):
             set_key(data, dotted, leaf)
     return build(cls, data, source)
@@ -63,8 +64,6 @@ def evaluate(config: Any = None, **settings: Any) -> dict:
     (conditions with accuracy, intervals, McNemar tests, costs), also written to `output`."""
     from w2s.wst.evaluate import WSTEvalConfig, run_wst_eval
 
-    if "teacher" in settings:  # the natural name for the trained teacher
-        settings["trained_teacher"] = settings.pop("teacher")
     return run_wst_eval(configure(WSTEvalConfig, config, **settings))
 
 

@@ -18,6 +18,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,14 +48,26 @@ class Range:
         return " and ".join(parts) or "any finite number"
 
 
-def setting(default: Any = dataclasses.MISSING, *, low: float | None = None, above: float | None = None,
-            high: float | None = None) -> Any:
-    """A numeric config field with its range, declared once beside it: `low` inclusive, `above`
-    exclusive, `high` inclusive. `build` refuses any value outside it (None passes where allowed)."""
+def setting(default: Any = dataclasses.MISSING, *, help: str | Callable[[], str] = "", low: float | None = None,
+            above: float | None = None, high: float | None = None, flag: str | None = None,
+            flags: dict[str, str] | None = None, positional: bool = False,
+            default_factory: Callable[[], Any] | None = None) -> Any:
+    """A config field with everything said about it, declared once beside it.
+
+    `help` (a string, or a function giving one from a registry) is the flag's help and the
+    field's documentation; a numeric range is `low` inclusive, `above` exclusive, `high` inclusive,
+    and `build` refuses any value outside it (None passes where allowed). On the command line a
+    top-level field is the flag `--field-name` (`flag` renames it, and is also a keyword the Python
+    API accepts; `positional` makes it an argument); a section (`default_factory`) exposes the
+    sub-settings named in `flags` ({sub-field: flag name}) as flags of their own."""
     if low is not None and above is not None:
         raise ValueError("give low or above, not both")
-    bounds = Range(above if above is not None else low, high, above is not None)
-    return dataclasses.field(default=default, metadata={"range": bounds})
+    metadata: dict[str, Any] = {"help": help, "flag": flag, "flags": flags or {}, "positional": positional}
+    if low is not None or above is not None or high is not None:
+        metadata["range"] = Range(above if above is not None else low, high, above is not None)
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def numeric_range(field: dataclasses.Field) -> Range | None:
@@ -62,15 +75,31 @@ def numeric_range(field: dataclasses.Field) -> Range | None:
 
 
 def check_ranges(obj: Any) -> None:
-    """Every `setting` field of a config object finite and in its range, else a ValueError naming
-    it. Configs call it first in `__post_init__`, so one built in Python is checked as one read
-    from YAML is (where `build` has already named the full dotted key)."""
+    """Every `setting` field of a config object finite and in its range, and every `Literal` field
+    one of its choices, else a ValueError naming it. Configs call it first in `__post_init__`, so
+    one built in Python is checked as one read from YAML is (where `build` has already named the
+    full dotted key)."""
+    hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
+        choices = _choices(hints[f.name])
+        if choices is not None and getattr(obj, f.name) not in choices:
+            raise ValueError(f"{f.name}: expected one of {', '.join(map(str, choices))}, got {getattr(obj, f.name)!r}")
         bounds, value = numeric_range(f), getattr(obj, f.name)
         if bounds is None or value is None or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if isinstance(value, float) and not math.isfinite(value) or not bounds.allows(value):
             raise ValueError(f"{f.name} = {value!r} (expected a finite number, {bounds})")
+
+
+def _choices(hint: Any) -> tuple | None:
+    """A Literal field's choices (None allowed where the field is optional), else None."""
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(inner) == 1 and typing.get_origin(inner[0]) is typing.Literal:
+            return (*typing.get_args(inner[0]), None)
+    return None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -175,6 +204,11 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
                            + (f"(did you mean '{prefix}{near[0]}'?)" if near else f"(expected one of: {', '.join(fields)})"))
         kwargs[key] = _coerce(hints[key], value, source, dotted)
         _check_number(kwargs[key], numeric_range(fields[key]), source, dotted)
+    required = [name for name, f in fields.items() if name not in kwargs and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    if required:
+        flag = fields[required[0]].metadata.get("flag") or required[0].replace("_", "-")
+        raise W2SError(f"{source}: '{prefix}{required[0]}' is required (--{flag}, or {prefix}{required[0]}=...)")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
@@ -254,3 +288,145 @@ def _coerce(hint: Any, value: Any, source: str, dotted: str) -> Any:
 
 def _name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
+
+
+# ------------------------------------------------------------------------- the command line, from configs
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """One command-line flag of a config: its name, the dotted key it sets, and the field's facts."""
+
+    name: str  # e.g. "max-tokens" for --max-tokens, or the metavar of a positional argument
+    key: str  # e.g. "student.model"
+    hint: Any  # the field's type
+    field: dataclasses.Field
+    positional: bool = False
+
+    @property
+    def choices(self) -> tuple | None:
+        inner = _scalar(self.hint)
+        return typing.get_args(inner) if typing.get_origin(inner) is typing.Literal else None
+
+    def help_text(self) -> str:
+        """The field's help, its choices and its default, from the declaration alone."""
+        given = self.field.metadata.get("help", "")
+        text = given() if callable(given) else given
+        default = self.field.default
+        if self.choices:
+            text += f"{'; ' if text else ''}one of: {', '.join(map(str, self.choices))}"
+        if not (default is dataclasses.MISSING or default is None or default is False or default == ""
+                or self.positional):
+            text += f" (default {default})"
+        return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _scalar(hint: Any) -> Any:
+    """The type a flag parses (Optional[X] -> X), or None for types set only as `key=value`."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _scalar(args[0]) if len(args) == 1 else None
+    if hint in (str, int, float, bool) or typing.get_origin(hint) is typing.Literal:
+        return hint
+    if typing.get_origin(hint) is list and typing.get_args(hint) in ((str,),):
+        return hint
+    return None
+
+
+def _section(hint: Any) -> type | None:
+    """The dataclass of a section field (also an optional one), else None."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate  # type: ignore[return-value]
+    return None
+
+
+def command_flags(cls: type) -> list[Flag]:
+    """The flags of a config: every top-level field of a type a flag can carry (`--field-name`, or
+    the field's `flag`), and the sub-settings each section names in its `flags`."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for f in dataclasses.fields(cls):
+        section = _section(hints[f.name])
+        if section is not None:
+            inner = {g.name: g for g in dataclasses.fields(section)}
+            inner_hints = typing.get_type_hints(section)
+            found += [Flag(name, f"{f.name}.{sub}", inner_hints[sub], inner[sub])
+                      for sub, name in f.metadata.get("flags", {}).items()]
+        elif _scalar(hints[f.name]) is not None:
+            name = f.metadata.get("flag") or f.name.replace("_", "-")
+            found.append(Flag(name, f.name, hints[f.name], f, bool(f.metadata.get("positional"))))
+    return found
+
+
+def aliases(cls: type) -> dict[str, str]:
+    """Keyword aliases the Python API accepts beside field names: a field's `flag` name."""
+    return {f.metadata["flag"].replace("-", "_"): f.name for f in dataclasses.fields(cls)
+            if f.metadata.get("flag")}
+
+
+def add_flags(parser: Any, cls: type, prefix: str = "setting") -> None:
+    """Add `cls`'s flags to an argparse parser (values land in `prefix:<dotted key>`)."""
+    import argparse
+
+    for flag in command_flags(cls):
+        inner = _scalar(flag.hint)
+        kwargs: dict[str, Any] = {"help": flag.help_text()}
+        if inner is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(inner) is list:
+            kwargs.update(nargs="+", metavar=flag.name.upper().replace("-", "_"))
+        elif flag.choices:
+            kwargs["choices"] = flag.choices
+        else:
+            kwargs.update(type=inner, metavar=flag.name.upper().replace("-", "_"))
+        if flag.positional:
+            parser.add_argument(f"{prefix}:{flag.key}", **kwargs)
+        else:
+            parser.add_argument(f"--{flag.name}", dest=f"{prefix}:{flag.key}", default=None, **kwargs)
+
+
+def config_from_flags(cls: type[T], values: dict[str, Any], config_file: str | None, overrides: list[str],
+                      prefix: str = "setting") -> T:
+    """A config file, then its flags, then free `key=value` overrides (the last one wins); each bad
+    value is blamed on where it came from, the file's own values first."""
+    data = load_yaml(config_file) if config_file else {}
+    if config_file:
+        import copy
+
+        build(cls, copy.deepcopy(data), config_file)
+    for dest, value in values.items():  # flag values are taken as argparse typed them, never as YAML
+        if dest.startswith(f"{prefix}:") and value is not None:
+            set_key(data, dest.split(":", 1)[1], value)
+    for item in overrides:
+        if "=" not in item:
+            raise W2SError(f"unexpected argument '{item}' (overrides look like key.sub=value)")
+    return build(cls, apply_overrides(data, list(overrides)), "command line")
+
+
+# Settings many commands share, each said once here.
+
+
+REQUIRED = dataclasses.MISSING  # the default of a setting that has none: it must be given
+
+
+def task_setting(default: Any = "gsm8k", note: str = "") -> Any:
+    def help_() -> str:
+        from w2s.tasks import tasks_help
+
+        return tasks_help() + (f"; {note}" if note else "")
+
+    return setting(default, help=help_)
+
+
+def data_setting() -> Any:
+    return setting(None, help="JSONL file, folder of <split>.jsonl, or hub dataset id (default: the shared data "
+                              "folder, then the hub)")
+
+
+def cache_setting() -> Any:
+    return setting(None, help="response cache file (default $W2S_HOME/responses.sqlite)")
+
+
+def seed_setting(default: int | None = None) -> Any:
+    return setting(default, low=0, help="shuffle with this seed before the limit (None: file order)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting, to_dict
+from w2s.config import check_ranges, seed_setting, setting, task_setting, to_dict
 from w2s.errors import W2SError
 from w2s.jsonl import write_atomic, write_jsonl
 from w2s.outputs import plan_writes
@@ -25,16 +25,18 @@ from w2s.tasks import get_task
 class EvalConfig:
     """Everything that determines an evaluation run (saved beside its results)."""
 
-    task: str = "gsm8k"
-    split: str = "test"
-    data: str | None = None  # JSONL file, folder, or hub id; default: shared data, then the hub
-    limit: int | None = setting(None, low=1)
-    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
-    max_tokens: int = setting(512, low=1)
-    temperature: float = setting(0.0, low=0, high=10)
-    output: str | None = None  # run folder; default runs/eval/<task>-<split>-<model>
-    cache: str | None = None  # response cache file; default $W2S_HOME/responses.sqlite
-    student: StudentConfig = field(default_factory=StudentConfig)
+    task: str = task_setting("gsm8k")
+    split: str = setting("test", help="data split")
+    data: str | None = setting(None, help="JSONL file, folder, or hub id; default: shared data, then the hub")
+    limit: int | None = setting(None, low=1, help="questions (None: all)")
+    seed: int | None = seed_setting()
+    max_tokens: int = setting(512, low=1, help="the answer budget: most tokens per answer")
+    temperature: float = setting(0.0, low=0, high=10, help="0 = greedy")
+    output: str | None = setting(None, help="run folder; default runs/eval/<task>-<split>-<model>")
+    cache: str | None = setting(None, help="response cache file; default $W2S_HOME/responses.sqlite")
+    student: StudentConfig = setting(default_factory=StudentConfig, help="the model that answers", flags={
+        "model": "model", "backend": "backend", "batch_size": "batch-size", "base_url": "base-url",
+        "concurrency": "concurrency"})
 
     def __post_init__(self) -> None:
         check_ranges(self)

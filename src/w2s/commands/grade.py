@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from w2s.config import REQUIRED, setting, task_setting
 from w2s.errors import W2SError
 from w2s.jsonl import iter_jsonl, write_jsonl
 from w2s.outputs import plan_writes
@@ -12,6 +13,17 @@ from w2s.scoring import score_responses
 from w2s.stats import Estimate
 from w2s.tasks import Example, get_task
 from w2s.tasks.base import text_field
+
+
+@dataclass
+class GradeConfig:
+    """`w2s grade`: which file, which fields, which task's grader."""
+
+    task: str = task_setting(REQUIRED)
+    input: str = setting(help="JSONL file with one response per row")
+    response_key: str = setting("response", help="field holding the response")
+    answer_key: str = setting("answer", help="field holding the gold answer")
+    output: str | None = setting(None, help="write the graded rows here")
 
 
 @dataclass

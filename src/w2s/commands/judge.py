@@ -5,10 +5,11 @@ The judge itself, `PairwiseJudge`, is in `w2s.judge` (a scoring component used b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from w2s.config import check_ranges, setting, to_dict
+from w2s.config import cache_setting, check_ranges, data_setting, seed_setting, setting, task_setting, to_dict
 from w2s.judge import PairwiseJudge, position_report
 from w2s.students import StudentConfig
 
@@ -22,20 +23,21 @@ class JudgeCheckConfig:
     verdicts are trusted.
     """
 
-    task: str = "hh_rlhf"
-    data: str | None = None
-    split: str = "rm_test"
-    limit: int | None = setting(None, low=1)
-    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
-    output: str | None = None  # a folder for judge_check.json and the per-pair verdicts
-    cache: str | None = None
-    judge: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
-    mode: str = "verdict"  # verdict (generated A/B/tie, any backend) | probability (hf or a vLLM server: no generation)
+    task: str = task_setting("hh_rlhf")
+    data: str | None = data_setting()
+    split: str = setting("rm_test", help="labelled split")
+    limit: int | None = setting(None, low=1, help="pairs (None: all)")
+    seed: int | None = seed_setting()
+    output: str | None = setting(None, help="a folder for judge_check.json and the per-pair verdicts")
+    cache: str | None = cache_setting()
+    judge: StudentConfig = setting(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"),
+                                   help="the judge", flags={"model": "model", "backend": "backend"})
+    mode: Literal["verdict", "probability"] = setting(
+        "verdict", help="verdict: the judge's generated A/B/tie (any backend); probability: its log-probabilities of A "
+                        "and B averaged over both orders, no generation (hf, or a vLLM server)")
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        if self.mode not in ("verdict", "probability"):
-            raise ValueError(f"mode: expected 'verdict' or 'probability', got '{self.mode}'")
 
 
 def check_judge(config: JudgeCheckConfig) -> dict:

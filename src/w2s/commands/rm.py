@@ -10,11 +10,11 @@ above rejected) on the disjoint `rm_test` pairs. The component they train and ch
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting
+from w2s.config import cache_setting, check_ranges, data_setting, setting, task_setting
 from w2s.devices import is_main_process, trainer_precision
 from w2s.errors import W2SError
 from w2s.paths import default_cache_path, w2s_home
@@ -28,17 +28,18 @@ class RMCheckConfig:
     """`w2s rm check`: how often a reward model scores the human-chosen reply above the rejected
     one, on labelled pairs the evaluation never uses. Check a hub reward model before it grades."""
 
-    model: str | None = None  # hub id, folder or pack (default: the offline one `w2s rm train` wrote)
-    task: str = "hh_rlhf"
-    data: str | None = None
-    split: str = "rm_test"
-    limit: int | None = setting(None, low=1)
-    batch_size: int = setting(8, low=1)
-    max_length: int = setting(1024, low=1)
-    device: str = "auto"
-    dtype: str = "auto"
-    output: str | None = None  # a folder for rm_check.json and the per-pair scores
-    cache: str | None = None
+    model: str | None = setting(None,
+                    help="hub id, folder or pack (default: the offline one `w2s rm train` wrote)")
+    task: str = task_setting("hh_rlhf")
+    data: str | None = data_setting()
+    split: str = setting("rm_test", help="labelled split")
+    limit: int | None = setting(None, low=1, help="pairs (None: all)")
+    batch_size: int = setting(8, low=1, help="pairs scored at once")
+    max_length: int = setting(1024, low=1, help="tokens of a prompt and reply, at most")
+    device: str = setting("auto", help="auto = cuda if available else cpu")
+    dtype: str = setting("auto", help="auto = float32 on CPU")
+    output: str | None = setting(None, help="a folder for rm_check.json and the per-pair scores")
+    cache: str | None = cache_setting()
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -81,26 +82,28 @@ def check_reward_model(config: RMCheckConfig) -> dict:
 class RMTrainConfig:
     """`w2s rm train`: which model learns which preferences, and how it is checked."""
 
-    task: str = "hh_rlhf"
-    data: str | None = None
-    split: str = "rm_train"
-    eval_split: str = "rm_test"
-    limit: int | None = setting(None, low=1)  # training pairs (None: the whole split)
-    eval_limit: int | None = setting(None, low=1)
-    model: str = "smollm2-135m-instruct"
-    epochs: float = setting(1.0, above=0)
-    learning_rate: float = setting(5e-5, above=0, high=1)
-    batch_size: int = setting(8, low=1)
-    max_length: int = setting(512, low=16)
-    seed: int = setting(0, low=0)
-    save_steps: int = setting(50, low=0)  # a resumable checkpoint (weights and optimizer) every N steps; 0: none
-    # recompute activations in the backward pass: the same gradients for less memory (a full
-    # fine-tune of the 135M pack at max_length 512 held 12 GB without it)
-    gradient_checkpointing: bool = False
+    task: str = task_setting("hh_rlhf")
+    data: str | None = data_setting()
+    split: str = setting("rm_train", help="split of training pairs")
+    eval_split: str = setting("rm_test", help="held-out split of labelled pairs")
+    limit: int | None = setting(None, low=1, help="training pairs (None: the whole split)")
+    eval_limit: int | None = setting(None, low=1, help="held-out pairs (None: all)")
+    model: str = setting("smollm2-135m-instruct", help="base model (a pack, folder or hub id)")
+    epochs: float = setting(1.0, above=0, help="passes over the training pairs")
+    learning_rate: float = setting(5e-5, above=0, high=1, help="learning rate")
+    batch_size: int = setting(8, low=1, help="pairs per step")
+    max_length: int = setting(512, low=16, help="tokens of a prompt and reply, at most")
+    seed: int = setting(0, low=0, help="seed of the trainer")
+    save_steps: int = setting(50, low=0,
+                    help="a resumable checkpoint (weights and optimizer) every N steps; 0: none")
+    gradient_checkpointing: bool = setting(False,
+                    help="recompute activations in the backward pass: the same gradients for less memory (a full fine-tune of the 135M pack at max_length 512 held 12 GB without it)")
     # where the training curves go, as transformers names them (tensorboard: logs/ beside the model)
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    output: str | None = None  # default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)
-    cache: str | None = None
+    report_to: list[str] = setting(default_factory=lambda: ["tensorboard"],
+                    help="trackers for the training curves: tensorboard | trackio | wandb | mlflow | none")
+    output: str | None = setting(None,
+                    help="default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)")
+    cache: str | None = cache_setting()
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import random
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from w2s.cache import ResponseCache
-from w2s.config import build, check_ranges, setting, to_dict
+from w2s.config import build, cache_setting, check_ranges, data_setting, setting, task_setting, to_dict
 from w2s.errors import W2SError
 from w2s.jsonl import read_jsonl, write_json, write_jsonl
 from w2s.outputs import plan_writes
@@ -35,7 +37,8 @@ from w2s.students.base import usage_line
 from w2s.tasks import Example, Task, get_task
 from w2s.training import FinetuneConfig, finetune, preference_row, sft_row
 
-STAGE1_SETS = ("weak", "icl", "hybrid")
+Stage1Set = Literal["weak", "icl", "hybrid"]
+STAGE1_SETS: tuple[str, ...] = typing.get_args(Stage1Set)
 
 
 class NothingToTrain(W2SError):
@@ -47,48 +50,52 @@ class SelectionConfig:
     """How Stage I and Stage II read final answers: strict (marked answers only, as the reference
     code does) or flexible (the grader's fallback, e.g. the last number)."""
 
-    extraction: str = "strict"
+    extraction: Literal["strict", "flexible"] = "strict"
 
     def __post_init__(self) -> None:
-        if self.extraction not in ("strict", "flexible"):
-            raise ValueError(f"selection.extraction must be 'strict' or 'flexible', got '{self.extraction}'")
+        check_ranges(self)
 
 
 @dataclass
 class ReasonConfig:
-    task: str = "gsm8k"
-    data: str | None = None
-    weak_model: str = "smollm2-135m-instruct"
-    strong_model: str = "qwen2.5-0.5b-instruct"
-    train1_split: str = "train_1"  # gold solutions, for the weak model only
-    train2_split: str = "train_2"  # questions the strong model learns from (gold: diagnostics only)
-    test_split: str = "test"
-    train1_limit: int | None = setting(200, low=1)
-    train2_limit: int | None = setting(200, low=1)
-    test_limit: int | None = setting(200, low=1)
-    seed: int | None = setting(0, low=0)  # shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)
-    max_tokens: int = setting(384, low=1)  # generation budget of every answer
-    icl_demos: int = setting(4, low=0)  # weak train_2 answers shown to the strong model in context
-    stage1_data: str = "hybrid"  # weak | icl | hybrid: the Stage I SFT set
-    stage1_rounds: int = setting(1, low=1)  # >1 iterates: models fine-tuned on the weak/icl sets answer again
-    samples: int = setting(10, low=1)  # Stage II samples per question
-    sample_temperature: float = setting(1.0, low=0, high=10)
-    min_confidence: float = setting(0.6, low=0, high=1)
-    flip_confidence: float = setting(0.8, low=0, high=1)
-    max_pairs: int = setting(1, low=1)
+    task: str = task_setting("gsm8k")
+    data: str | None = data_setting()
+    weak_model: str = setting("smollm2-135m-instruct",
+                    help="the weak model (fine-tuned on train_1 gold, it supervises)")
+    strong_model: str = setting("qwen2.5-0.5b-instruct", help="the strong model (learns from the weak one)")
+    train1_split: str = setting("train_1", help="gold solutions, for the weak model only")
+    train2_split: str = setting("train_2",
+                    help="questions the strong model learns from (gold: diagnostics only)")
+    test_split: str = setting("test", help="split every model is evaluated on")
+    train1_limit: int | None = setting(200, low=1, help="train_1 questions (None: all)")
+    train2_limit: int | None = setting(200, low=1, help="train_2 questions (None: all)")
+    test_limit: int | None = setting(200, low=1, help="test questions (None: all)")
+    seed: int | None = setting(0, low=0,
+                    help="shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)")
+    max_tokens: int = setting(384, low=1, help="generation budget of every answer")
+    icl_demos: int = setting(4, low=0, help="weak train_2 answers shown to the strong model in context")
+    stage1_data: Stage1Set = setting("hybrid", help="the Stage I SFT set (hybrid: both answers)")
+    stage1_rounds: int = setting(1, low=1,
+                    help=">1 iterates: models fine-tuned on the weak/icl sets answer again")
+    samples: int = setting(10, low=1, help="Stage II samples per question")
+    sample_temperature: float = setting(1.0, low=0, high=10, help="temperature of the Stage II samples")
+    min_confidence: float = setting(0.6, low=0, high=1,
+                    help="Stage II: skip a question whose majority answer has less than this share of the samples")
+    flip_confidence: float = setting(0.8, low=0, high=1,
+                    help="Stage II: overrule a weak answer that disagrees with the majority at or above this share")
+    max_pairs: int = setting(1, low=1, help="Stage II: distinct pairs per question at most")
     selection: SelectionConfig = field(default_factory=SelectionConfig)
-    preference: str | list[str] = "dpo"  # dpo | orpo | [dpo, orpo]: one Stage II model per method
-    baselines: bool = True  # train full weak FT and the strong ceiling
-    output: str = "runs/reason/default"
-    cache: str | None = None
+    preference: str | list[str] = setting("dpo",
+                    help="dpo | orpo | [dpo, orpo]: one Stage II model per method")
+    baselines: bool = setting(True, help="train full weak FT and the strong ceiling")
+    output: str = setting("runs/reason/default", help="run folder")
+    cache: str | None = cache_setting()
     sft: FinetuneConfig = field(default_factory=FinetuneConfig)
     preference_training: FinetuneConfig = field(
         default_factory=lambda: FinetuneConfig(epochs=1.0, learning_rate=5e-6, batch_size=2))
     generation: StudentConfig = field(default_factory=StudentConfig)  # backend/batching; model is set per step
 
     def __post_init__(self) -> None:
-        if self.stage1_data not in STAGE1_SETS:
-            raise ValueError(f"stage1_data must be one of {', '.join(STAGE1_SETS)}, got '{self.stage1_data}'")
         methods = self.preferences
         if not methods or any(m not in ("dpo", "orpo") for m in methods) or len(set(methods)) != len(methods):
             raise ValueError(f"preference must be 'dpo', 'orpo' or a list of both, got {self.preference!r}")

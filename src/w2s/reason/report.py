@@ -36,8 +36,8 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def write_reason_report(run_dir: str | Path) -> Path:
-    run = Path(run_dir)
+def _read_metrics(run: Path) -> dict:
+    """metrics.json, checked for what the report reads (one line naming what is wrong)."""
     metrics_file = run / "metrics.json"
     if not metrics_file.is_file():
         raise W2SError(f"{run}: no metrics.json (run `w2s reason run` or its 'metrics' step first)")
@@ -53,6 +53,13 @@ def write_reason_report(run_dir: str | Path) -> Path:
     if bad is not None:
         raise W2SError(f"{metrics_file}: models.{bad}.accuracy must hold numbers value, low, high and n; "
                        "rerun the 'metrics' step")
+    return metrics
+
+
+def write_reason_report(run_dir: str | Path) -> Path:
+    run = Path(run_dir)
+    metrics_file = run / "metrics.json"
+    metrics = _read_metrics(run)
     report = run / "report.md"
     plan_writes([report, run / "accuracy.png"], reads=[metrics_file, run / "config.json", run / "timings.jsonl",
                                                        run / "stage1" / "filter_stats.json", run / "pairs_stats.json"],
@@ -70,7 +77,15 @@ def write_reason_report(run_dir: str | Path) -> Path:
              "the task's flexible extraction; strict accuracy counts only marked final answers, as selection does.", ""]
     if metrics.get("not_trained"):
         lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
+    lines += [*_settings_lines(run), *_selection_lines(run), *timing_section(run / "timings.jsonl")]
+    write_atomic(report, ["\n".join(lines)])
+    return report
+
+
+def _settings_lines(run: Path) -> list[str]:
+    """The run's models, sizes and methods, from its config.json."""
     config_file = run / "config.json"
+    lines: list[str] = []
     if config_file.is_file():
         config = read_json(config_file)
         lines += [f"Weak model `{config['weak_model']}`, strong model `{config['strong_model']}`, task "
@@ -79,6 +94,12 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   f"`{config['stage1_data']}`, {config['stage1_rounds']} round(s); Stage II "
                   f"{' and '.join(m.upper() for m in _methods(config['preference']))}, {config['samples']} samples per "
                   "question.", ""]
+    return lines
+
+
+def _selection_lines(run: Path) -> list[str]:
+    """What Stage I's filter kept and Stage II's pairs, from their stats files."""
+    lines: list[str] = []
     stats_file = run / "stage1" / "filter_stats.json"
     if stats_file.is_file():
         lines += ["## Stage I consistency filter", "",
@@ -98,9 +119,7 @@ def write_reason_report(run_dir: str | Path) -> Path:
                   + ", ".join(f"{k} {v}" for k, v in p["branches"].items())
                   + f". Gold-correct (diagnostic): chosen {p['chosen_gold_correct']}, rejected "
                   f"{p['rejected_gold_correct']}.", ""]
-    lines += timing_section(run / "timings.jsonl")
-    write_atomic(report, ["\n".join(lines)])
-    return report
+    return lines
 
 
 def timing_section(timings_file: Path) -> list[str]:

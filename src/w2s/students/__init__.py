@@ -4,6 +4,7 @@ w2s uses (student, teacher, judge, weak model), several backends imported lazily
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 from w2s.cache import ResponseCache
 from w2s.config import check_ranges, setting
@@ -20,28 +21,27 @@ from w2s.students.base import (
     check_base_url,
 )
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 
 @dataclass
 class StudentConfig:
     """Which model answers, through which backend, with what batching/concurrency."""
 
-    model: str = "qwen2.5-0.5b-instruct"
-    backend: str = "hf"  # hf | openai | vllm-server | llamacpp | scripted, or one added with register_backend
-    batch_size: int = setting(16, low=1)  # hf: sequences per generate() call (static batching)
-    batching: str = "static"  # hf: static | continuous (long, varied greedy answers; see students/hf.py)
-    dtype: str = "auto"  # hf/vllm-server: auto = float32 on CPU, bfloat16 (vLLM's choice) on GPU
-    device: str = "auto"  # hf: auto = cuda if available else cpu
-    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1
-    api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the variable holding the key
-    concurrency: int = setting(32, low=1)  # openai: requests in flight
-    max_retries: int = setting(6, low=0, high=100)  # openai: attempts after the first
-    # openai-protocol backends: seconds per request; None = the backend's own (120 for a server elsewhere,
-    # 3600 for one w2s starts here: long answers queue for a slow CPU, and its death is detected anyway)
-    timeout_s: float | None = setting(None, above=0, high=86400)
-    budget: Budget | None = None  # every backend: stop cleanly after this many calls or tokens
-    price: Price | None = None  # every backend: per million tokens, to report a cost
+    model: str = setting("qwen2.5-0.5b-instruct", help="offline pack name, local folder, .gguf file or hub id")
+    backend: str = setting("hf", help=lambda: backends_help() + ", or one added with register_backend")
+    batch_size: int = setting(16, low=1, help="hf: sequences per generate() call (static batching)")
+    batching: Literal["static", "continuous"] = setting(
+        "static", help="hf: continuous suits long, varied greedy answers (see students/hf.py)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = setting(
+        "auto", help="hf/vllm-server: auto = float32 on CPU, bfloat16 (vLLM's choice) on GPU")
+    device: str = setting("auto", help="hf: auto = cuda if available else cpu")
+    base_url: str | None = setting(None, help="openai: e.g. http://localhost:8000/v1")
+    api_key_env: str = setting("OPENAI_API_KEY", help="openai: the NAME of the variable holding the key")
+    concurrency: int = setting(32, low=1, help="openai: requests in flight")
+    max_retries: int = setting(6, low=0, high=100, help="openai: attempts after the first")
+    timeout_s: float | None = setting(None, above=0, high=86400,
+                    help="openai-protocol backends: seconds per request; None = the backend's own (120 for a server elsewhere, 3600 for one w2s starts here: long answers queue for a slow CPU, and its death is detected anyway)")
+    budget: Budget | None = setting(None, help="every backend: stop cleanly after this many calls or tokens")
+    price: Price | None = setting(None, help="every backend: per million tokens, to report a cost")
     extra: dict = field(default_factory=dict)  # backend-specific keyword arguments
 
     def __post_init__(self) -> None:
@@ -52,9 +52,6 @@ class StudentConfig:
                              "of its own (`w2s engines install vllm`); or use 'openai' with your vLLM server's URL")
         checks = [
             (self.backend in BACKENDS, f"student.backend: expected one of {', '.join(BACKENDS)}, got '{self.backend}'"),
-            (self.batching in ("static", "continuous"),
-             f"student.batching: expected 'static' or 'continuous', got '{self.batching}'"),
-            (self.dtype in DTYPES, f"student.dtype: expected one of {', '.join(DTYPES)}, got '{self.dtype}'"),
             (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
              f"student.device: expected auto, cpu, cuda or cuda:N, got '{self.device}'"),
         ]
@@ -111,3 +108,8 @@ def make_student(config: StudentConfig, cache: ResponseCache | None = None) -> S
 
 __all__ = ["BACKENDS", "LM", "Budget", "BudgetSpent", "Completion", "Price", "Prompt", "SamplingParams", "Student",
            "StudentConfig", "make_student", "register_backend"]
+
+
+def backends_help() -> str:
+    """The backends a `backend` setting accepts, from the registry (help never drifts)."""
+    return f"the backend: {' | '.join(BACKENDS)}"

@@ -79,3 +79,9 @@ def _is_local_path(value: str) -> bool:
 
 
 __all__ = ["TASKS", "Example", "Message", "Task", "get_task", "register_task", "task_label"]
+
+
+def tasks_help() -> str:
+    """The task names every command's `task` setting accepts, from the registry (help never drifts)."""
+    names = " | ".join("rg:<reasoning-gym dataset>" if name == "rg" else name for name in TASKS)
+    return f"the task: {names}"

@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting, to_dict
+from w2s.config import cache_setting, check_ranges, data_setting, seed_setting, setting, task_setting, to_dict
 from w2s.errors import W2SError
 from w2s.jsonl import write_atomic, write_jsonl
 from w2s.outputs import plan_writes
@@ -55,38 +56,38 @@ DEFAULT_STUDENT_MAX_TOKENS = 512  # when neither the config nor a trained teache
 
 @dataclass
 class WSTEvalConfig:
-    task: str | None = None  # None: the task the trained teacher was trained on, else gsm8k
-    data: str | None = None
-    split: str = "test"
-    limit: int | None = setting(200, low=1)
-    seed: int | None = setting(None, low=0)  # shuffle before limit (None = file order)
-    offset: int = setting(0, low=0)  # skip this many questions first (after any shuffle), e.g. to leave a published set out
-    # None: the budget the trained teacher was trained for (its protocol), else 512
-    student_max_tokens: int | None = setting(None, low=1)
-    generic_instruction: str | None = "Let's think step by step."  # None skips the condition
-    untrained_teacher: str | None = "smollm2-135m-instruct"  # None skips the condition
-    trained_teacher: str | None = None  # e.g. runs/wst/<run>/final
-    self_instruction: bool = True
-    # any teacher behind an OpenAI-compatible API (e.g. a stronger model as teacher), e.g.
-    # api_teacher.backend=openai api_teacher.model=gpt-4o-mini api_teacher.base_url=...
-    api_teacher: StudentConfig | None = None
-    # None: the trained teacher's own protocol (saved by `w2s wst train`), else the defaults
-    instruction: InstructionProtocol | None = None
-    # an independent pairwise judge of each condition's answers against no instruction (open-ended
-    # tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...
-    judge: StudentConfig | None = None
-    judge_mode: str = "verdict"  # verdict (generated A/B/tie) | probability (judges that score text; see w2s.judge)
+    task: str | None = task_setting(None, "default: the trained teacher's own task, else gsm8k")
+    data: str | None = data_setting()
+    split: str = setting("test", help="held-out split")
+    limit: int | None = setting(200, low=1, help="held-out questions")
+    seed: int | None = seed_setting()
+    offset: int = setting(0, low=0,
+                    help="skip this many questions first (after any shuffle), e.g. to leave a published set out")
+    student_max_tokens: int | None = setting(None, low=1,
+                    help="None: the budget the trained teacher was trained for (its protocol), else 512")
+    generic_instruction: str | None = setting("Let's think step by step.", help="None skips the condition")
+    untrained_teacher: str | None = setting("smollm2-135m-instruct", help="None skips the condition")
+    trained_teacher: str | None = setting(None, flag="teacher", help="the trained teacher: a `w2s wst train` run folder (its final/ and its instruction protocol), a model folder, a LoRA adapter, a pack or a hub id")
+    self_instruction: bool = setting(True,
+                    help="also a condition where the student writes its own instruction")
+    api_teacher: StudentConfig | None = setting(None,
+                    help="any teacher behind an OpenAI-compatible API (e.g. a stronger model as teacher), e.g. api_teacher.backend=openai api_teacher.model=gpt-4o-mini api_teacher.base_url=...")
+    instruction: InstructionProtocol | None = setting(None,
+                    help="None: the trained teacher's own protocol (saved by `w2s wst train`), else the defaults")
+    judge: StudentConfig | None = setting(None,
+                    help="an independent pairwise judge of each condition's answers against no instruction (open-ended tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...")
+    judge_mode: Literal["verdict", "probability"] = setting(
+        "verdict", help="verdict: the judge's generated A/B/tie; probability: judges that score text (see w2s.judge)")
     # static-instruction baselines picked on validation questions (see w2s.wst.static), e.g.
     # static.candidates='[...]' static.from_untrained=8 static.optimized=RUN_DIR
     static: StaticConfig = field(default_factory=StaticConfig)
-    output: str = "runs/wst/eval"
-    cache: str | None = None
-    student: StudentConfig = field(default_factory=StudentConfig)
+    output: str = setting("runs/wst/eval",
+                    help="folder for wst_eval.json and the JSONL of every instruction and answer")
+    cache: str | None = cache_setting()
+    student: StudentConfig = setting(default_factory=StudentConfig, help="the student", flags={"model": "model"})
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        if self.judge_mode not in ("verdict", "probability"):
-            raise ValueError(f"judge_mode: expected 'verdict' or 'probability', got '{self.judge_mode}'")
 
 
 def eval_protocol(config: WSTEvalConfig) -> tuple[InstructionProtocol, str, int, str]:

@@ -15,11 +15,11 @@ a condition of `w2s wst eval` (`static.optimized=OUTPUT`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting, to_dict
+from w2s.config import cache_setting, check_ranges, data_setting, setting, task_setting, to_dict
 from w2s.errors import W2SError
 from w2s.jsonl import write_json
 from w2s.outputs import plan_writes
@@ -34,23 +34,27 @@ from w2s.wst.teacher import teacher_protocol, trained_run_config, training_stude
 
 @dataclass
 class OptimizeConfig:
-    task: str = "gsm8k"
-    data: str | None = None
-    split: str = "train_2"  # validation questions: never the test split
-    train_questions: int = setting(32, low=1)  # GEPA's feedback minibatches come from these
-    val_questions: int = setting(32, low=1)  # the candidates' scores (Pareto front) come from these
-    seed: int = setting(0, low=0)
-    seed_instruction: str = "Let's think step by step."  # where the search starts
-    budget_calls: int | None = setting(None, low=1)  # student answers GEPA may ask for
-    budget_from_teacher: str | None = None  # or: as many as this trained teacher's training asked for
-    student_max_tokens: int = setting(512, low=1)
-    instruction: InstructionProtocol | None = None  # placement and limits; None: the teacher's, else defaults
-    minibatch: int = setting(4, low=1)  # questions per reflection step
-    output: str = "runs/wst/optimize"
-    cache: str | None = None
-    student: StudentConfig = field(default_factory=StudentConfig)
-    reflection: StudentConfig = field(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"))
-    reflection_max_tokens: int = setting(384, low=16)
+    task: str = task_setting("gsm8k")
+    data: str | None = data_setting()
+    split: str = setting("train_2", help="validation questions: never the test split")
+    train_questions: int = setting(32, low=1, help="GEPA's feedback minibatches come from these")
+    val_questions: int = setting(32, low=1, help="the candidates' scores (Pareto front) come from these")
+    seed: int = setting(0, low=0, help="seed of GEPA and of the question picks")
+    seed_instruction: str = setting("Let's think step by step.", help="where the search starts")
+    budget_calls: int | None = setting(None, low=1, help="student answers GEPA may ask for")
+    budget_from_teacher: str | None = setting(None,
+                    help="or: as many as this trained teacher's training asked for")
+    student_max_tokens: int = setting(512, low=1, help="the student's answer budget while optimizing")
+    instruction: InstructionProtocol | None = setting(None,
+                    help="placement and limits; None: the teacher's, else defaults")
+    minibatch: int = setting(4, low=1, help="questions per reflection step")
+    output: str = setting("runs/wst/optimize", help="folder for optimized_instruction.json")
+    cache: str | None = cache_setting()
+    student: StudentConfig = setting(default_factory=StudentConfig, help="the student", flags={"model": "model"})
+    reflection: StudentConfig = setting(default_factory=lambda: StudentConfig(model="qwen2.5-0.5b-instruct"),
+                                        help="the model that proposes instructions", flags={"model": "reflection"})
+    reflection_max_tokens: int = setting(384, low=16,
+                    help="most tokens of a reflection (a proposed instruction with its reasoning)")
 
     def __post_init__(self) -> None:
         check_ranges(self)

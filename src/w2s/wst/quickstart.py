@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting
+from w2s.config import cache_setting, check_ranges, setting
 from w2s.errors import W2SError
 from w2s.graders import answer_is
 from w2s.jsonl import read_json, read_jsonl, write_atomic, write_json
@@ -56,19 +56,22 @@ BRIEF = "Be brief: work it out in one or two short lines, then give the final an
 @dataclass
 class QuickstartConfig:
     # the committed organism teacher (adapter + protocol), named relative to the repository when run there
-    teacher: str = field(default_factory=lambda: _shown(ORGANISM_TEACHER))
-    task: str = ORGANISM_TASK  # the task the teacher was trained on
-    base_teacher: str = "smollm2-135m-instruct"  # the untrained teacher of the GRPO steps (its run's base)
-    eval_questions: int = setting(32, low=1)  # ~80% power at the published effect (116/8 of 400), exact McNemar
-    eval_offset: int = setting(400, low=0)  # the published evaluation used test items 0-399
-    steps: int = setting(2, low=1)  # GRPO steps of the loop demonstration
-    questions_per_step: int = setting(1, low=1)
-    num_generations: int = setting(4, low=2)
-    learning_rate: float = setting(1e-4, above=0, high=1)  # the organism run's
-    # what a user would write instead of training a teacher (the seed study's line); None skips it
-    brief_instruction: str | None = BRIEF
-    output: str = "runs/quickstart"
-    cache: str | None = None
+    teacher: str = setting(default_factory=lambda: _shown(ORGANISM_TEACHER),
+                    help="the trained teacher shown (a run folder, adapter, model, pack or hub id)")
+    task: str = setting(ORGANISM_TASK, help="the task the teacher was trained on")
+    base_teacher: str = setting("smollm2-135m-instruct",
+                    help="the untrained teacher of the GRPO steps (its run's base)")
+    eval_questions: int = setting(32, low=1,
+                    help="~80% power at the published effect (116/8 of 400), exact McNemar")
+    eval_offset: int = setting(400, low=0, help="the published evaluation used test items 0-399")
+    steps: int = setting(2, low=1, help="GRPO steps of the loop demonstration")
+    questions_per_step: int = setting(1, low=1, help="questions per GRPO step of the fresh teacher")
+    num_generations: int = setting(4, low=2, help="instructions per question in a GRPO step")
+    learning_rate: float = setting(1e-4, above=0, high=1, help="the organism run's")
+    brief_instruction: str | None = setting(BRIEF,
+                    help="what a user would write instead of training a teacher (the seed study's line); None skips it")
+    output: str = setting("runs/quickstart", help="run folder")
+    cache: str | None = cache_setting()
     # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers);
     # 96 = three conditions x 32 questions in one decoding pass
     student: StudentConfig = field(default_factory=lambda: StudentConfig(dtype="float32", batch_size=96))
@@ -157,11 +160,9 @@ def against_the_line(summary: dict, line: str | None) -> list[str]:
             "training only where it beats the best single instruction.", ""]
 
 
-def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, train_s: float,
-                            total_s: float) -> Path:
-    """report.md: what the quickstart shows, how large its sample is, what the gain is made of."""
-    from w2s.plots import training_curves
-
+def _evaluation_lines(out: Path, config: QuickstartConfig, timing: str) -> list[str]:
+    """Part 1 of the report: the committed teacher against no instruction and the brief line, with
+    what its gain is made of (answers cut, accuracy of the finished ones, answers stated)."""
     summary = read_json(out / "eval" / "wst_eval.json")
     rows = {r["condition"]: r for r in summary["conditions"]}
     none, trained = rows["no instruction"], rows["trained teacher"]
@@ -180,9 +181,7 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
     examples = by["trained teacher"][:3]
     lines = [
         "# w2s quickstart: a trained WST teacher in front of its student", "",
-        f"w2s {_commit()}, {platform.machine()} CPU ({_cpu_note()}), {total_s / 60:.1f} min in all "
-        f"(evaluation {eval_s / 60:.1f} min, GRPO steps {train_s / 60:.1f} min; pack preparation on first use not "
-        "included in these two).", "",
+        timing, "",
         "## 1. The committed teacher against no instruction, on held-out questions", "",
         f"Teacher: `{Path(config.teacher).name}` (SmolLM2-135M-Instruct + LoRA, 100 GRPO steps, {PUBLISHED}). "
         f"Student: {summary['student']}, greedy, fp32, answers of at most {budget} tokens "
@@ -213,11 +212,18 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
           f"{', cut' if a['finish_reason'] == 'length' else ''}" for a in examples],
         "",
     ]
+    return lines
+
+
+def _loop_lines(out: Path, config: QuickstartConfig) -> list[str]:
+    """Part 2 of the report: the few GRPO steps run here, beside the full run's training curve."""
+    from w2s.plots import training_curves
+
     metrics = [r for r in read_jsonl(out / "train" / "metrics.jsonl") if "reward" in r] \
         if (out / "train" / "metrics.jsonl").is_file() else []
     full = [r for r in read_jsonl(Path(config.teacher) / "metrics.jsonl") if "reward" in r] \
         if (Path(config.teacher) / "metrics.jsonl").is_file() else []
-    lines += ["## 2. The WST loop, a few steps", "",
+    lines = ["## 2. The WST loop, a few steps", "",
               f"A fresh SmolLM2-135M teacher (LoRA) samples {config.num_generations} instructions for each of "
               f"{config.questions_per_step} `train_1` questions a step; the student answers each question with "
               "each instruction and once without; the reward is right-with minus right-without (exact grading, "
@@ -247,6 +253,16 @@ def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, 
                   f"{first:+.3f} over its first half and {second:+.3f} over its second. A few steps show the loop "
                   "and its cost, not learning; with outcome rewards a group whose instructions all give the same "
                   "outcome carries no gradient, which is why most early steps move little."]
+    return lines
+
+
+def write_quickstart_report(out: Path, config: QuickstartConfig, eval_s: float, train_s: float,
+                            total_s: float) -> Path:
+    """report.md: what the quickstart shows, how large its sample is, what the gain is made of."""
+    timing = (f"w2s {_commit()}, {platform.machine()} CPU ({_cpu_note()}), {total_s / 60:.1f} min in all "
+              f"(evaluation {eval_s / 60:.1f} min, GRPO steps {train_s / 60:.1f} min; pack preparation on first "
+              "use not included in these two).")
+    lines = [*_evaluation_lines(out, config, timing), *_loop_lines(out, config)]
     lines += ["", "Rerun `w2s quickstart` and everything comes from the cache. To evaluate the committed teacher on "
               "all 400 published questions: `w2s wst eval --task \"" + config.task + "\" --teacher "
               "results/wst_organism_teacher --limit 400 untrained_teacher=null student.dtype=float32`."]

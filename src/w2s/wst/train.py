@@ -19,7 +19,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from w2s.cache import ResponseCache
-from w2s.config import check_ranges, setting, to_dict
+from w2s.config import cache_setting, check_ranges, data_setting, setting, task_setting, to_dict
 from w2s.devices import is_main_process, trainer_precision, world_size
 from w2s.errors import W2SError
 from w2s.jsonl import write_atomic, write_json
@@ -56,24 +56,27 @@ class TeacherConfig:
 
 @dataclass
 class WSTTrainConfig:
-    task: str = "gsm8k"
-    data: str | None = None
-    train_split: str = "train_1"
-    train_limit: int | None = setting(256, low=1)
-    eval_split: str = "test"  # its questions are removed from training (never overlap)
-    seed: int = setting(0, low=0)
-    steps: int = setting(20, low=1)
-    questions_per_step: int = setting(2, low=1)
-    num_generations: int = setting(4, low=2)  # instructions sampled per question (the GRPO group)
-    learning_rate: float = setting(1e-5, above=0, high=1)
-    beta: float = setting(0.0, low=0)
-    save_steps: int = setting(10, low=1)
+    task: str = task_setting("gsm8k")
+    data: str | None = data_setting()
+    train_split: str = setting("train_1", help="split the teacher trains on")
+    train_limit: int | None = setting(256, low=1, help="training questions (None: all)")
+    eval_split: str = setting("test", help="its questions are removed from training (never overlap)")
+    seed: int = setting(0, low=0, help="seed of the question order and the trainer")
+    steps: int = setting(20, low=1, help="GRPO steps")
+    questions_per_step: int = setting(2, low=1, help="questions per GRPO step")
+    num_generations: int = setting(4, low=2, help="instructions sampled per question (the GRPO group)")
+    learning_rate: float = setting(1e-5, above=0, high=1, help="the teacher's learning rate")
+    beta: float = setting(0.0, low=0,
+                    help="KL penalty towards the base teacher (0: none, and no reference model)")
+    save_steps: int = setting(10, low=1, help="a resumable checkpoint every N steps")
     # where the training curves go, as transformers names them (tensorboard: RUN_DIR/runs; trackio,
     # wandb, mlflow, ...; [] for none); w2s's per-step columns (metrics.jsonl) go there too
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    student_max_tokens: int = setting(256, low=1)  # the student's answer budget (outcome rewards)
-    output: str = "runs/wst/default"
-    cache: str | None = None
+    report_to: list[str] = setting(default_factory=lambda: ["tensorboard"],
+                    help="trackers for the training curves: tensorboard | trackio | wandb | mlflow | none")
+    student_max_tokens: int = setting(256, low=1, help="the student's answer budget (outcome rewards)")
+    output: str = setting("runs/wst/default",
+                    help="run folder (checkpoints, metrics.jsonl, final/, TensorBoard logs)")
+    cache: str | None = cache_setting()
     instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -103,15 +106,9 @@ def training_examples(config: WSTTrainConfig) -> list[Example]:
     return kept[: config.train_limit] if config.train_limit is not None else kept
 
 
-def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student | None = None) -> Path:
-    """Run GRPO; checkpoints, metrics.jsonl, TensorBoard logs and split ids go to config.output."""
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOConfig, GRPOTrainer
-
-    from w2s.models import resolve_model
-
+def _prepare_run(config: WSTTrainConfig, resume: bool) -> tuple[Path, int]:
+    """Refuse what cannot run (checkpoints without --resume, writes on inputs, an uneven batch),
+    before any model loads; returns the run folder and the number of training processes."""
     out = Path(config.output)
     if out.exists() and any(out.glob("checkpoint-*")) and not resume:
         raise W2SError(f"{out} already holds checkpoints: pass --resume to continue, or another output=")
@@ -124,31 +121,21 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
     if batch % processes:
         raise W2SError(f"questions_per_step x num_generations ({batch}) must divide evenly over the "
                        f"{processes} training processes")
-    task = get_task(config.task)
-    examples = training_examples(config)
-    protocol = config.protocol
-    main = is_main_process()  # under accelerate launch, one process writes the run's files
-    if main:
-        write_json(out / "config.json", to_dict(config))
-        write_json(out / "train_ids.json", [e.id for e in examples], indent=None)
-        protocol.save(out)
+    return out, processes
 
-    if student is None:
-        student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
-        if main and config.student.backend == "hf" and config.reward.kind != "likelihood":
-            _batching_hint(config, processes)
-    # Each process asks the student about its own share of the step's instructions.
-    reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed,
-                           processes=processes)
 
-    rows = [{"prompt": protocol.teacher_prompt(e.question), "question": e.question, "answer": e.answer,
-             "target": task.target_text(e), "id": e.id} for e in examples]
-    dataset = Dataset.from_list(rows)
+def _grpo_trainer(config: WSTTrainConfig, out: Path, reward: StudentReward, rows: list[dict], processes: int):
+    """TRL's GRPOTrainer for the teacher (LoRA unless turned off), timed per phase."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from w2s.models import resolve_model
+
     args = GRPOConfig(
         output_dir=str(out), max_steps=config.steps, learning_rate=config.learning_rate, beta=config.beta,
-        per_device_train_batch_size=batch // processes, num_generations=config.num_generations,
-        max_completion_length=protocol.max_tokens, temperature=config.teacher.temperature,
-        logging_steps=1, save_steps=config.save_steps, seed=config.seed,
+        per_device_train_batch_size=config.questions_per_step * config.num_generations // processes,
+        num_generations=config.num_generations, max_completion_length=config.protocol.max_tokens,
+        temperature=config.teacher.temperature, logging_steps=1, save_steps=config.save_steps, seed=config.seed,
         **tracking(config.report_to, out / "runs", run_name=out.name),
         **trainer_precision(config.teacher.bf16), activation_checkpointing=config.teacher.gradient_checkpointing,
         dataloader_num_workers=0,
@@ -159,8 +146,34 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
 
         peft_config = LoraConfig(r=config.teacher.lora_r, lora_alpha=config.teacher.lora_alpha,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = _timed(GRPOTrainer)(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward],
-                                  args=args, train_dataset=dataset, peft_config=peft_config)
+    return _timed(GRPOTrainer)(model=str(resolve_model(config.teacher.model).path), reward_funcs=[reward],
+                               args=args, train_dataset=Dataset.from_list(rows), peft_config=peft_config)
+
+
+def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student | None = None) -> Path:
+    """Run GRPO; checkpoints, metrics.jsonl, TensorBoard logs and split ids go to config.output."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out, processes = _prepare_run(config, resume)
+    task = get_task(config.task)
+    examples = training_examples(config)
+    protocol = config.protocol
+    main = is_main_process()  # under accelerate launch, one process writes the run's files
+    if main:
+        write_json(out / "config.json", to_dict(config))
+        write_json(out / "train_ids.json", [e.id for e in examples], indent=None)
+        protocol.save(out)
+    if student is None:
+        student = make_student(config.student, ResponseCache(config.cache or default_cache_path()))
+        if main and config.student.backend == "hf" and config.reward.kind != "likelihood":
+            _batching_hint(config, processes)
+    # Each process asks the student about its own share of the step's instructions.
+    reward = StudentReward(task, student, protocol, config.reward, config.student_max_tokens, config.seed,
+                           processes=processes)
+    rows = [{"prompt": protocol.teacher_prompt(e.question), "question": e.question, "answer": e.answer,
+             "target": task.target_text(e), "id": e.id} for e in examples]
+    trainer = _grpo_trainer(config, out, reward, rows, processes)
     if main:  # first, so the trackers' callbacks see the columns it adds to each step's logs
         trainer.callback_handler.callbacks.insert(0, _JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
