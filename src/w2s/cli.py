@@ -20,6 +20,7 @@ from typing import Any, Literal
 from w2s.config import REQUIRED, add_flags, config_from_flags, setting, task_setting
 from w2s.devices import is_main_process
 from w2s.errors import W2SError
+from w2s.stats import shown
 
 PLAN_HELP = ("print the student calls and completion tokens the run makes at most, what the cache holds, and "
              "with student.price the cost; then exit without loading a model")
@@ -213,7 +214,7 @@ def cmd_rm_train(config: Any, options: Any) -> None:
     acc = result["pairwise_accuracy"]
     print(f"reward model: {result['model']} ({result['base']} trained on {result['train_pairs']} {config.split} pairs)")
     print(f"pairwise accuracy on {result['eval_pairs']} held-out {result['eval_split']} pairs (chosen scored above "
-          f"rejected): {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
+          f"rejected): {shown(acc)}")
 
 
 def cmd_rm_check(config: Any, options: Any) -> None:
@@ -226,7 +227,7 @@ def cmd_rm_check(config: Any, options: Any) -> None:
     result = check_reward_model(config)
     acc = result["pairwise_accuracy"]
     print(f"reward model {result['model']} on {result['pairs']} {result['task']} {result['split']} pairs: chosen "
-          f"scored above rejected {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] (0.5 = no signal)")
+          f"scored above rejected {shown(acc)} (0.5 = no signal)")
 
 
 def cmd_judge_check(config: Any, options: Any) -> None:
@@ -240,7 +241,7 @@ def cmd_judge_check(config: Any, options: Any) -> None:
     result = check_judge(config)
     agree = result["agreement"]
     print(f"judge {result['judge']} on {agree['n']} {result['task']} {result['split']} pairs: agreement with the human "
-          f"label {agree['value']:.3f} [{agree['low']:.3f}, {agree['high']:.3f}] (0.5 = no signal)")
+          f"label {shown(agree)} (0.5 = no signal)")
     if result["mode"] == "probability":
         print(f"order-averaged probability above 0.5 for the chosen reply {result['chosen_wins']}, below "
               f"{result['rejected_wins']}, exactly 0.5 {result['ties']}; exact sign test p={result['sign_p']:.4g}")

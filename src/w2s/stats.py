@@ -24,6 +24,20 @@ class Estimate:
         """The JSON form every summary file uses: {value, low, high, n}."""
         return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Estimate:
+        """Back from the JSON form (`n` may be missing in files written before it was kept)."""
+        return cls(data["value"], data["low"], data["high"], data.get("n", 0))
+
+    def short(self) -> str:
+        """`0.603 [0.547, 0.660]`: how every table and summary line shows an estimate."""
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def shown(estimate: dict | Estimate) -> str:
+    """An estimate, or its JSON form from a results file, as `0.603 [0.547, 0.660]`."""
+    return (estimate if isinstance(estimate, Estimate) else Estimate.from_dict(estimate)).short()
+
 
 def bootstrap_ci(outcomes: list[bool] | list[float], confidence: float = 0.95, resamples: int = 10_000,
                  seed: int = 0) -> Estimate:

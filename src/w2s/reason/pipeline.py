@@ -31,7 +31,7 @@ from w2s.paths import default_cache_path
 from w2s.reason.report import format_pgr
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
 from w2s.scoring import score_responses
-from w2s.stats import bootstrap_ci, mcnemar_exact, pgr_interval
+from w2s.stats import bootstrap_ci, mcnemar_exact, pgr_interval, shown
 from w2s.students import Prompt, SamplingParams, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import Example, Task, get_task
@@ -407,7 +407,7 @@ def metrics(run: Run) -> None:
                                           "not_trained": not_evaluated}, indent=1)
     for name, row in results.items():
         acc = row["accuracy"]
-        print(f"  {name:24} {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]  PGR {format_pgr(row)}"
+        print(f"  {name:24} {shown(acc)}  PGR {format_pgr(row)}"
               + (f"  vs full weak FT: {row['vs_full_weak_ft']['better']} better, {row['vs_full_weak_ft']['worse']} "
                  f"worse, McNemar p={row['vs_full_weak_ft']['mcnemar_p']:.4g}" if "vs_full_weak_ft" in row else ""))
 

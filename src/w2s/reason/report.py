@@ -9,7 +9,7 @@ from w2s.errors import W2SError
 from w2s.jsonl import read_json, read_jsonl, write_atomic
 from w2s.outputs import plan_writes
 from w2s.plots import accuracy_bars
-from w2s.stats import Estimate
+from w2s.stats import Estimate, shown
 from w2s.tasks import task_label
 
 
@@ -30,8 +30,8 @@ def format_table(metrics: dict) -> str:
         versus = row.get("vs_full_weak_ft")
         test = f"{versus['better']} / {versus['worse']}, p={versus['mcnemar_p']:.4g}" if versus else ""
         strict = row.get("strict_accuracy")
-        marked = f"{strict['value']:.3f} [{strict['low']:.3f}, {strict['high']:.3f}]" if strict else ""
-        lines.append(f"| {name} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {format_pgr(row)} | {test} "
+        marked = f"{shown(strict)}" if strict else ""
+        lines.append(f"| {name} | {shown(acc)} | {format_pgr(row)} | {test} "
                      f"| {marked} |")
     return "\n".join(lines)
 

@@ -36,7 +36,7 @@ from w2s.jsonl import write_atomic, write_jsonl
 from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.scoring import score_responses
-from w2s.stats import bootstrap_ci, mcnemar_exact, win_rate
+from w2s.stats import bootstrap_ci, mcnemar_exact, shown, win_rate
 from w2s.students import SamplingParams, Student, StudentConfig, make_student
 from w2s.students.base import usage_line
 from w2s.tasks import get_task
@@ -413,7 +413,7 @@ def format_table(summary: dict) -> str:
         per_correct = "n/a" if row.get("tokens_per_correct") is None else f"{row['tokens_per_correct']:.0f}"
         found = row.get("cost_to_find")
         calls = "n/a" if found is None else f"{found['student_calls']:,}"
-        lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {gain} | "
+        lines.append(f"| {row['condition']} | {shown(acc)} | {gain} | "
                      f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {row.get('mean_tokens', 0):.0f} | "
                      f"{per_correct} | {row.get('answers_cut', 0)} | {row.get('instructions_truncated', 0)} | "
                      f"{calls} |")
@@ -428,10 +428,9 @@ def _scalar_table(summary: dict) -> list[str]:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in summary["conditions"]:
         acc, win, judge = row["accuracy"], row.get("win_rate"), row.get("judge")
-        win_text = f"{win['value']:.3f} [{win['low']:.3f}, {win['high']:.3f}]" if win else "n/a"
-        judge_text = (f"{judge['win_rate']['value']:.3f} [{judge['win_rate']['low']:.3f}, "
-                      f"{judge['win_rate']['high']:.3f}] | {judge['sign_p']:.4g}") if judge else "n/a | n/a"
-        lines.append(f"| {row['condition']} | {acc['value']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}] | {win_text} | "
+        win_text = shown(win) if win else "n/a"
+        judge_text = f"{shown(judge['win_rate'])} | {judge['sign_p']:.4g}" if judge else "n/a | n/a"
+        lines.append(f"| {row['condition']} | {shown(acc)} | {win_text} | "
                      f"{row['helped']} | {row['harmed']} | {row['mcnemar_p']:.4g} | {judge_text} | "
                      f"{row.get('mean_tokens', 0):.0f} | {row.get('mean_chars', 0):.0f} |")
     return lines + _judge_and_usage(summary)
