@@ -179,10 +179,11 @@ def test_the_judge_asks_both_orders_and_reads_ties():
 
     chats = [[{"role": "user", "content": "hi"}]] * 3
     replies_a, replies_b = ["Polite one.", "Rude one.", "Rude two."], ["Rude one.", "Polite one.", "Rude three."]
-    assert PairwiseJudge(ScriptedStudent(fair)).compare(chats, replies_a, replies_b) == [1.0, 0.0, 0.5]
+    assert PairwiseJudge(ScriptedStudent(fair)).compare(chats, replies_a, replies_b).scores == [1.0, 0.0, 0.5]
     biased = PairwiseJudge(ScriptedStudent(lambda p, i: "A, clearly."))  # always the first shown: no signal
-    assert biased.compare(chats, replies_a, replies_b) == [0.5, 0.5, 0.5]
-    report = position_report(biased.last_orders)  # named as position bias, not just as ties
+    judged = biased.compare(chats, replies_a, replies_b)
+    assert judged.scores == [0.5, 0.5, 0.5] and judged.unreadable == 0
+    report = position_report(judged.orders)  # named as position bias, not just as ties
     assert report == {"answers": {"first shown": 6, "second shown": 0, "tie": 0, "unreadable": 0},
                       "first_shown_share": 1.0}
     assert "100% of the judge's decisive answers picked the first-shown reply" in position_warning(report)
@@ -190,12 +191,12 @@ def test_the_judge_asks_both_orders_and_reads_ties():
     generate = fair_student._generate
     fair_student._generate = lambda requests, *rest: (sent.append(len(requests)), generate(requests, *rest))[1]
     fair_judge = PairwiseJudge(fair_student)
-    fair_judge.compare(chats, replies_a, replies_b)
+    fair_orders = fair_judge.compare(chats, replies_a, replies_b).orders
     # both orders of all pairs in one call (batches group the long prompts by length); pairs 1 and 2
     # are each other swapped, so 6 prompts are 4 different ones, each generated once
     assert sent == [4]
-    assert position_report(fair_judge.last_orders)["first_shown_share"] == 0.5  # 2 of 4 decisive answers
-    assert position_warning(position_report(fair_judge.last_orders)) is None
+    assert position_report(fair_orders)["first_shown_share"] == 0.5  # 2 of 4 decisive answers
+    assert position_warning(position_report(fair_orders)) is None
     assert [parse_verdict(t) for t in ["B.", " reply a is better", "Tie", "Neither", "**A**"]] == ["B", "A", "tie", None, "A"]
     with pytest.raises(W2SError, match="answered neither A, B nor tie in all 6"):
         PairwiseJudge(ScriptedStudent(lambda p, i: "I cannot decide"), ).compare(chats, replies_a, replies_b)
@@ -215,18 +216,19 @@ def test_the_probability_judge_cancels_position_bias_and_keeps_the_signal():
     chats = [[{"role": "user", "content": "hi"}]] * 2
     polite, rude = ["Polite one.", "Rude one."], ["Rude two.", "Polite two."]
     student = ScriptedStudent(lambda p, i: "A", logprob=biased_logprob)
-    assert PairwiseJudge(student).compare(chats, polite, rude) == [0.5, 0.5]  # verdicts: position only
+    assert PairwiseJudge(student).compare(chats, polite, rude).scores == [0.5, 0.5]  # verdicts: position only
     judge = PairwiseJudge(student, mode="probability")
     generated = student.calls
-    scores = judge.compare(chats, polite, rude)
+    judged = judge.compare(chats, polite, rude)
+    scores = judged.scores
     sigmoid = [1 / (1 + math.exp(-m)) for m in (3.0, 1.0)]
     assert scores[0] == pytest.approx((sigmoid[0] + 1 - sigmoid[1]) / 2) and scores[0] > 0.5  # polite shown as A
     assert scores[1] == pytest.approx((sigmoid[1] + 1 - sigmoid[0]) / 2) and scores[1] < 0.5  # polite shown as B
-    assert position_report(judge.last_orders)["first_shown_share"] == 1.0  # the bias is still reported
+    assert position_report(judged.orders)["first_shown_share"] == 1.0  # the bias is still reported
     assert student.calls == generated and student.scored_pairs == 8  # no generation: 2 pairs x 2 orders x A, B
     pure = PairwiseJudge(ScriptedStudent(lambda p, i: "A", logprob=lambda p, t: (0.0 if t == "A" else -2.0, 1)),
                          mode="probability")
-    assert pure.compare(chats, polite, rude) == [pytest.approx(0.5)] * 2  # a constant bias cancels exactly
+    assert pure.compare(chats, polite, rude).scores == [pytest.approx(0.5)] * 2  # a constant bias cancels exactly
     with pytest.raises(W2SError, match="judge mode: expected one of verdict, probability"):
         PairwiseJudge(student, mode="logits")
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from w2s.errors import W2SError
 from w2s.students import SamplingParams, Student
@@ -57,6 +58,18 @@ def conversation_text(chat: list[dict]) -> str:
 MODES = ("verdict", "probability")
 
 
+@dataclass(frozen=True)
+class Judgment:
+    """What a judge found on a list of pairs: a score per pair (1.0 = A better, 0.0 = B better,
+    0.5 = tie, or in probability mode the order-averaged probability A is better), its own answer
+    in each order per pair (A-first, B-first; None where unreadable), and how many answers were
+    neither A, B nor tie (counted as ties)."""
+
+    scores: list[float]
+    orders: list[tuple[str | None, str | None]]
+    unreadable: int = 0
+
+
 class PairwiseJudge:
     """Judges (chat, reply A, reply B) in both orders; 1.0 = A better, 0.0 = B better, 0.5 = tie
     (or, in `probability` mode, any value between: the order-averaged probability A is better)."""
@@ -66,10 +79,8 @@ class PairwiseJudge:
             raise W2SError(f"judge mode: expected one of {', '.join(MODES)}, got '{mode}'")
         self.student, self.mode = student, mode
         self.params = SamplingParams(max_tokens=max_tokens)
-        self.unreadable = 0  # answers that were neither A, B nor tie (counted as ties)
-        self.last_orders: list[tuple[str | None, str | None]] = []  # (A-first answer, B-first answer) per pair
 
-    def compare(self, chats: list[list[dict]], replies_a: list[str], replies_b: list[str]) -> list[float]:
+    def compare(self, chats: list[list[dict]], replies_a: list[str], replies_b: list[str]) -> Judgment:
         def prompts(first: list[str], second: list[str]) -> list[list[dict]]:
             return [[{"role": "user", "content": JUDGE_PROMPT.format(conversation=conversation_text(c), a=x, b=y)}]
                     for c, x, y in zip(chats, first, second, strict=True)]
@@ -82,16 +93,14 @@ class PairwiseJudge:
             first_shown = self._first_shown_probability(both)
             forward_p, backward_p = first_shown[:n], first_shown[n:]
             # each order's own pick, for the position report
-            self.last_orders = [("A" if f > 0.5 else "B" if f < 0.5 else "tie", "A" if b > 0.5 else "B" if b < 0.5
-                                 else "tie") for f, b in zip(forward_p, backward_p, strict=True)]
-            return [(f + 1 - b) / 2 for f, b in zip(forward_p, backward_p, strict=True)]
+            orders = [("A" if f > 0.5 else "B" if f < 0.5 else "tie", "A" if b > 0.5 else "B" if b < 0.5 else "tie")
+                      for f, b in zip(forward_p, backward_p, strict=True)]
+            return Judgment([(f + 1 - b) / 2 for f, b in zip(forward_p, backward_p, strict=True)], orders)
 
         outs = self.student.generate(both, self.params, desc=f"judge ({self.student.name})")
         verdicts = [parse_verdict(o[0].text) for o in outs]
         forward, backward = verdicts[:n], verdicts[n:]
-        self.last_orders = list(zip(forward, backward, strict=True))
         unreadable = sum(v is None for v in verdicts)
-        self.unreadable += unreadable
         if verdicts and unreadable == len(verdicts):
             raise W2SError(f"judge {self.student.name} answered neither A, B nor tie in all {len(verdicts)} "
                            "comparisons: use a judge model that follows the instruction (its answers are cached)")
@@ -103,7 +112,7 @@ class PairwiseJudge:
                 scores.append(0.0)
             else:
                 scores.append(0.5)
-        return scores
+        return Judgment(scores, list(zip(forward, backward, strict=True)), unreadable)
 
     def _first_shown_probability(self, prompts: list[list[dict]]) -> list[float]:
         """P(the judge answers "A" rather than "B"), from its log-probabilities of the two answers."""

@@ -61,19 +61,20 @@ def check_judge(config: JudgeCheckConfig) -> dict:
     judge = PairwiseJudge(make_student(config.judge, ResponseCache(cache_path)),
                           mode=config.mode)
     chats = [task.messages(e.question) for e in examples]
-    verdicts = judge.compare(chats, [e.answer for e in examples], [e.rejected for e in examples])
+    judged = judge.compare(chats, [e.answer for e in examples], [e.rejected for e in examples])
+    verdicts = judged.scores
     chosen_wins, rejected_wins, p = mcnemar_exact([0.5] * len(verdicts), verdicts)
     result = {"judge": config.judge.model, "backend": config.judge.backend, "mode": config.mode, "task": task.name,
               "split": config.split,
               "agreement": bootstrap_ci(verdicts).to_dict(), "chosen_wins": chosen_wins,
               "rejected_wins": rejected_wins, "ties": len(verdicts) - chosen_wins - rejected_wins, "sign_p": p,
-              "unreadable_answers": judge.unreadable, **position_report(judge.last_orders), "config": to_dict(config)}
+              "unreadable_answers": judged.unreadable, **position_report(judged.orders), "config": to_dict(config)}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # the judge's own answer in each order (chosen shown first, then rejected shown first)
         write_jsonl(out / "verdicts.jsonl", [{"id": e.id, "verdict_for_chosen": v, "chosen_first": f,
                                               "rejected_first": b}
-                                             for e, v, (f, b) in zip(examples, verdicts, judge.last_orders,
+                                             for e, v, (f, b) in zip(examples, verdicts, judged.orders,
                                                                      strict=True)])
         write_json(out / "judge_check.json", result, indent=1)
     return result

@@ -362,20 +362,19 @@ def judge_conditions(config: WSTEvalConfig, cache: ResponseCache, task, examples
     answers = {name: [o[0].text for o in outputs[c * n:(c + 1) * n]] for c, name in enumerate(names)}
     # every condition in one call to the judge (one set of batches, one progress bar), split after
     compared = names[1:]
-    all_verdicts = judge.compare(chats * len(compared), [a for name in compared for a in answers[name]],
-                                 answers["no instruction"] * len(compared))
-    all_orders = judge.last_orders
+    judged = judge.compare(chats * len(compared), [a for name in compared for a in answers[name]],
+                           answers["no instruction"] * len(compared))
     results = {}
     for c, name in enumerate(compared):
-        verdicts = all_verdicts[c * n:(c + 1) * n]
+        verdicts = judged.scores[c * n:(c + 1) * n]
         wins, losses, p = mcnemar_exact([0.5] * n, verdicts)
-        positions = position_report(all_orders[c * n:(c + 1) * n])
+        positions = position_report(judged.orders[c * n:(c + 1) * n])
         results[name] = {"judge": config.judge.model, "mode": config.judge_mode, "win_rate": bootstrap_ci(verdicts).to_dict(), "wins": wins,
                          "losses": losses, "sign_p": p, **positions}
         if warning := position_warning(positions):
             print(f"note: judge {config.judge.model} on {name}: {warning}")
-    if judge.unreadable:
-        print(f"note: judge {config.judge.model}: {judge.unreadable} answers were neither A, B nor tie (counted as ties)")
+    if judged.unreadable:
+        print(f"note: judge {config.judge.model}: {judged.unreadable} answers were neither A, B nor tie (counted as ties)")
     return results
 
 
