@@ -40,6 +40,13 @@ def test_quickstart_shows_a_trained_teacher_lifting_the_student_and_reruns_for_f
     assert "| generic | 1.000 [1.000, 1.000] |" in report and "0 better, 0 worse, exact McNemar p = 1" in report
     assert "(as trained)" in report and "test items 40-47" in report
     assert "with probability 0.01 " in report  # mcnemar_power(8) at the published rates
+    # the published comparisons are read from their committed summaries, not restated in the code
+    from w2s.wst.quickstart import LARGER_STUDENT_EVAL, PUBLISHED_EVAL, Comparison
+
+    published, larger = Comparison.read(PUBLISHED_EVAL), Comparison.read(LARGER_STUDENT_EVAL)
+    assert (published.helped, published.harmed, published.n) == (116, 8, 400)  # the organism study's result
+    assert f"({published.helped} better, {published.harmed} worse of {published.n})" in report
+    assert f"the line far ahead ({larger.line:.3f} against {larger.teacher:.3f}" in report
     steps = [line for line in report.splitlines() if re.match(r"\| [12] \| [-+]", line)]
     assert len(steps) == 2 and (out / "full_run_training.png").stat().st_size > 10_000
     assert len((out / "train" / "metrics.jsonl").read_text().splitlines()) == 2

@@ -49,6 +49,37 @@ from w2s.wst.train import TeacherConfig, WSTTrainConfig, train_teacher
 REPO = Path(__file__).resolve().parents[3]
 ORGANISM_TASK = "rg:chain_sum?min_terms=3&max_terms=4&max_digits=2"
 ORGANISM_TEACHER = REPO / "results" / "wst_organism_teacher"
+# The pre-registered evaluations the report compares with, read from their committed summaries
+# (never restated as numbers in this file): the organism teacher's 400 test questions, and the
+# same teacher in front of the larger 1.5B student at its 128-token budget (issue #45).
+PUBLISHED_EVAL = REPO / "results" / "wst_organism" / "eval" / "wst_eval.json"
+LARGER_STUDENT_EVAL = REPO / "results" / "reason_gsm8k_15b" / "organism_128" / "wst_eval.json"
+LARGER_STUDENT_EVAL_512 = REPO / "results" / "reason_gsm8k_15b" / "organism_512" / "wst_eval.json"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The trained teacher against no instruction (and the brief line, where asked) in one
+    `wst_eval.json`."""
+
+    n: int
+    none: float
+    teacher: float
+    helped: int
+    harmed: int
+    line: float | None = None
+    teacher_vs_line: tuple[int, int] | None = None  # (teacher better, teacher worse)
+
+    @classmethod
+    def read(cls, path: Path) -> Comparison:
+        summary = read_json(path)
+        rows = {r["condition"]: r for r in summary["conditions"]}
+        versus = next((r for r in summary.get("trained_teacher_vs", []) if r["condition"] == "generic"), None)
+        trained = rows["trained teacher"]
+        return cls(summary["n"], rows["no instruction"]["accuracy"]["value"], trained["accuracy"]["value"],
+                   trained["helped"], trained["harmed"],
+                   rows["generic"]["accuracy"]["value"] if "generic" in rows else None,
+                   (versus["trained_better"], versus["trained_worse"]) if versus else None)
 PUBLISHED = "results/wst_organism_cpu.md"
 BRIEF = "Be brief: work it out in one or two short lines, then give the final answer in \\boxed{}."
 
@@ -142,7 +173,9 @@ def verdict(summary: dict) -> str:
             f"p = {p:.2g}")
     if p < 0.05 and trained["helped"] > trained["harmed"]:
         return line + ": the trained teacher lifts the student (significant at 0.05)."
-    return line + f": not significant at 0.05 on this sample (the published run: 0.427 vs 0.158, n = 400, {PUBLISHED})."
+    published = Comparison.read(PUBLISHED_EVAL)
+    return line + (f": not significant at 0.05 on this sample (the published run: {published.teacher:.3f} vs "
+                   f"{published.none:.3f}, n = {published.n}, {PUBLISHED}).")
 
 
 def against_the_line(summary: dict, line: str | None) -> list[str]:
@@ -151,13 +184,15 @@ def against_the_line(summary: dict, line: str | None) -> list[str]:
     if line is None or versus is None:
         return []
     brief = next(r for r in summary["conditions"] if r["condition"] == "generic")
+    larger = Comparison.read(LARGER_STUDENT_EVAL)
     return [f"**Against what a user would write instead.** The hand-written line *{line}* scored "
             f"{brief['accuracy']['value']:.3f} on the same questions; the trained teacher against it: "
             f"{versus['trained_better']} better, {versus['trained_worse']} worse, exact McNemar p = "
             f"{versus['mcnemar_p']:.2g}. On 200 other test questions at this budget the seed study found the two "
-            "alike on this student (0.480 against 0.425, 35 / 24, p = 0.19, `results/wst_seed_cpu.md`), and in "
-            "front of the larger 1.5B student the line far ahead (0.867 against 0.603, `results/reason_gsm8k_15b_cpu.md`): a trained teacher is worth its "
-            "training only where it beats the best single instruction.", ""]
+            "alike on this student (`results/wst_seed_cpu.md`), and in front of the larger 1.5B student the line "
+            f"far ahead ({larger.line:.3f} against {larger.teacher:.3f}, teacher better on {larger.teacher_vs_line[0]}"
+            f" and worse on {larger.teacher_vs_line[1]} of {larger.n}, `results/reason_gsm8k_15b_cpu.md`): a "
+            "trained teacher is worth its training only where it beats the best single instruction.", ""]
 
 
 def _evaluation_lines(out: Path, config: QuickstartConfig, timing: str) -> list[str]:
@@ -174,6 +209,8 @@ def _evaluation_lines(out: Path, config: QuickstartConfig, timing: str) -> list[
         kept = [a for a in by[condition] if a["finish_reason"] != "length"]
         return f"{sum(a['correct'] for a in kept)}/{len(kept)}" if kept else "0/0"
 
+    published = Comparison.read(PUBLISHED_EVAL)
+    larger, larger_512 = Comparison.read(LARGER_STUDENT_EVAL), Comparison.read(LARGER_STUDENT_EVAL_512)
     task = get_task(config.task)
     stated = [(answer_is(a["instruction"] or ""), a["gold"]) for a in by["trained teacher"]]
     stated = [(n, gold) for n, gold in stated if n]
@@ -191,8 +228,10 @@ def _evaluation_lines(out: Path, config: QuickstartConfig, timing: str) -> list[
         format_table(summary), "",
         f"**{verdict(summary)}**", "",
         *against_the_line(summary, config.brief_instruction),
-        f"How large the sample is: n = {summary['n']}. At the published effect size (116 better, 8 worse of 400) "
-        f"an exact McNemar test on {summary['n']} questions reaches p < 0.05 with probability {mcnemar_power(summary['n'], 116 / 400, 8 / 400):.2f} "
+        f"How large the sample is: n = {summary['n']}. At the published effect size ({published.helped} better, "
+        f"{published.harmed} worse of {published.n}) an exact McNemar test on {summary['n']} questions reaches "
+        f"p < 0.05 with probability "
+        f"{mcnemar_power(summary['n'], published.helped / published.n, published.harmed / published.n):.2f} "
         "(computed exactly from the published rates), so a miss is possible "
         "and would not contradict the published result; the intervals above are 95% bootstrap intervals.", "",
         "**What the gain is made of.** The student writes long explanations that run out of tokens before a "
@@ -204,9 +243,11 @@ def _evaluation_lines(out: Path, config: QuickstartConfig, timing: str) -> list[
         "almost never copied it). So the "
         "instruction works as a format cue that gets this student to a short answer; it does not teach arithmetic. "
         "The seed study (`results/wst_seed_cpu.md`) found that the cue is not only about the budget: at 512 tokens, "
-        "where no answer is cut, the teacher still lifts the student from 0.46 to 0.74 (its shorter answers slip "
-        "less often), and the lift holds when the same model is served by llama.cpp or vLLM. Nothing here says it "
-        "carries over to another student.", "",
+        "where no answer is cut, the teacher still lifts this student (its shorter answers slip less often), and "
+        "the lift holds when the same model is served by llama.cpp or vLLM. It does not carry over as such to a "
+        f"larger student: in front of the 1.5B it lifts {larger.none:.3f} to {larger.teacher:.3f} at 128 tokens, "
+        f"but at 512, where nothing is cut, it lowers {larger_512.none:.3f} to {larger_512.teacher:.3f} "
+        "(`results/reason_gsm8k_15b_cpu.md`).", "",
         "What the teacher wrote (first three questions):", "",
         *[f"- `{a['question'].rsplit(':', 1)[-1].strip()}` → *{a['instruction']}* → student {'right' if a['correct'] else 'wrong'}"
           f"{', cut' if a['finish_reason'] == 'length' else ''}" for a in examples],
