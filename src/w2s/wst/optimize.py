@@ -31,6 +31,8 @@ from w2s.wst.protocol import InstructionProtocol
 from w2s.wst.static import OPTIMIZED_FILE
 from w2s.wst.teacher import teacher_protocol, trained_run_config, training_student_calls
 
+STATE_FOLDER = "gepa_state"  # GEPA's own state after each iteration: a killed search resumes from it
+
 
 @dataclass
 class OptimizeConfig:
@@ -128,7 +130,7 @@ def optimize_instruction(config: OptimizeConfig, student: Student | None = None,
     budget, budget_source = budget_of(config)
     out = Path(config.output)
     cache_path = config.cache or default_cache_path()
-    plan_writes([out / OPTIMIZED_FILE], reads=[config.data], cache=cache_path)
+    plan_writes([out / OPTIMIZED_FILE], folders=[out / STATE_FOLDER], reads=[config.data], cache=cache_path)
     protocol, _ = teacher_protocol(config.budget_from_teacher, config.instruction)
     task = get_task(config.task)
     questions = task.load(config.split, config.data, config.train_questions + config.val_questions, config.seed)
@@ -147,14 +149,17 @@ def optimize_instruction(config: OptimizeConfig, student: Student | None = None,
     result = gepa.optimize(seed_candidate={"instruction": config.seed_instruction}, trainset=train, valset=val,
                            adapter=adapter, reflection_lm=ask, max_metric_calls=budget,
                            reflection_minibatch_size=config.minibatch, seed=config.seed, display_progress_bar=False,
-                           raise_on_exception=True)
+                           raise_on_exception=True, run_dir=str(out / STATE_FOLDER))
     best = result.best_candidate["instruction"]
     found = {"instruction": best, "seed_instruction": config.seed_instruction,
              "validation_score": result.val_aggregate_scores[result.best_idx],
              "seed_validation_score": result.val_aggregate_scores[0], "candidates_tried": len(result.candidates),
              "budget": {"student_calls": budget, "source": budget_source},
-             "cost": {"student_calls": student.stats.generated, "student_tokens": student.stats.tokens,
-                      "metric_calls": result.total_metric_calls, "reflection_calls": asked[0],
+             # the student answers the search used (from the cache or not, in every attempt of a resumed
+             # run): its cost to find, counted as a teacher's training is (its calls, not what was new)
+             "cost": {"student_calls": result.total_metric_calls, "generated_by_this_attempt": student.stats.generated,
+                      "student_tokens": student.stats.tokens, "metric_calls": result.total_metric_calls,
+                      "reflection_calls": asked[0],
                       "reflection_tokens": reflection.stats.tokens},
              "validation": {"split": config.split, "train_questions": len(train), "val_questions": len(val)},
              "protocol": to_dict(protocol), "config": to_dict(config)}
