@@ -207,3 +207,21 @@ def test_a_sections_own_check_names_the_key_where_the_section_sits(capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: command line: ") and key in err and "expected one of" in err
+
+
+def test_bf16_on_a_cpu_without_it_is_said_once_before_the_work(monkeypatch, capsys):
+    """Emulated bf16 made a LoRA step >15x slower and vLLM unable to start (benchmarks/README.md):
+    the user who asks for it is told, once, and keeps what they asked for."""
+    from w2s import devices
+
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "_BF16_NOTED", set())
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda cpuinfo=None: False)
+    assert devices.trainer_precision(True)["bf16"] is True
+    assert devices.trainer_precision(True)["bf16"] is True
+    assert capsys.readouterr().err.count("note: training in bf16 on a CPU without native bf16") == 1
+    assert devices.trainer_precision(False) == {"bf16": False, "use_cpu": True}
+    monkeypatch.setattr(devices, "_BF16_NOTED", set())
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    devices.trainer_precision(True)
+    assert capsys.readouterr().err == ""  # native bf16: the fast choice, nothing to say

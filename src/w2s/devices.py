@@ -9,6 +9,7 @@ instructions, AVX512-BF16 or AMX, and slower than fp32 without them).
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from typing import Any
 
@@ -57,13 +58,35 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+_BF16_NOTED: set[str] = set()
+
+
+def note_emulated_bf16(what: str) -> bool:
+    """Say once per process, on stderr, that bf16 on this CPU is emulated (and unusable); True if said.
+
+    Measured on an AVX2-only CPU (benchmarks/README.md): a bf16 LoRA step of a 0.5B model did not
+    finish in 9 minutes where fp32 took 34 s, and vLLM could not build its bf16 kernels. A user who
+    asked for bf16 keeps it (their arithmetic may have to match another run's), but is told first.
+    """
+    if cuda_available() or cpu_has_native_bf16() or what in _BF16_NOTED:
+        return False
+    _BF16_NOTED.add(what)
+    print(f"note: {what} in bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): bf16 is emulated here and "
+          "far slower than fp32 (a LoRA step over 15x, vLLM may not start); use fp32 unless the arithmetic must "
+          "match a bf16 run", file=sys.stderr)
+    return True
+
+
 def trainer_precision(bf16: bool | None = None) -> dict:
     """The precision and device arguments of a transformers/TRL trainer.
 
     `bf16` None means bf16 on a GPU only; True turns on bf16 autocast on a CPU too (worth it on
-    CPUs with native bf16: a LoRA forward+backward was 1.85x faster than fp32 on AVX512-BF16).
+    CPUs with native bf16: a LoRA forward+backward was 1.85x faster than fp32 on AVX512-BF16;
+    elsewhere it is emulated, and said so).
     """
     cuda = cuda_available()
+    if bf16 and not cuda:
+        note_emulated_bf16("training")
     return {"bf16": cuda if bf16 is None else bf16, "use_cpu": not cuda}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from w2s.devices import resolve_device, sample_seed, torch_dtype
+from w2s.devices import note_emulated_bf16, resolve_device, sample_seed, torch_dtype
 from w2s.errors import W2SError
 from w2s.students.base import Completion, OnResult, Prompt, Request, SamplingParams, Student, TargetScore
 
@@ -77,6 +77,8 @@ class HFStudent(Student):
 
             source = resolve_model(model)
             dtype_ = torch_dtype(dtype, device)
+            if dtype == "bfloat16" and device == "cpu":
+                note_emulated_bf16("generation")
             try:
                 self.model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype_).to(device)
                 self.tokenizer = AutoTokenizer.from_pretrained(source.path)

@@ -17,7 +17,7 @@ another engine's in the cache.
 
 from __future__ import annotations
 
-from w2s.devices import cuda_available
+from w2s.devices import cuda_available, note_emulated_bf16
 from w2s.engines import VLLMServer, find_vllm_python
 from w2s.students.openai_compat import LOCAL_SERVER_TIMEOUT_S, ManagedServerStudent
 
@@ -33,6 +33,8 @@ class VLLMServerStudent(ManagedServerStudent):
         source = resolve_model(model)
         if dtype == "auto" and not cuda_available():
             dtype = "float32"  # what the hf backend uses on a CPU; bf16 is emulated, and slow, without native support
+        if dtype == "bfloat16":
+            note_emulated_bf16("vLLM's server")
         self.server = VLLMServer(find_vllm_python(python), str(source.path), model, dtype, max_model_len,
                                  kv_cache_gb, threads).start()
         super().__init__(model, self.server.url, api_key_env="W2S_VLLM_NO_KEY", concurrency=concurrency,
