@@ -19,29 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-from w2s.config import aliases, build, load_yaml, set_key, to_dict
+from w2s.config import aliases, layered
 
 T = TypeVar("T")
 
 
 def configure(cls: type[T], config: str | Path | T | None = None, **settings: Any) -> T:
-    """A validated `cls` from a YAML file or a config object, then `settings` on top (last wins)."""
-    if isinstance(config, cls):
-        data, source = to_dict(config), "config"
-    elif config is None:
-        data, source = {}, "settings"
-    elif isinstance(config, str | Path):
-        data, source = load_yaml(config), str(config)
-    else:
-        from w2s.errors import W2SError
-
-        raise W2SError(f"config: expected a YAML file's path or a {cls.__name__}, got {type(config).__name__} "
-                       f"{config!r:.40}")
+    """A validated `cls` from a YAML file or a config object, then `settings` on top (last wins):
+    `w2s.config.layered`, as the command line makes its configs."""
     renamed = aliases(cls)  # a field's flag name is a keyword too (teacher= for trained_teacher)
+    flat: dict[str, Any] = {}
     for key, value in ((renamed.get(k, k), v) for k, v in settings.items()):  # a dict merges into its section
-        for dotted, leaf in (_flatten(value, key) if isinstance(value, dict) and value else [(key, value)]):
-            set_key(data, dotted, leaf)
-    return build(cls, data, source)
+        flat.update(_flatten(value, key) if isinstance(value, dict) and value else [(key, value)])
+    source = str(config) if isinstance(config, str | Path) else "config" if config is not None else "settings"
+    return layered(cls, config, flat, source=source)
 
 
 def load_lm(model: str, cache: str | Path | None = None, **options: Any):

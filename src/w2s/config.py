@@ -386,22 +386,39 @@ def add_flags(parser: Any, cls: type, prefix: str = "setting") -> None:
             parser.add_argument(f"--{flag.name}", dest=f"{prefix}:{flag.key}", default=None, **kwargs)
 
 
-def config_from_flags(cls: type[T], values: dict[str, Any], config_file: str | None, overrides: list[str],
-                      prefix: str = "setting") -> T:
-    """A config file, then its flags, then free `key=value` overrides (the last one wins); each bad
-    value is blamed on where it came from, the file's own values first."""
-    data = load_yaml(config_file) if config_file else {}
-    if config_file:
+def layered(cls: type[T], config: str | Path | Any = None, settings: dict[str, Any] | None = None,
+            overrides: list[str] | tuple[str, ...] = (), source: str = "command line") -> T:
+    """The one way a config is made, by the command line and the Python API alike: a YAML file or
+    a config object, then typed settings by dotted key (flags, keyword arguments: taken as given,
+    never as YAML), then `key=value` overrides (read as YAML scalars); the last one wins. A bad
+    value is blamed on where it came from: the file's own values are checked first."""
+    if isinstance(config, cls):
+        data = to_dict(config)
+    elif isinstance(config, str | Path):
         import copy
 
-        build(cls, copy.deepcopy(data), config_file)
-    for dest, value in values.items():  # flag values are taken as argparse typed them, never as YAML
-        if dest.startswith(f"{prefix}:") and value is not None:
-            set_key(data, dest.split(":", 1)[1], value)
+        data = load_yaml(config)
+        build(cls, copy.deepcopy(data), str(config))
+    elif config is None:
+        data = {}
+    else:
+        raise W2SError(f"config: expected a YAML file's path or a {cls.__name__}, got {type(config).__name__} "
+                       f"{config!r:.40}")
+    for key, value in (settings or {}).items():
+        set_key(data, key, value)
     for item in overrides:
         if "=" not in item:
             raise W2SError(f"unexpected argument '{item}' (overrides look like key.sub=value)")
-    return build(cls, apply_overrides(data, list(overrides)), "command line")
+    return build(cls, apply_overrides(data, list(overrides)), source)
+
+
+def config_from_flags(cls: type[T], values: dict[str, Any], config_file: str | None, overrides: list[str],
+                      prefix: str = "setting") -> T:
+    """A command's config from its parsed flags (`prefix:<dotted key>` in `values`), its
+    `--config` file and its overrides (see `layered`)."""
+    flags = {dest.split(":", 1)[1]: value for dest, value in values.items()
+             if dest.startswith(f"{prefix}:") and value is not None}
+    return layered(cls, config_file, flags, overrides)
 
 
 # Settings many commands share, each said once here.
