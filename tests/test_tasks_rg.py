@@ -1,6 +1,8 @@
 """reasoning-gym datasets as `rg:` tasks: disjoint deterministic splits, and a grader that agrees
 with reasoning-gym's own scorer."""
 
+import re
+
 import pytest
 
 from w2s.errors import W2SError
@@ -102,3 +104,38 @@ def test_a_worked_solution_that_disagrees_with_gold_is_dropped():
     for bad in ("min_terms=2.5", "min_terms=[1,2]", "allow_negation=3"):
         with pytest.raises(W2SError, match=r"should be (int|bool) for chain_sum"):
             get_task(f"rg:chain_sum?{bad}")
+
+
+MIXTURE = ("rg:composite?datasets=[{name: chain_sum, weight: 1, config: {min_terms: 3, max_terms: 4, max_digits: 2}}, "
+           "{name: leg_counting, weight: 1}]&size=60")
+
+
+def test_a_mixture_of_datasets_is_one_task_with_each_parts_solutions_and_scorer():
+    """A task where questions need different procedures (issue #46): reasoning-gym's composite."""
+    from w2s.tasks import get_task
+
+    task = get_task(MIXTURE)
+    test, train = task.load("test", None, None, None), task.load("train_1", None, None, None)
+    kinds = {"chain_sum" if "arithmetic problem" in e.question else "leg_counting" for e in test}
+    assert kinds == {"chain_sum", "leg_counting"}  # both parts, in one split
+    assert not {e.question for e in test} & {e.question for e in train}  # splits stay disjoint
+    for e in test[:10]:  # each item's worked solution is its own dataset's, ending at its gold answer
+        target = task.target_text(e)
+        assert ("legs =" in target) == ("legs" in e.question) and target.endswith(f"\\boxed{{{e.answer}}}$.")
+        assert task.grader.grade(f"so \\boxed{{{e.answer}}}", e.answer).correct
+        assert not task.grader.grade("so \\boxed{-99999}", e.answer).correct
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("rg:composite", "a mixture needs datasets="),
+    ("rg:composite?datasets=[{name: nope}]", "datasets[0] must name a reasoning-gym dataset"),
+    ("rg:composite?datasets=[{name: chain_sum, weight: 0}]", "datasets[0]: weight must be a positive number"),
+    ("rg:composite?datasets=[{name: chain_sum, config: {bogus: 1}}]", "config must be a mapping of chain_sum's"),
+    ("rg:chain_sum?min_terms=[1,2]", "parameter min_terms=[1, 2] should be int"),  # was a traceback (unhashable)
+])
+def test_a_bad_mixture_is_one_line(spec, message):
+    from w2s.errors import W2SError
+    from w2s.tasks import get_task
+
+    with pytest.raises(W2SError, match=re.escape(message)):
+        get_task(spec)

@@ -361,6 +361,8 @@ def cmd_tasks(config: Any, options: Any) -> None:
     print("  " + ", ".join(names))
     print(f"  worked SFT solutions (?solutions=worked, the default): {', '.join(sorted(WORKED_SOLUTIONS))}; "
           "the others train on the boxed answer (?solutions=answer for all)")
+    print("  a mixture (questions that need different procedures): rg:composite?datasets=[{name: chain_sum, "
+          "weight: 1, config: {max_terms: 4}}, {name: leg_counting, weight: 1}]")
 
 
 def cmd_models(config: ModelsConfig, options: Any) -> None:

@@ -2,6 +2,7 @@
 
     get_task("rg:chain_sum")                              # the dataset's default difficulty
     get_task("rg:chain_sum?min_terms=2&max_terms=3")      # difficulty parameters of its config
+    get_task("rg:composite?datasets=[{name: chain_sum, weight: 1}, {name: leg_counting, weight: 1}]")  # a mixture
 
 Parameters after `?` are the fields of the dataset's reasoning-gym config (values read as YAML
 scalars), so the same name works on the command line and in YAML configs. Two parameters are
@@ -24,6 +25,7 @@ reasoning-gym's own scorer behind the usual strict/flexible extraction (see `RGG
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any
@@ -105,8 +107,9 @@ class RGTask(Task):
         return Example(str(row.get("id", index)), text_field(row, ("question",), where),
                        text_field(row, ("answer",), where), row.get("solution"))
 
-    def _frozen_params(self) -> tuple[tuple[str, Any], ...]:
-        return tuple(sorted(self.params.items()))
+    def _frozen_params(self) -> str:
+        """The parameters as a cache key: JSON, so lists and mappings (a mixture's datasets) work too."""
+        return json.dumps(self.params, sort_keys=True)
 
     def _load_all(self, split: str, data: str | None) -> list[Example]:
         if data is not None:
@@ -156,11 +159,34 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any], int, str]:
         raise W2SError(f"task '{spec}': unknown parameter(s) {', '.join(unknown)} for {name} "
                        f"(expected: {', '.join(sorted(fields))})")
     _check_types(spec, name, DATASETS[name][1], params)
+    if name == "composite":
+        _check_mixture(spec, params.get("datasets"))
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000_000:
         raise W2SError(f"task '{spec}': size must be a positive integer")
     if solutions not in ("worked", "answer"):
         raise W2SError(f"task '{spec}': solutions must be 'worked' or 'answer', got '{solutions}'")
     return name, params, size, solutions
+
+
+def _check_mixture(spec: str, datasets: Any) -> None:
+    """`rg:composite?datasets=[{name: chain_sum, weight: 1, config: {...}}, ...]`: each part a known
+    dataset (not a mixture itself), a positive weight, and parameters its config has."""
+    from reasoning_gym.factory import DATASETS
+
+    if not isinstance(datasets, list) or not datasets:
+        raise W2SError(f"task '{spec}': a mixture needs datasets=[{{name: NAME, weight: W, config: {{...}}}}, ...]")
+    for i, part in enumerate(datasets):
+        where = f"task '{spec}': datasets[{i}]"
+        if not isinstance(part, dict) or part.get("name") not in DATASETS or part.get("name") == "composite":
+            raise W2SError(f"{where} must name a reasoning-gym dataset (name: NAME; `w2s tasks` lists them)")
+        weight, config = part.get("weight", 1), part.get("config") or {}
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+            raise W2SError(f"{where}: weight must be a positive number, got {weight!r}")
+        known = set(DATASETS[part["name"]][1].__dataclass_fields__) - {"seed", "size"}
+        if not isinstance(config, dict) or set(config) - known:
+            raise W2SError(f"{where}: config must be a mapping of {part['name']}'s parameters "
+                           f"({', '.join(sorted(known))})")
+        _check_types(spec, part["name"], DATASETS[part["name"]][1], config)
 
 
 def _check_types(spec: str, name: str, config_cls: type, params: dict[str, Any]) -> None:
@@ -193,17 +219,23 @@ def dataset_names() -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _dataset(name: str, params: tuple[tuple[str, Any], ...], seed: int, size: int) -> Any:
+def _dataset(name: str, params: str, seed: int, size: int) -> Any:
     import reasoning_gym
 
+    settings = json.loads(params)
+    if name == "composite":  # a mixture: reasoning-gym's own composite dataset of the named ones
+        from reasoning_gym.composite import DatasetSpec
+
+        settings["datasets"] = [DatasetSpec(d["name"], float(d.get("weight", 1)), d.get("config") or {})
+                                for d in settings["datasets"]]
     try:
-        return reasoning_gym.create_dataset(name, seed=seed, size=size, **dict(params))
-    except (TypeError, ValueError, AssertionError) as err:
-        raise W2SError(f"reasoning-gym dataset '{name}' refused parameters {dict(params)}: {err}") from None
+        return reasoning_gym.create_dataset(name, seed=seed, size=size, **settings)
+    except (TypeError, ValueError, AssertionError, KeyError) as err:
+        raise W2SError(f"reasoning-gym dataset '{name}' refused parameters {json.loads(params)}: {err}") from None
 
 
 @lru_cache(maxsize=64)
-def _items(name: str, params: tuple[tuple[str, Any], ...], seed: int, size: int) -> tuple[dict[str, Any], ...]:
+def _items(name: str, params: str, seed: int, size: int) -> tuple[dict[str, Any], ...]:
     dataset = _dataset(name, params, seed, size)
     return tuple(dataset[i] for i in range(len(dataset)))
 
@@ -250,6 +282,8 @@ WORKED_SOLUTIONS: dict[str, Any] = {"chain_sum": _chain_sum_solution, "leg_count
 
 def worked_solution(dataset: str, item: dict[str, Any]) -> str | None:
     """The dataset's worked solution for `item`, only when its result is the gold answer: never a wrong target."""
+    if dataset == "composite":  # a mixture's item is solved as its own dataset's
+        dataset = str(item.get("metadata", {}).get("source_dataset", ""))
     write = WORKED_SOLUTIONS.get(dataset)
     text = write(item) if write else None
     if text is None:
