@@ -53,33 +53,37 @@ class ServeConfig:
     """Everything `w2s serve` needs: the teacher, the upstream, the listening address, limits."""
 
     teacher: str = setting("",
-                    help="a `w2s wst train` run folder, a model folder, LoRA adapter, pack or hub id")
+                           help="a `w2s wst train` run folder, a model folder, LoRA adapter, pack or hub id")
     teacher_api: StudentConfig | None = setting(None,
-                    help="a teacher behind an OpenAI-compatible endpoint instead: teacher_api.backend=openai teacher_api.model=NAME teacher_api.base_url=URL (then `teacher` is ignored)")
+                                                help="a teacher behind an OpenAI-compatible endpoint "
+                                                     "instead: teacher_api.backend=openai "
+                                                     "teacher_api.model=NAME teacher_api.base_url=URL (then "
+                                                     "`teacher` is ignored)")
     upstream: str = setting("",
-                    help="the student's OpenAI-compatible base URL, e.g. http://localhost:8001/v1")
+                            help="the student's OpenAI-compatible base URL, e.g. http://localhost:8001/v1")
     upstream_model: str | None = setting(None, help="replaces the client's \"model\" field when set")
     upstream_api_key_env: str = setting("OPENAI_API_KEY",
-                    help="the NAME of the variable holding the upstream's key")
+                                        help="the NAME of the variable holding the upstream's key")
     api_key_env: str | None = setting(None,
                     help="when set, clients must send this variable's value as a Bearer key")
     host: str = setting("127.0.0.1", help="address to listen on")
     port: int = setting(8000, low=0, high=65535, help="port (0: any free one)")
     max_concurrency: int = setting(64, low=1, help="requests in flight to the upstream")
     timeout_s: float = setting(300.0, above=0, high=86400,
-                    help="longest wait for the upstream's answer (or its next streamed chunk)")
+                               help="longest wait for the upstream's answer (or its next streamed chunk)")
     batch_wait_ms: float = setting(10.0, low=0, high=60000,
-                    help="how long a teacher batch waits for more requests")
+                                   help="how long a teacher batch waits for more requests")
     teacher_batch_size: int = setting(16, low=1, help="questions the teacher writes instructions for at once")
     instruction: InstructionProtocol | None = setting(None, help="None: the teacher's own, else the defaults")
     cache: str | None = cache_setting()
     teacher_device: str = setting("auto", help="auto = cuda if available else cpu")
     student_max_tokens: int | None = setting(None, low=1,
-                    help="the student's answer budget for requests that set none; None: the one the teacher was trained for")
+                                             help="the student's answer budget for requests that set none; "
+                                                  "None: the one the teacher was trained for")
     max_question_chars: int = setting(8000, low=1,
                     help="longer last user turns are refused (400): the teacher reads it whole")
     max_request_mb: float = setting(1.0, above=0, high=1024,
-                    help="larger request bodies are refused (413) before they are read")
+                                    help="larger request bodies are refused (413) before they are read")
 
     def __post_init__(self) -> None:
         if not self.upstream:

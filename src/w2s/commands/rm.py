@@ -29,7 +29,7 @@ class RMCheckConfig:
     one, on labelled pairs the evaluation never uses. Check a hub reward model before it grades."""
 
     model: str | None = setting(None,
-                    help="hub id, folder or pack (default: the offline one `w2s rm train` wrote)")
+                                help="hub id, folder or pack (default: the offline one `w2s rm train` wrote)")
     task: str = task_setting("hh_rlhf")
     data: str | None = data_setting()
     split: str = setting("rm_test", help="labelled split")
@@ -95,14 +95,16 @@ class RMTrainConfig:
     max_length: int = setting(512, low=16, help="tokens of a prompt and reply, at most")
     seed: int = setting(0, low=0, help="seed of the trainer")
     save_steps: int = setting(50, low=0,
-                    help="a resumable checkpoint (weights and optimizer) every N steps; 0: none")
+                              help="a resumable checkpoint (weights and optimizer) every N steps; 0: none")
     gradient_checkpointing: bool = setting(False,
-                    help="recompute activations in the backward pass: the same gradients for less memory (a full fine-tune of the 135M pack at max_length 512 held 12 GB without it)")
+                                           help="recompute activations in the backward pass: the same "
+                                                "gradients for less memory (a full fine-tune of the 135M "
+                                                "pack at max_length 512 held 12 GB without it)")
     # where the training curves go, as transformers names them (tensorboard: logs/ beside the model)
     report_to: list[str] = setting(default_factory=lambda: ["tensorboard"],
                     help="trackers for the training curves: tensorboard | trackio | wandb | mlflow | none")
     output: str | None = setting(None,
-                    help="default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)")
+                                 help="default: $W2S_HOME/reward-models/hh_rlhf (the offline default grader)")
     cache: str | None = cache_setting()
 
     def __post_init__(self) -> None:

@@ -61,32 +61,35 @@ class ReasonConfig:
     task: str = task_setting("gsm8k")
     data: str | None = data_setting()
     weak_model: str = setting("smollm2-135m-instruct",
-                    help="the weak model (fine-tuned on train_1 gold, it supervises)")
+                              help="the weak model (fine-tuned on train_1 gold, it supervises)")
     strong_model: str = setting("qwen2.5-0.5b-instruct", help="the strong model (learns from the weak one)")
     train1_split: str = setting("train_1", help="gold solutions, for the weak model only")
     train2_split: str = setting("train_2",
-                    help="questions the strong model learns from (gold: diagnostics only)")
+                                help="questions the strong model learns from (gold: diagnostics only)")
     test_split: str = setting("test", help="split every model is evaluated on")
     train1_limit: int | None = setting(200, low=1, help="train_1 questions (None: all)")
     train2_limit: int | None = setting(200, low=1, help="train_2 questions (None: all)")
     test_limit: int | None = setting(200, low=1, help="test questions (None: all)")
     seed: int | None = setting(0, low=0,
-                    help="shuffles each split before its limit (None: file order); seeds demos, samples, pairs (None: 0)")
+                               help="shuffles each split before its limit (None: file order); seeds demos, "
+                                    "samples, pairs (None: 0)")
     max_tokens: int = setting(384, low=1, help="generation budget of every answer")
     icl_demos: int = setting(4, low=0, help="weak train_2 answers shown to the strong model in context")
     stage1_data: Stage1Set = setting("hybrid", help="the Stage I SFT set (hybrid: both answers)")
     stage1_rounds: int = setting(1, low=1,
-                    help=">1 iterates: models fine-tuned on the weak/icl sets answer again")
+                                 help=">1 iterates: models fine-tuned on the weak/icl sets answer again")
     samples: int = setting(10, low=1, help="Stage II samples per question")
     sample_temperature: float = setting(1.0, low=0, high=10, help="temperature of the Stage II samples")
     min_confidence: float = setting(0.6, low=0, high=1,
-                    help="Stage II: skip a question whose majority answer has less than this share of the samples")
+                                    help="Stage II: skip a question whose majority answer has less than this"
+                                         " share of the samples")
     flip_confidence: float = setting(0.8, low=0, high=1,
-                    help="Stage II: overrule a weak answer that disagrees with the majority at or above this share")
+                                     help="Stage II: overrule a weak answer that disagrees with the majority"
+                                          " at or above this share")
     max_pairs: int = setting(1, low=1, help="Stage II: distinct pairs per question at most")
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     preference: str | list[str] = setting("dpo",
-                    help="dpo | orpo | [dpo, orpo]: one Stage II model per method")
+                                          help="dpo | orpo | [dpo, orpo]: one Stage II model per method")
     baselines: bool = setting(True, help="train full weak FT and the strong ceiling")
     output: str = setting("runs/reason/default", help="run folder")
     cache: str | None = cache_setting()

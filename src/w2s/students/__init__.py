@@ -39,7 +39,10 @@ class StudentConfig:
     concurrency: int = setting(32, low=1, help="openai: requests in flight")
     max_retries: int = setting(6, low=0, high=100, help="openai: attempts after the first")
     timeout_s: float | None = setting(None, above=0, high=86400,
-                    help="openai-protocol backends: seconds per request; None = the backend's own (120 for a server elsewhere, 3600 for one w2s starts here: long answers queue for a slow CPU, and its death is detected anyway)")
+                                      help="openai-protocol backends: seconds per request; None = the "
+                                           "backend's own (120 for a server elsewhere, 3600 for one w2s "
+                                           "starts here: long answers queue for a slow CPU, and its death is"
+                                           " detected anyway)")
     budget: Budget | None = setting(None, help="every backend: stop cleanly after this many calls or tokens")
     price: Price | None = setting(None, help="every backend: per million tokens, to report a cost")
     extra: dict = field(default_factory=dict)  # backend-specific keyword arguments

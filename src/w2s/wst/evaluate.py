@@ -62,27 +62,39 @@ class WSTEvalConfig:
     limit: int | None = setting(200, low=1, help="held-out questions")
     seed: int | None = seed_setting()
     offset: int = setting(0, low=0,
-                    help="skip this many questions first (after any shuffle), e.g. to leave a published set out")
+                          help="skip this many questions first (after any shuffle), e.g. to leave a "
+                               "published set out")
     student_max_tokens: int | None = setting(None, low=1,
                     help="None: the budget the trained teacher was trained for (its protocol), else 512")
     generic_instruction: str | None = setting("Let's think step by step.", help="None skips the condition")
     untrained_teacher: str | None = setting("smollm2-135m-instruct", help="None skips the condition")
-    trained_teacher: str | None = setting(None, flag="teacher", help="the trained teacher: a `w2s wst train` run folder (its final/ and its instruction protocol), a model folder, a LoRA adapter, a pack or a hub id")
+    trained_teacher: str | None = setting(None, flag="teacher",
+                                          help="the trained teacher: a `w2s wst train` run folder (its final/ and "
+                                               "its instruction protocol), a model folder, a LoRA adapter, a pack "
+                                               "or a hub id")
     self_instruction: bool = setting(True,
-                    help="also a condition where the student writes its own instruction")
+                                     help="also a condition where the student writes its own instruction")
     api_teacher: StudentConfig | None = setting(None,
-                    help="any teacher behind an OpenAI-compatible API (e.g. a stronger model as teacher), e.g. api_teacher.backend=openai api_teacher.model=gpt-4o-mini api_teacher.base_url=...")
+                                                help="any teacher behind an OpenAI-compatible API (e.g. a "
+                                                     "stronger model as teacher), e.g. "
+                                                     "api_teacher.backend=openai "
+                                                     "api_teacher.model=gpt-4o-mini api_teacher.base_url=...")
     instruction: InstructionProtocol | None = setting(None,
-                    help="None: the trained teacher's own protocol (saved by `w2s wst train`), else the defaults")
+                                                      help="None: the trained teacher's own protocol (saved "
+                                                           "by `w2s wst train`), else the defaults")
     judge: StudentConfig | None = setting(None,
-                    help="an independent pairwise judge of each condition's answers against no instruction (open-ended tasks: a second opinion beside the reward model), e.g. judge.backend=openai judge.model=...")
+                                          help="an independent pairwise judge of each condition's answers "
+                                               "against no instruction (open-ended tasks: a second opinion "
+                                               "beside the reward model), e.g. judge.backend=openai "
+                                               "judge.model=...")
     judge_mode: Literal["verdict", "probability"] = setting(
-        "verdict", help="verdict: the judge's generated A/B/tie; probability: judges that score text (see w2s.judge)")
+        "verdict", help="verdict: the judge's generated A/B/tie; probability: judges that score text "
+                        "(see w2s.judge)")
     # static-instruction baselines picked on validation questions (see w2s.wst.static), e.g.
     # static.candidates='[...]' static.from_untrained=8 static.optimized=RUN_DIR
     static: StaticConfig = field(default_factory=StaticConfig)
     output: str = setting("runs/wst/eval",
-                    help="folder for wst_eval.json and the JSONL of every instruction and answer")
+                          help="folder for wst_eval.json and the JSONL of every instruction and answer")
     cache: str | None = cache_setting()
     student: StudentConfig = setting(default_factory=StudentConfig, help="the student", flags={"model": "model"})
 

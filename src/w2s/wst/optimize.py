@@ -45,7 +45,7 @@ class OptimizeConfig:
     seed_instruction: str = setting("Let's think step by step.", help="where the search starts")
     budget_calls: int | None = setting(None, low=1, help="student answers GEPA may ask for")
     budget_from_teacher: str | None = setting(None,
-                    help="or: as many as this trained teacher's training asked for")
+                                              help="or: as many as this trained teacher's training asked for")
     student_max_tokens: int = setting(512, low=1, help="the student's answer budget while optimizing")
     instruction: InstructionProtocol | None = setting(None,
                     help="placement and limits; None: the teacher's, else defaults")

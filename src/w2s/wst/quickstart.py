@@ -88,19 +88,20 @@ BRIEF = "Be brief: work it out in one or two short lines, then give the final an
 class QuickstartConfig:
     # the committed organism teacher (adapter + protocol), named relative to the repository when run there
     teacher: str = setting(default_factory=lambda: _shown(ORGANISM_TEACHER),
-                    help="the trained teacher shown (a run folder, adapter, model, pack or hub id)")
+                           help="the trained teacher shown (a run folder, adapter, model, pack or hub id)")
     task: str = setting(ORGANISM_TASK, help="the task the teacher was trained on")
     base_teacher: str = setting("smollm2-135m-instruct",
-                    help="the untrained teacher of the GRPO steps (its run's base)")
+                                help="the untrained teacher of the GRPO steps (its run's base)")
     eval_questions: int = setting(32, low=1,
-                    help="~80% power at the published effect (116/8 of 400), exact McNemar")
+                                  help="~80% power at the published effect (116/8 of 400), exact McNemar")
     eval_offset: int = setting(400, low=0, help="the published evaluation used test items 0-399")
     steps: int = setting(2, low=1, help="GRPO steps of the loop demonstration")
     questions_per_step: int = setting(1, low=1, help="questions per GRPO step of the fresh teacher")
     num_generations: int = setting(4, low=2, help="instructions per question in a GRPO step")
     learning_rate: float = setting(1e-4, above=0, high=1, help="the organism run's")
     brief_instruction: str | None = setting(BRIEF,
-                    help="what a user would write instead of training a teacher (the seed study's line); None skips it")
+                                            help="what a user would write instead of training a teacher (the"
+                                                 " seed study's line); None skips it")
     output: str = setting("runs/quickstart", help="run folder")
     cache: str | None = cache_setting()
     # fp32 as in the published run: answers match it on any CPU (bf16 changes greedy answers);

@@ -67,7 +67,7 @@ class WSTTrainConfig:
     num_generations: int = setting(4, low=2, help="instructions sampled per question (the GRPO group)")
     learning_rate: float = setting(1e-5, above=0, high=1, help="the teacher's learning rate")
     beta: float = setting(0.0, low=0,
-                    help="KL penalty towards the base teacher (0: none, and no reference model)")
+                          help="KL penalty towards the base teacher (0: none, and no reference model)")
     save_steps: int = setting(10, low=1, help="a resumable checkpoint every N steps")
     # where the training curves go, as transformers names them (tensorboard: RUN_DIR/runs; trackio,
     # wandb, mlflow, ...; [] for none); w2s's per-step columns (metrics.jsonl) go there too
@@ -75,7 +75,7 @@ class WSTTrainConfig:
                     help="trackers for the training curves: tensorboard | trackio | wandb | mlflow | none")
     student_max_tokens: int = setting(256, low=1, help="the student's answer budget (outcome rewards)")
     output: str = setting("runs/wst/default",
-                    help="run folder (checkpoints, metrics.jsonl, final/, TensorBoard logs)")
+                          help="run folder (checkpoints, metrics.jsonl, final/, TensorBoard logs)")
     cache: str | None = cache_setting()
     instruction: InstructionProtocol = field(default_factory=InstructionProtocol)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
