@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from transformers import TrainerCallback
-
 from w2s.cache import ResponseCache
 from w2s.config import cache_setting, check_ranges, data_setting, setting, task_setting, to_dict
 from w2s.devices import is_main_process, trainer_precision, world_size
@@ -175,7 +173,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
              "target": task.target_text(e), "id": e.id} for e in examples]
     trainer = _grpo_trainer(config, out, reward, rows, processes)
     if main:  # first, so the trackers' callbacks see the columns it adds to each step's logs
-        trainer.callback_handler.callbacks.insert(0, _JsonlMetrics(out / "metrics.jsonl", reward, student, trainer))
+        trainer.callback_handler.callbacks.insert(0, _jsonl_metrics(out / "metrics.jsonl", reward, student, trainer))
     last = get_last_checkpoint(str(out)) if resume else None
     if main:  # steps logged after the checkpoint (or by an attempt killed before its first) are trained again
         _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]) if last else 0)
@@ -320,7 +318,15 @@ def _timed(trainer_cls: type) -> type:
     return TimedGRPOTrainer
 
 
-class _JsonlMetrics(TrainerCallback):
+def _jsonl_metrics(path: Path, reward: StudentReward, student: Student, trainer):
+    """`_JsonlMetrics` as a transformers callback (transformers is imported here, not when the
+    command line is built: `w2s --help` loads no model library)."""
+    from transformers import TrainerCallback
+
+    return type("JsonlMetrics", (_JsonlMetrics, TrainerCallback), {})(path, reward, student, trainer)
+
+
+class _JsonlMetrics:
     """Appends every logged step (TRL's metrics, the student's outcomes, the time split) to metrics.jsonl.
 
     time/*_s split each step into teacher generation, student generation, grading, other reward
