@@ -44,3 +44,29 @@ def test_a_log_file_gets_plain_lines_with_totals(monkeypatch):
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and "\r" not in out.getvalue()
     assert lines[-1].startswith("student answers: 3/3 answers, 21 tokens, 0:00 elapsed")
+
+
+def test_a_step_clock_gives_each_steps_phases_once_and_counts_background_work():
+    import threading
+    import time
+
+    from w2s.progress import StepClock
+
+    clock = StepClock()
+    with clock.phase("teacher"):
+        time.sleep(0.02)
+    def in_background():
+        with clock.phase("background"):
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=in_background)
+    worker.start()
+    with clock.phase("reward"), clock.phase("student"):
+        time.sleep(0.01)
+    worker.join()
+    first = clock.take()
+    assert first["teacher"] >= 0.02 and first["student"] >= 0.01 and first["reward"] >= first["student"]
+    assert first["step"] >= first["teacher"] + first["reward"]
+    assert first["background"] >= 0.01  # measured in its own thread, beside the step's main work
+    second = clock.take()
+    assert set(second) == {"step"} and second["step"] < first["step"]  # taken once: the next step starts empty

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LOG_EVERY_S = 60.0
 BURST_S = 1.0  # answers closer together than this arrived together
@@ -81,3 +83,33 @@ def _is_terminal(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class StepClock:
+    """A training step's time by phase, measured where each phase runs and taken once per step as
+    one dict (verl's `marked_timer` pattern), instead of differences of running totals kept by
+    several objects. Phases may run in a background thread (their time overlaps the step's)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._totals: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._totals[name] = self._totals.get(name, 0.0) + time.perf_counter() - start
+
+    def take(self) -> dict[str, float]:
+        """The seconds of each phase since the last take, and `step`: the wall time since then."""
+        with self._lock:
+            now = time.perf_counter()
+            taken, self._totals = {**self._totals, "step": now - self._started}, {}
+            self._started = now
+        return taken

@@ -36,12 +36,12 @@ handed straight to a `trl.GRPOTrainer`. It needs `question` and `answer` columns
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from w2s.config import check_ranges, setting
+from w2s.progress import StepClock
 from w2s.students import SamplingParams, Student
 from w2s.tasks import Task
 from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
@@ -104,8 +104,10 @@ class StudentReward:
     __name__ = "student"  # TRL names logged metrics after the function
 
     def __init__(self, task: Task, student: Student, protocol: InstructionProtocol, config: RewardConfig,
-                 max_tokens: int = 256, seed: int = 0, processes: int = 1) -> None:
+                 max_tokens: int = 256, seed: int = 0, processes: int = 1, clock: StepClock | None = None) -> None:
         self.task, self.student, self.protocol, self.config = task, student, protocol, config
+        # the training step's clock: the student's and the grader's time, and what ran in the background
+        self.clock = clock or StepClock()
         # TRL averages a logged metric over the training processes; each process logs its counts
         # times the number of processes, so the average is the step's total over all of them.
         self.processes = processes
@@ -116,7 +118,6 @@ class StudentReward:
         self._background: ThreadPoolExecutor | None = None
         self.last_outcomes: list[Outcome] = []
         self.last_instructions: list[str] = []
-        self.grading_seconds = 0.0  # total time spent in the grader (the benchmark's "grading" share)
 
     def measure(self, questions: list[str], golds: list[str], instructions: list[str]) -> list[tuple[float, float]]:
         """(base, with) per item; `golds` are final answers (outcome kinds) or gold solutions (likelihood)."""
@@ -146,7 +147,8 @@ class StudentReward:
         if self._background is None:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="w2s-baseline")
         prompts = [self.protocol.student_prompt(self.task, q, None) for q, _ in new]
-        self._pending = new, self._background.submit(self._values, prompts, [q for q, _ in new], [g for _, g in new])
+        self._pending = new, self._background.submit(self._values_in_background, prompts, [q for q, _ in new],
+                                                     [g for _, g in new])
         return True
 
     def wait(self) -> None:
@@ -160,20 +162,25 @@ class StudentReward:
         """The (question, gold) pairs whose baseline is not known yet, once each, in order."""
         return list(dict.fromkeys((q, g) for q, g in zip(questions, golds, strict=True) if (q, g) not in self._baseline))
 
+    def _values_in_background(self, prompts: list, questions: list[str], golds: list[str]) -> list[float]:
+        with self.clock.phase("background"):  # overlaps the teacher's writing: not part of the step's wall time
+            return self._values(prompts, questions, golds)
+
     def _values(self, prompts: list, questions: list[str], golds: list[str]) -> list[float]:
         """The student's measure of each prompt: mean log-probability of the gold (likelihood) or
         mean grade over k answers (outcome kinds)."""
         if not prompts:
             return []
         if self.config.kind == "likelihood":
-            return [s.mean for s in self.student.score(prompts, golds, desc="student scores", progress=False)]
+            with self.clock.phase("student"):
+                return [s.mean for s in self.student.score(prompts, golds, desc="student scores", progress=False)]
         k = self.config.student_samples
-        samples = self.student.generate(prompts, self.params, k=k, desc="student", progress=False)
-        start = time.perf_counter()
-        grades = self.task.grader.grade_batch([self.task.messages(q) for q in questions for _ in range(k)],
-                                              [c.text for completions in samples for c in completions],
-                                              [g for g in golds for _ in range(k)])
-        self.grading_seconds += time.perf_counter() - start
+        with self.clock.phase("student"):
+            samples = self.student.generate(prompts, self.params, k=k, desc="student", progress=False)
+        with self.clock.phase("grading"):
+            grades = self.task.grader.grade_batch([self.task.messages(q) for q in questions for _ in range(k)],
+                                                  [c.text for completions in samples for c in completions],
+                                                  [g for g in golds for _ in range(k)])
         return [sum(g.value for g in grades[j * k:(j + 1) * k]) / k for j in range(len(samples))]
 
     def golds_of(self, answer: list[str], target: list[str] | None) -> list[str]:

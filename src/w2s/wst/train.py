@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from w2s.errors import W2SError
 from w2s.jsonl import write_atomic, write_json
 from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
+from w2s.progress import StepClock
 from w2s.students import Student, StudentConfig, make_student
 from w2s.tasks import Example, get_task
 from w2s.training import settings_to_trackers, tracking
@@ -173,7 +173,7 @@ def train_teacher(config: WSTTrainConfig, resume: bool = False, student: Student
              "target": task.target_text(e), "id": e.id} for e in examples]
     trainer = _grpo_trainer(config, out, reward, rows, processes)
     if main:  # first, so the trackers' callbacks see the columns it adds to each step's logs
-        trainer.callback_handler.callbacks.insert(0, _jsonl_metrics(out / "metrics.jsonl", reward, student, trainer))
+        trainer.callback_handler.callbacks.insert(0, _jsonl_metrics(out / "metrics.jsonl", reward, student))
     last = get_last_checkpoint(str(out)) if resume else None
     if main:  # steps logged after the checkpoint (or by an attempt killed before its first) are trained again
         _keep_metrics_through(out / "metrics.jsonl", int(Path(last).name.split("-")[-1]) if last else 0)
@@ -291,7 +291,8 @@ def _timed(trainer_cls: type) -> type:
                        "install the TRL range in pyproject.toml")
 
     class TimedGRPOTrainer(trainer_cls):
-        clock = {"teacher": 0.0, "reward": 0.0}
+        def _clock(self) -> StepClock:  # the step clock the student reward keeps
+            return next(f.clock for f in self.reward_funcs if isinstance(f, StudentReward))
 
         def _generate_and_score_completions(self, inputs, *args, **kwargs):
             for func in self.reward_funcs:
@@ -302,28 +303,22 @@ def _timed(trainer_cls: type) -> type:
             return super()._generate_and_score_completions(inputs, *args, **kwargs)
 
         def _generate(self, *args, **kwargs):
-            start = time.perf_counter()
-            try:
+            with self._clock().phase("teacher"):
                 return super()._generate(*args, **kwargs)
-            finally:
-                self.clock["teacher"] += time.perf_counter() - start
 
         def _calculate_rewards(self, *args, **kwargs):
-            start = time.perf_counter()
-            try:
+            with self._clock().phase("reward"):
                 return super()._calculate_rewards(*args, **kwargs)
-            finally:
-                self.clock["reward"] += time.perf_counter() - start
 
     return TimedGRPOTrainer
 
 
-def _jsonl_metrics(path: Path, reward: StudentReward, student: Student, trainer):
+def _jsonl_metrics(path: Path, reward: StudentReward, student: Student):
     """`_JsonlMetrics` as a transformers callback (transformers is imported here, not when the
     command line is built: `w2s --help` loads no model library)."""
     from transformers import TrainerCallback
 
-    return type("JsonlMetrics", (_JsonlMetrics, TrainerCallback), {})(path, reward, student, trainer)
+    return type("JsonlMetrics", (_JsonlMetrics, TrainerCallback), {})(path, reward, student)
 
 
 class _JsonlMetrics:
@@ -335,30 +330,30 @@ class _JsonlMetrics:
     writing (prefetched baselines), so it is not part of the step's wall time.
     """
 
-    def __init__(self, path: Path, reward: StudentReward, student: Student, trainer) -> None:
-        self.path, self.reward, self.student, self.clock = path, reward, student, trainer.clock
-        self._last = self._readings()
+    def __init__(self, path: Path, reward: StudentReward, student: Student) -> None:
+        self.path, self.reward, self.student = path, reward, student
+        self.reward.clock.take()  # a step's time starts now, not when the models were loading
+        self._counts = self._student_counts()
 
-    def _readings(self) -> dict[str, float]:
-        stats = self.student.stats
-        return {"now": time.perf_counter(), "student": stats.seconds, "retries": stats.retries,
-                "empty": stats.empty, "grading": self.reward.grading_seconds, **self.clock}
+    def _student_counts(self) -> dict[str, int]:
+        return {"retries": self.student.stats.retries, "empty": self.student.stats.empty}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs and "reward" not in logs:
             return
-        now = self._readings()
-        d = {k: now[k] - self._last[k] for k in now}
-        self._last = now
+        t = self.reward.clock.take()  # this step's phases, one dict
+        now = self._student_counts()
+        d, self._counts = {k: now[k] - self._counts[k] for k in now}, now
         # helped/harmed/unchanged count the whole step, every process's share (see StudentReward)
         counts = {k: int(round(logs.get(f"student/{k}", 0))) for k in ("helped", "harmed", "unchanged")}
-        # student work done outside the reward call: baselines answered while the teacher wrote
-        overlapped = max(0.0, d["student"] + d["grading"] - d["reward"])
-        times = {"time/teacher_generation_s": d["teacher"], "time/student_s": d["student"],
-                 "time/grading_s": d["grading"],
-                 "time/reward_other_s": max(0.0, d["reward"] - d["student"] + overlapped - d["grading"]),
-                 "time/update_s": max(0.0, d["now"] - d["teacher"] - d["reward"]),
-                 "time/student_overlapped_s": overlapped, "time/step_s": d["now"]}
+        student, grading, background = t.get("student", 0.0), t.get("grading", 0.0), t.get("background", 0.0)
+        teacher, reward = t.get("teacher", 0.0), t.get("reward", 0.0)
+        # "student" and "grading" include what ran in the background (baselines answered while the
+        # teacher wrote): that part overlaps the step, so the parts sum to the step plus it
+        times = {"time/teacher_generation_s": teacher, "time/student_s": student, "time/grading_s": grading,
+                 "time/reward_other_s": max(0.0, reward - (student + grading - background)),
+                 "time/update_s": max(0.0, t["step"] - teacher - reward),
+                 "time/student_overlapped_s": background, "time/step_s": t["step"]}
         # requests the student retried (timeouts, server errors) and answers left empty: a slow
         # or failing student shows here rather than only in a longer step
         counts |= {"student_retries": int(d["retries"]), "student_empty": int(d["empty"])}
