@@ -29,7 +29,7 @@ def test_grader_agrees_with_reasoning_gyms_scorer_on_hand_made_cases():
     task = get_task("rg:family_relationships?size=20")
     example = task.load("test")[0]
     scorer = task.grader.dataset
-    entry = task.grader.entries[example.answer]
+    entry = task.grader.entry(example.answer)
     for response, strict_expected in [(f"The answer is {example.answer}.", True),
                                       (f"Thinking... \\boxed{{{example.answer}}}", True),
                                       (f"#### {example.answer}", True),
@@ -124,6 +124,25 @@ def test_a_mixture_of_datasets_is_one_task_with_each_parts_solutions_and_scorer(
         assert ("legs =" in target) == ("legs" in e.question) and target.endswith(f"\\boxed{{{e.answer}}}$.")
         assert task.grader.grade(f"so \\boxed{{{e.answer}}}", e.answer).correct
         assert not task.grader.grade("so \\boxed{-99999}", e.answer).correct
+
+
+def test_items_of_a_mixture_that_share_a_gold_answer_are_scored_by_their_own_dataset():
+    """A sum and a leg count can both be "12"; chain_sum's scorer accepts "+12", the default
+    scorer of leg_counting does not. Each response is scored by its own question's dataset."""
+    from w2s.tasks import get_task
+
+    task = get_task(MIXTURE)
+    items = task.load("test", None, None, None) + task.load("train_1", None, None, None)
+    by_gold: dict[str, dict[bool, object]] = {}
+    for e in items:
+        by_gold.setdefault(e.answer, {})["legs" in e.question] = e
+    gold, pair = next((g, p) for g, p in by_gold.items() if len(p) == 2 and g.isdigit())
+    chain, legs = pair[False], pair[True]
+    grades = task.grader.grade_batch([task.messages(chain.question), task.messages(legs.question)],
+                                     [f"The answer is +{gold}"] * 2, [gold, gold])
+    assert [g.correct for g in grades] == [True, False]
+    assert [task.grader.entry(gold, q)["question"] for q in (chain.question, legs.question)] == \
+        [chain.question, legs.question]
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -17,6 +17,7 @@ import multiprocessing
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -66,10 +67,15 @@ class Grader(ABC):
         """Whether an extracted answer means the same as the gold answer."""
 
     def grade(self, response: str, gold: str) -> Grade:
+        return self._grade(response, gold, self.equivalent)
+
+    def _grade(self, response: str, gold: str, equivalent: Callable[[str | None, str], bool]) -> Grade:
+        """`grade` with the equivalence given: a grader whose scorer needs the question's own item
+        (reasoning-gym) passes one bound to it."""
         strict_pred = self.extract(response, strict=True)
         pred = strict_pred if strict_pred is not None else self.extract(response, strict=False)
-        strict_correct = self.equivalent(strict_pred, gold)
-        correct = strict_correct if pred == strict_pred else self.equivalent(pred, gold)
+        strict_correct = equivalent(strict_pred, gold)
+        correct = strict_correct if pred == strict_pred else equivalent(pred, gold)
         return Grade(pred, correct, strict_pred, strict_correct)
 
     def same_answer(self, response_a: str, response_b: str, strict: bool = False) -> bool:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import yaml
 
 from w2s.errors import W2SError
-from w2s.graders import Grader, answer_is, last_boxed, parse_number
+from w2s.graders import Grade, Grader, answer_is, last_boxed, parse_number
 from w2s.tasks.base import Example, Task
 
 PREFIX = "rg:"
@@ -58,7 +58,32 @@ class RGGrader(Grader):
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
-        self.entries: dict[str, dict[str, Any]] = {}  # gold answer -> its item (metadata for scorers)
+        # gold answer -> the items with it (their metadata is what scorers read). Two items can share
+        # a gold and differ in scorer: a mixture's sum and leg count may both be "12".
+        self.entries: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, items: Any) -> None:
+        """Register items so their answers are scored with their own metadata."""
+        for item in items:
+            same = self.entries.setdefault(str(item["answer"]), [])
+            if all(known["question"] != item["question"] for known in same):
+                same.append(item)
+
+    def entry(self, gold: str, prompt: Any = None) -> dict[str, Any]:
+        """The item a gold answer belongs to: among items sharing that gold, the one whose question
+        the prompt holds (a chat or a string); with no prompt, the first registered."""
+        same = self.entries.get(str(gold))
+        if not same:
+            return {"question": "", "answer": gold, "metadata": {}}
+        if prompt is not None and len(same) > 1:
+            text = prompt if isinstance(prompt, str) else "\n".join(str(m.get("content", "")) for m in prompt)
+            return next((item for item in same if item["question"] in text), same[0])
+        return same[0]
+
+    def grade_batch(self, prompts: list, responses: list[str], golds: list[str]) -> list[Grade]:
+        """Each response scored against its own question's item (found from the prompt)."""
+        return [self._grade(response, gold, partial(self._equivalent, entry=self.entry(gold, prompt)))
+                for prompt, response, gold in zip(prompts, responses, golds, strict=True)]
 
     def extract(self, response: str, strict: bool = False) -> str | None:
         boxed = last_boxed(response)
@@ -76,12 +101,14 @@ class RGGrader(Grader):
         return lines[-1] if lines else None
 
     def equivalent(self, pred: str | None, gold: str) -> bool:
+        return self._equivalent(pred, gold, self.entry(gold))
+
+    def _equivalent(self, pred: str | None, gold: str, entry: dict[str, Any]) -> bool:
         if pred is None or not pred.strip():
             return False
         a, b = parse_number(pred), parse_number(gold)
         if a is not None and b is not None and _only_number(pred) and _only_number(gold):
             return a == b
-        entry = self.entries.get(str(gold), {"question": "", "answer": gold, "metadata": {}})
         try:
             return float(self.dataset.score_answer(pred.strip(), entry)) >= 1.0
         except Exception:  # noqa: BLE001 - a scorer that cannot read the answer did not accept it
@@ -99,7 +126,7 @@ class RGTask(Task):
         self.name = spec
         self.dataset_name, self.params, self.size, self.solutions = parse_spec(spec)
         self.grader = RGGrader(_dataset(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS["test"], self.size))
-        self.grader.entries.update({str(i["answer"]): i for i in self._split_items("test")})
+        self.grader.add(self._split_items("test"))
 
     def example_from_row(self, row: dict[str, Any], where: str, index: int) -> Example:
         from w2s.tasks.base import text_field
@@ -117,7 +144,7 @@ class RGTask(Task):
         if split not in _SPLIT_SEEDS:
             raise W2SError(f"task '{self.name}': unknown split '{split}' (expected one of: {', '.join(_SPLIT_SEEDS)})")
         items = self._split_items(split)
-        self.grader.entries.update({str(item["answer"]): item for item in items})
+        self.grader.add(items)
         worked = self.solutions == "worked"
         return [Example(f"{split}-{i}", item["question"], str(item["answer"]),
                         worked_solution(self.dataset_name, item) if worked else None)
