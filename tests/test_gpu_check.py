@@ -40,3 +40,24 @@ def test_the_gpu_checks_cover_what_the_issue_lists(tmp_path):
                      "reasoning: weak SFT, answers, Stage I SFT, Stage II DPO on cuda",
                      "accelerate launch, 2 processes: WST train"]
     assert all("cuda" in " ".join(command) for _, command in gpu_check.checks(tmp_path / "m", tmp_path / "d", tmp_path, 2))
+
+
+def test_every_w2s_command_of_the_gpu_check_parses_and_builds_its_config(tmp_path):
+    """A GPU is lent rarely and for minutes: a check whose flags the command line no longer takes
+    would waste it. Each w2s command line of the checks goes through the real parser and builds
+    its config (no model loads)."""
+    from w2s.cli import build_parsers
+    from w2s.config import config_from_flags
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.pop(0)
+    commands = [c for _, c in gpu_check.checks(tmp_path / "m", tmp_path / "d.jsonl", tmp_path, gpus=2)
+                if "w2s.cli" in c]
+    assert len(commands) == 6
+    for command in commands:
+        args, extra = build_parsers().parse_known_args(command[command.index("w2s.cli") + 1:])
+        assert not [a for a in extra if a.startswith("-") or "=" not in a], command
+        config_from_flags(args.command_object.settings(), vars(args), args.config, [*args.overrides, *extra])
