@@ -9,7 +9,9 @@ and a new machine restores them into a fresh run folder before resuming.
     python experiments/keep_run.py save RUN_DIR KEEP_DIR      # RUN_DIR's small files -> KEEP_DIR
     python experiments/keep_run.py restore KEEP_DIR RUN_DIR   # only files RUN_DIR lacks
 
-Model folders, trainer checkpoints, tracker logs and partial outputs are never saved; restoring
+Model folders, trainer checkpoints (a WST run's `checkpoint-N/` too: its optimizer state is too
+big to keep, and a checkpoint without it would resume a different run), tracker logs and partial
+outputs are never saved; a finished WST teacher (`final/`, an adapter of ~20 MB) is. Restoring
 never overwrites a file; paths inside the files are kept as written (they name the run folder).
 """
 
@@ -31,7 +33,8 @@ def small_files(run: Path) -> list[Path]:
         rel = path.relative_to(run)
         if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
             continue
-        if SKIP_PARTS & set(rel.parts) or any(p.endswith(".partial") or p.startswith(".") for p in rel.parts):
+        if SKIP_PARTS & set(rel.parts) or any(p.endswith(".partial") or p.startswith((".", "checkpoint-"))
+                                              for p in rel.parts):
             continue
         kept.append(rel)
     return kept

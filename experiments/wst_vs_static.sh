@@ -3,6 +3,7 @@
 # output exists; answers come back from the response cache, so rerunning continues a killed run.
 #   R=RUN_DIR bash experiments/wst_vs_static.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_vs_static)
 # Steps, in the order they run (amendment 1): gepa_05b  eval_05b_128  eval_05b_512  gepa_15b  eval_15b_128  eval_15b_512
+# then, with PARTB=1 (Part B, after its amendment records the pick): partb_train  partb_05b_128 ... partb_15b_512
 # Needs `w2s engines install vllm`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,3 +50,32 @@ for s in 05b 15b; do  # each student's GEPA, then its two cells (amendment 1)
       static.split=validation static.questions=64 ${STUDENT[$s]} $COMMON
   done
 done
+
+# Part B: a teacher paid for what it adds beyond the best static instruction of the 0.5B / 128 cell
+# (picked on validation in eval_05b_128; recorded in a dated amendment before training starts, so
+# these steps run only with PARTB=1). Trained as the organism teacher, against the 0.5B in fp32
+# (vLLM, the same answers), the teacher in fp32; evaluated in the four cells of Part A, with the
+# same static candidates (their answers come back from the cache, so each cell's pick is Part A's).
+if [ "${PARTB:-0}" = 1 ]; then
+  BASE=$(python - "$R/eval_05b_128/wst_eval.json" <<'PICK'
+import json, sys
+static = json.load(open(sys.argv[1]))["static"]
+print(next(c["instruction"] for c in static["candidates"] if c["condition"] == static["best"]))
+PICK
+)
+  resume=""; compgen -G "$R/partb_teacher/checkpoint-*" > /dev/null && resume="--resume"
+  # shellcheck disable=SC2086
+  run partb_train "$R/partb_teacher/final" \
+    w2s wst train --config configs/wst/organism_chain_sum.yaml --output "$R/partb_teacher" $resume \
+    instruction.template=plain "instruction.base_instruction=$BASE" teacher.bf16=false ${STUDENT[05b]} $COMMON
+  for s in 05b 15b; do
+    for tokens in 128 512; do
+      # shellcheck disable=SC2086
+      run "partb_${s}_$tokens" "$R/partb_${s}_$tokens/wst_eval.json" \
+        w2s wst eval --task "$ORGANISM" --teacher "$R/partb_teacher" --limit 300 --output "$R/partb_${s}_$tokens" \
+        offset=640 student_max_tokens=$tokens self_instruction=false "generic_instruction=$BRIEF" \
+        "static.candidates=[\"Let's think step by step.\"]" static.from_untrained=8 static.optimized="$R/gepa_$s" \
+        static.split=validation static.questions=64 ${STUDENT[$s]} $COMMON
+    done
+  done
+fi
