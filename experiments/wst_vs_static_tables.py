@@ -1,4 +1,4 @@
-"""The tables of results/wst_vs_static_protocol.md (Part A) from the run folder `experiments/wst_vs_static.sh` fills.
+"""The tables of results/wst_vs_static_protocol.md (Parts A, B, C) from the run folder `experiments/wst_vs_static.sh` fills.
 
     python experiments/wst_vs_static_tables.py --run RUN_DIR
 
@@ -7,8 +7,9 @@ mean tokens, tokens per correct answer, helped/harmed and exact McNemar against 
 and the student answers it cost to obtain; the static pick (every candidate's validation
 accuracy). Then the primary test, the committed teacher against the cell's best static
 instruction with Holm over the four cells, and the secondary ones (the teacher against GEPA and
-against the brief line), and what each GEPA search found and cost. Cells not run yet are left out
-and said so.
+against the brief line), and what each GEPA search found and cost. Part B's teacher in the same
+four cells; Part C's evaluation with each condition's accuracy per dataset of the mixture. Cells
+not run yet are left out and said so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from w2s.stats import holm, mcnemar_exact
 
 CELLS = [("eval_05b_128", "0.5B student, 128 tokens"), ("eval_05b_512", "0.5B student, 512 tokens"),
          ("eval_15b_128", "1.5B student, 128 tokens"), ("eval_15b_512", "1.5B student, 512 tokens")]
-GEPA = [("gepa_05b", "0.5B student"), ("gepa_15b", "1.5B student")]
+GEPA = [("gepa_05b", "0.5B student"), ("gepa_15b", "1.5B student"), ("partc_gepa", "Part C, 0.5B student")]
+PART_B = [(f"partb_{folder[5:]}", title) for folder, title in CELLS]
+PART_C = ("partc_eval", "the mixture, 0.5B student, 256 tokens")
 LABELS = {"generic": "brief line", "optimized (GEPA)": "GEPA"}
 
 
@@ -80,6 +83,27 @@ def cell(folder: Path, title: str) -> tuple[str, int, int, float] | None:
     return (title, versus["better"], versus["worse"], versus["mcnemar_p"]) if versus else None
 
 
+def per_dataset(folder: Path, summary: dict) -> None:
+    """A mixture's accuracy per source dataset for each condition: where does a condition win?"""
+    from w2s.tasks import get_task
+
+    task = get_task(summary["task"])
+    if not summary["task"].startswith("rg:composite"):
+        return
+    examples = task.load(summary["split"], None, None, None)
+    source = {e.question: task.grader.entry(e.answer, e.question)["metadata"]["source_dataset"] for e in examples}
+    right: dict[str, dict[str, list[bool]]] = {}
+    for row in read_jsonl(folder / "instructions_and_answers.jsonl"):
+        right.setdefault(row["condition"], {}).setdefault(source[row["question"]], []).append(bool(row["correct"]))
+    names = sorted({d for by in right.values() for d in by})
+    print("| condition | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for condition, by in right.items():
+        cells = [f"{sum(by.get(d, [])) / len(by[d]):.3f} (n = {len(by[d])})" if by.get(d) else "—" for d in names]
+        print(f"| {label(condition)} | " + " | ".join(cells) + " |")
+    print()
+
+
 def gepa(run: Path) -> None:
     print("## What GEPA found\n")
     for step, title in GEPA:
@@ -100,16 +124,30 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path.home() / "w2s-runs" / "wst_vs_static")
     run = parser.parse_args().run
     print("## Part A: the committed teacher against every static baseline\n")
-    primary = [test for folder, title in CELLS if (test := cell(run / folder, title))]
+    holm_table(run, CELLS, "the committed teacher")
+    print("## Part B: a teacher paid for what it adds beyond the best static instruction\n")
+    holm_table(run, PART_B, "the Part B teacher")
+    print("## Part C: a mixture where per-question instructions should matter\n")
+    folder, title = PART_C
+    test = cell(run / folder, title)
+    if test:
+        print(f"Primary: the trained teacher against the best static instruction: {test[1]} better / {test[2]} worse, "
+              f"exact McNemar p = {test[3]:.3g}\n")
+        per_dataset(run / folder, json.loads((run / folder / "wst_eval.json").read_text()))
+    gepa(run)
+
+
+def holm_table(run: Path, cells: list[tuple[str, str]], teacher: str) -> None:
+    """Each cell, then the teacher against each cell's best static instruction, Holm over the cells."""
+    primary = [test for folder, title in cells if (test := cell(run / folder, title))]
     if primary:
-        print(f"Primary: the trained teacher against the best static instruction, Holm over the cells "
-              f"({len(primary)} of {len(CELLS)} run):\n")
+        print(f"Primary: {teacher} against the best static instruction, Holm over the cells "
+              f"({len(primary)} of {len(cells)} run):\n")
         print("| cell | teacher better | teacher worse | McNemar p | Holm p |")
         print("| --- | --- | --- | --- | --- |")
         for (title, better, worse, p), adjusted in zip(primary, holm([t[3] for t in primary]), strict=True):
             print(f"| {title} | {better} | {worse} | {p:.3g} | {adjusted:.3g} |")
         print()
-    gepa(run)
 
 
 if __name__ == "__main__":
