@@ -4,6 +4,7 @@
 #   R=RUN_DIR bash experiments/wst_vs_static.sh [STEP ...]   (R defaults to ~/w2s-runs/wst_vs_static)
 # Steps, in the order they run (amendment 1): gepa_05b  eval_05b_128  eval_05b_512  gepa_15b  eval_15b_128  eval_15b_512
 # then, with PARTB=1 (Part B, after its amendment records the pick): partb_train  partb_05b_128 ... partb_15b_512
+# and, with PARTC=1 (Part C, after the pilot note): partc_train  partc_gepa  partc_eval
 # Needs `w2s engines install vllm`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,4 +79,31 @@ PICK
         static.split=validation static.questions=64 ${STUDENT[$s]} $COMMON
     done
   done
+fi
+
+# Part C (amendment 3): the mixture the pilot rule picks (experiments/wst_vs_static_partc.sh, then
+# experiments/partc_pilot.py), recorded in a dated note before C1 starts, so these steps run only
+# with PARTC=1. Every step at 256 tokens, the 0.5B student in fp32 (vLLM), the teacher in fp32.
+if [ "${PARTC:-0}" = 1 ]; then
+  MIX=$(python experiments/partc_pilot.py --run "$R" | sed -n 's/^mixture: //p')
+  [ -n "$MIX" ] || { echo "Part C: the pilot has not picked a mixture (python experiments/partc_pilot.py --run $R)"; exit 1; }
+  resume=""; compgen -G "$R/partc_teacher/checkpoint-*" > /dev/null && resume="--resume"
+  # C1: the teacher, trained as the organism teacher on the mixture's train_1 (2,000 student answers)
+  # shellcheck disable=SC2086
+  run partc_train "$R/partc_teacher/final" \
+    w2s wst train --config configs/wst/organism_chain_sum.yaml --task "$MIX" --output "$R/partc_teacher" $resume \
+    instruction.template=plain student_max_tokens=256 teacher.bf16=false ${STUDENT[05b]} $COMMON
+  # C2: GEPA on the mixture's validation split, the same 2,000 answers
+  # shellcheck disable=SC2086
+  run partc_gepa "$R/partc_gepa/optimized_instruction.json" \
+    w2s wst optimize --task "$MIX" --budget-from-teacher "$R/partc_teacher" --output "$R/partc_gepa" split=validation \
+    train_questions=32 val_questions=32 minibatch=4 student_max_tokens=256 "seed_instruction=Let's think step by step." \
+    ${STUDENT[05b]} $COMMON $REFLECTION
+  # C3: 300 test questions, every condition, the best static picked on 64 validation questions
+  # shellcheck disable=SC2086
+  run partc_eval "$R/partc_eval/wst_eval.json" \
+    w2s wst eval --task "$MIX" --teacher "$R/partc_teacher" --limit 300 --output "$R/partc_eval" \
+    student_max_tokens=256 self_instruction=false "generic_instruction=$BRIEF" \
+    "static.candidates=[\"Let's think step by step.\"]" static.from_untrained=8 static.optimized="$R/partc_gepa" \
+    static.split=validation static.questions=64 ${STUDENT[05b]} $COMMON
 fi
