@@ -69,8 +69,9 @@ def test_killed_eval_resumes_without_regenerating(tiny_model, tmp_path):
            "student.batch_size=1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not cache_path.exists() or ResponseCache(cache_path).count() < 10):
+    deadline = time.time() + 600  # generous: on a loaded machine the process takes long to start
+    while (time.time() < deadline and proc.poll() is None
+           and (not cache_path.exists() or ResponseCache(cache_path).count() < 10)):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
