@@ -87,9 +87,9 @@ def per_dataset(folder: Path, summary: dict) -> None:
     """A mixture's accuracy per source dataset for each condition: where does a condition win?"""
     from w2s.tasks import get_task
 
-    task = get_task(summary["task"])
     if not summary["task"].startswith("rg:composite"):
         return
+    task = get_task(summary["task"])
     examples = task.load(summary["split"], None, None, None)
     source = {e.question: task.grader.entry(e.answer, e.question)["metadata"]["source_dataset"] for e in examples}
     right: dict[str, dict[str, list[bool]]] = {}
