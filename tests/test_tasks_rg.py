@@ -145,6 +145,25 @@ def test_items_of_a_mixture_that_share_a_gold_answer_are_scored_by_their_own_dat
         [chain.question, legs.question]
 
 
+def test_two_answers_to_one_question_agree_by_that_questions_scorer():
+    """Stage I's agreement and Stage II's vote compare two models' answers, neither of them gold:
+    "+N" and "N" agree on a sum (chain_sum's scorer accepts the sign) and not on a leg count,
+    also when N is no item's gold and the question is from a split this task never loaded."""
+    from w2s.reason.selection import consistency_filter, majority_vote
+    from w2s.tasks.rg import RGTask
+
+    other = RGTask(MIXTURE).load("train_2", None, None, None)  # as a run's answer file holds them
+    chain = next(e for e in other if "legs" not in e.question)
+    legs = next(e for e in other if "legs" in e.question)
+    grader = RGTask(MIXTURE).grader  # has registered the test split only
+    n = "987654"  # beyond every sum of 2-digit terms and every leg count
+    assert consistency_filter(grader, [f"The answer is +{n}"] * 2, [f"The answer is {n}"] * 2,
+                              questions=[chain.question, legs.question]) == [True, False]
+    samples = [f"The answer is +{n}", f"The answer is {n}", f"The answer is {n}", "The answer is 5"]
+    assert majority_vote(grader, samples, question=chain.question).confidence == 0.75
+    assert majority_vote(grader, samples, question=legs.question).confidence == 0.5
+
+
 @pytest.mark.parametrize("spec, message", [
     ("rg:composite", "a mixture needs datasets="),
     ("rg:composite?datasets=[{name: nope}]", "datasets[0] must name a reasoning-gym dataset"),

@@ -173,7 +173,7 @@ def test_scalar_rewards_on_an_open_ended_task_are_exact_and_grade_the_users_prom
         def extract(self, response, strict=False):
             return None
 
-        def equivalent(self, pred, gold):
+        def equivalent(self, pred, gold, question=None):
             return False
 
         def grade_batch(self, prompts, responses, golds):

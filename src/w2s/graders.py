@@ -63,8 +63,14 @@ class Grader(ABC):
         """The final answer in `response`, or None when there is none."""
 
     @abstractmethod
-    def equivalent(self, pred: str | None, gold: str) -> bool:
-        """Whether an extracted answer means the same as the gold answer."""
+    def equivalent(self, pred: str | None, gold: str, question: str | None = None) -> bool:
+        """Whether an extracted answer means the same as the reference answer `gold`.
+
+        `question` is the question both answer. A grader whose scorer reads the question's own
+        data (reasoning-gym) uses it, so that two models' answers to one question (Stage I's
+        agreement, Stage II's vote) are compared by that question's rules, not by those of
+        whichever item happens to have the reference as its gold.
+        """
 
     def grade(self, response: str, gold: str) -> Grade:
         return self._grade(response, gold, self.equivalent)
@@ -78,13 +84,14 @@ class Grader(ABC):
         correct = strict_correct if pred == strict_pred else equivalent(pred, gold)
         return Grade(pred, correct, strict_pred, strict_correct)
 
-    def same_answer(self, response_a: str, response_b: str, strict: bool = False) -> bool:
-        """Both responses have a non-empty final answer and the answers agree (Stage I filter).
-
-        With strict=True only marked final answers count, as the method's reference code reads them.
+    def same_answer(self, response_a: str, response_b: str, strict: bool = False,
+                    question: str | None = None) -> bool:
+        """Both responses (to `question`) have a non-empty final answer and the answers agree
+        (Stage I filter). With strict=True only marked final answers count, as the method's
+        reference code reads them.
         """
         a, b = self.extract(response_a, strict), self.extract(response_b, strict)
-        return a is not None and b is not None and self.equivalent(a, b)
+        return a is not None and b is not None and (a == b or self.equivalent(a, b, question))
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +196,7 @@ class NumericGrader(Grader):
                 return _format_number(number)
         return None
 
-    def equivalent(self, pred: str | None, gold: str) -> bool:
+    def equivalent(self, pred: str | None, gold: str, question: str | None = None) -> bool:
         a, b = parse_number(pred), parse_number(gold)
         if a is None or b is None:
             return False
@@ -229,7 +236,7 @@ class MathGrader(Grader):
         maths = re.findall(r"\$([^$]+)\$", response)
         return maths[-1].strip() if maths else None
 
-    def equivalent(self, pred: str | None, gold: str) -> bool:
+    def equivalent(self, pred: str | None, gold: str, question: str | None = None) -> bool:
         if pred is None or not pred.strip():
             return False
         if _normalize_latex(pred) == _normalize_latex(gold):

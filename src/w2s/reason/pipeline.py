@@ -222,7 +222,7 @@ def consistency_sets(task: Task, weak_rows: list[dict], icl_rows: list[dict], st
     icl_by_id = {r["id"]: r for r in icl_rows}
     paired = [(w, icl_by_id[w["id"]]) for w in weak_rows if w["id"] in icl_by_id]
     keep = consistency_filter(task.grader, [w["response"] for w, _ in paired], [s["response"] for _, s in paired],
-                              strict=strict)
+                              strict=strict, questions=[w["question"] for w, _ in paired])
     kept = [pair for pair, k in zip(paired, keep, strict=True) if k]
     weak_set = [w for w, _ in kept]
     icl_set = [s for _, s in kept]

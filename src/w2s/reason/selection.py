@@ -44,28 +44,32 @@ class Vote:
     minority: list[int]  # all other samples
 
 
-def consistency_filter(grader: Grader, weak: list[str], in_context: list[str], strict: bool = True) -> list[bool]:
-    """Per question: keep it iff both responses have a final answer and the answers agree."""
-    if len(weak) != len(in_context):
+def consistency_filter(grader: Grader, weak: list[str], in_context: list[str], strict: bool = True,
+                       questions: list[str] | None = None) -> list[bool]:
+    """Per question: keep it iff both responses have a final answer and the answers agree (by the
+    rules of that question, when `questions` are given: see `Grader.equivalent`)."""
+    if len(weak) != len(in_context) or (questions is not None and len(questions) != len(weak)):
         raise ValueError("weak and in-context responses must be paired question by question")
-    return [grader.same_answer(w, s, strict) for w, s in zip(weak, in_context, strict=True)]
+    return [grader.same_answer(w, s, strict, q)
+            for w, s, q in zip(weak, in_context, questions or [None] * len(weak), strict=True)]
 
 
-def _same(grader: Grader, a: str | None, b: str | None) -> bool:
+def _same(grader: Grader, a: str | None, b: str | None, question: str | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return a == b or grader.equivalent(a, b)
+    return a == b or grader.equivalent(a, b, question)
 
 
-def majority_vote(grader: Grader, responses: list[str], strict: bool = True) -> Vote:
-    """Group samples by equivalent final answer; the largest group wins, ties to the first seen."""
+def majority_vote(grader: Grader, responses: list[str], strict: bool = True, question: str | None = None) -> Vote:
+    """Group samples (answers to `question`) by equivalent final answer; the largest group wins,
+    ties to the first seen."""
     if not responses:
         raise ValueError("majority vote over zero samples")
     groups: list[tuple[str | None, list[int]]] = []
     for i, response in enumerate(responses):
         answer = grader.extract(response, strict)
         for representative, members in groups:
-            if _same(grader, representative, answer):
+            if _same(grader, representative, answer, question):
                 members.append(i)
                 break
         else:
@@ -97,16 +101,16 @@ def _distinct_pick(texts: list[str], k: int, rng: random.Random) -> list[str]:
 
 
 def pairs_for_question(grader: Grader, question_id: str, weak_response: str, samples: list[str],
-                       rules: PairRules) -> tuple[str, list[tuple[str, str]]]:
-    """(which branch fired, [(chosen, rejected), ...]) for one question."""
-    vote = majority_vote(grader, samples, rules.strict)
+                       rules: PairRules, question: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    """(which branch fired, [(chosen, rejected), ...]) for one question (its text: `question`)."""
+    vote = majority_vote(grader, samples, rules.strict, question)
     if vote.confidence < rules.min_confidence:
         return "low confidence", []
     if vote.answer is None:
         return "majority has no answer", []
     rng = random.Random(f"{rules.seed}:{question_id}")
     weak_answer = grader.extract(weak_response, rules.strict)
-    if weak_answer is not None and _same(grader, weak_answer, vote.answer):
+    if weak_answer is not None and _same(grader, weak_answer, vote.answer, question):
         rejected = _distinct_pick([samples[i] for i in vote.minority], rules.max_pairs, rng)
         if not rejected:
             return "weak agrees, no minority", []
@@ -131,7 +135,8 @@ def build_pairs(grader: Grader, weak: list[dict], samples: list[dict], rules: Pa
         if item["id"] not in by_id:
             branch, pairs = "no samples", []
         else:
-            branch, pairs = pairs_for_question(grader, item["id"], item["response"], by_id[item["id"]], rules)
+            branch, pairs = pairs_for_question(grader, item["id"], item["response"], by_id[item["id"]], rules,
+                                               item["question"])
         branches[branch] = branches.get(branch, 0) + 1
         rows += [{"id": item["id"], "question": item["question"], "chosen": c, "rejected": r} for c, r in pairs]
     return rows, branches

@@ -94,7 +94,7 @@ class RewardModelGrader(Grader):
     def extract(self, response: str, strict: bool = False) -> str | None:
         return None  # open-ended: nothing to extract
 
-    def equivalent(self, pred: str | None, gold: str) -> bool:
+    def equivalent(self, pred: str | None, gold: str, question: str | None = None) -> bool:
         return False
 
     def grade(self, response: str, gold: str) -> Grade:

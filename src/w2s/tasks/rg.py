@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any
 
@@ -56,11 +57,13 @@ class RGGrader(Grader):
 
     name = "reasoning-gym"
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Any, every_split: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.dataset = dataset
+        self._every_split = every_split  # registers the other splits on the first unknown question
         # gold answer -> the items with it (their metadata is what scorers read). Two items can share
         # a gold and differ in scorer: a mixture's sum and leg count may both be "12".
         self.entries: dict[str, list[dict[str, Any]]] = {}
+        self.questions: dict[str, dict[str, Any]] = {}  # question text -> its item
 
     def add(self, items: Any) -> None:
         """Register items so their answers are scored with their own metadata."""
@@ -68,6 +71,7 @@ class RGGrader(Grader):
             same = self.entries.setdefault(str(item["answer"]), [])
             if all(known["question"] != item["question"] for known in same):
                 same.append(item)
+            self.questions.setdefault(item["question"], item)
 
     def entry(self, gold: str, prompt: Any = None) -> dict[str, Any]:
         """The item a gold answer belongs to: among items sharing that gold, the one whose question
@@ -82,7 +86,7 @@ class RGGrader(Grader):
 
     def grade_batch(self, prompts: list, responses: list[str], golds: list[str]) -> list[Grade]:
         """Each response scored against its own question's item (found from the prompt)."""
-        return [self._grade(response, gold, partial(self._equivalent, entry=self.entry(gold, prompt)))
+        return [self._grade(response, gold, partial(self._equivalent, entry=partial(self.entry, gold, prompt)))
                 for prompt, response, gold in zip(prompts, responses, golds, strict=True)]
 
     def extract(self, response: str, strict: bool = False) -> str | None:
@@ -100,17 +104,33 @@ class RGGrader(Grader):
         lines = [line.strip() for line in response.strip().splitlines() if line.strip()]
         return lines[-1] if lines else None
 
-    def equivalent(self, pred: str | None, gold: str) -> bool:
-        return self._equivalent(pred, gold, self.entry(gold))
+    def equivalent(self, pred: str | None, gold: str, question: str | None = None) -> bool:
+        return self._equivalent(pred, gold, partial(self.reference, gold, question))
 
-    def _equivalent(self, pred: str | None, gold: str, entry: dict[str, Any]) -> bool:
+    def reference(self, gold: str, question: str | None = None) -> dict[str, Any]:
+        """What `pred` is scored against: the question's own item with `gold` as its answer when
+        the question is known (so a reference that is another model's answer is read by that
+        question's scorer), else the item the gold belongs to."""
+        if question is None:
+            return self.entry(gold)
+        if question not in self.questions and self._every_split is not None:
+            self.add(self._every_split())
+            self._every_split = None
+        item = self.questions.get(question)
+        if item is None:
+            return self.entry(gold)
+        return item if str(item["answer"]) == str(gold) else {**item, "answer": gold}
+
+    def _equivalent(self, pred: str | None, gold: str, entry: Callable[[], dict[str, Any]]) -> bool:
+        """Numbers compare as numbers; anything else goes to the dataset's scorer with `entry()`
+        (looked up only then)."""
         if pred is None or not pred.strip():
             return False
         a, b = parse_number(pred), parse_number(gold)
         if a is not None and b is not None and _only_number(pred) and _only_number(gold):
             return a == b
         try:
-            return float(self.dataset.score_answer(pred.strip(), entry)) >= 1.0
+            return float(self.dataset.score_answer(pred.strip(), entry())) >= 1.0
         except Exception:  # noqa: BLE001 - a scorer that cannot read the answer did not accept it
             return False
 
@@ -125,7 +145,8 @@ class RGTask(Task):
     def __init__(self, spec: str) -> None:
         self.name = spec
         self.dataset_name, self.params, self.size, self.solutions = parse_spec(spec)
-        self.grader = RGGrader(_dataset(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS["test"], self.size))
+        self.grader = RGGrader(_dataset(self.dataset_name, self._frozen_params(), _SPLIT_SEEDS["test"], self.size),
+                               lambda: [item for split in _SPLIT_SEEDS for item in self._split_items(split)])
         self.grader.add(self._split_items("test"))
 
     def example_from_row(self, row: dict[str, Any], where: str, index: int) -> Example:

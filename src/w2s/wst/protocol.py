@@ -211,6 +211,6 @@ def leaks_answer(instruction: str, question: str, gold: str, grader: Grader) -> 
     answer (a MATH expression, say) leaks when its text appears in the instruction.
     """
     gold = gold.strip()
-    if any(grader.equivalent(n, gold) for n in new_numbers(instruction, question)):
+    if any(grader.equivalent(n, gold, question) for n in new_numbers(instruction, question)):
         return True
     return parse_number(gold) is None and len(gold) > 1 and gold in instruction and gold not in question
