@@ -74,11 +74,29 @@ def part2(run: Path) -> None:
             print()
 
 
+def answers_so_far(folder: Path) -> None:
+    """Before `metrics.json`: each evaluated model's test accuracy alone (no comparison is made
+    until every row is in, as the protocol says)."""
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        print("not evaluated yet\n")
+        return
+    print("In progress: the models evaluated so far (no comparison until every row is in)\n")
+    print("| answers file | n | accuracy [95% CI] | strict | no marked answer | mean response characters |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for file in files:
+        rows = list(read_jsonl(file))
+        print(f"| {file.name} | {len(rows)} | {fmt(bootstrap_ci([r['correct'] for r in rows]))} | "
+              f"{sum(bool(r['strict_correct']) for r in rows) / len(rows):.3f} | "
+              f"{sum(r['strict_pred'] is None for r in rows)} | {sum(len(r['response']) for r in rows) / len(rows):.0f} |")
+    print()
+
+
 def part1(run: Path) -> None:
     print("## Part 1: progressive weak-to-strong reasoning\n")
     metrics_file = run / "reason" / "metrics.json"
     if not metrics_file.is_file():
-        print("not evaluated yet\n")
+        answers_so_far(run / "reason" / "eval")
         return
     metrics = json.loads(metrics_file.read_text())
     methods = [name for name in metrics["models"] if name.startswith("Stage")]
