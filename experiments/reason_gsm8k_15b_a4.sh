@@ -10,6 +10,7 @@
 set -uo pipefail
 : "${WT:?WT=the worktree at the pinned commit of the study}" "${R:?R=the run folder}"
 export R KEEP="${KEEP:-}" PYTHONPATH="$WT/src"
+HERE="$(cd "$(dirname "$0")" && pwd)"  # keep_samples.py is newer than the pin
 cd "$WT"
 mkdir -p "$R"
 if [ -n "$KEEP" ]; then python experiments/keep_run.py restore "$KEEP" "$R"; fi
@@ -25,6 +26,11 @@ for step in weak-sft weak-answers eval-weak icl-answers eval-strong stage1-filte
     stamp "$step stopped (attempt $attempt)"; sleep 30
   done
 done
+# Stage II's samples kept from an earlier machine count only if the retrained Stage I model is the
+# same bit for bit (experiments/keep_samples.py)
+if [ -n "$KEEP" ] && [ -d "$R/reason/models/stage1" ] && [ ! -f "$R/reason/stage2_samples.jsonl" ]; then
+  python "$HERE/keep_samples.py" restore "$R/reason/models/stage1" "${KEEP%/}_samples/stage1_model" | tee -a "$R/steps.log"
+fi
 for attempt in 1 2 3 4 5 6 7 8; do
   bash experiments/reason_gsm8k_15b.sh && exit 0
   stamp "runner stopped (attempt $attempt); restarting"; sleep 30
