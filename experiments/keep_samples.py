@@ -5,7 +5,8 @@ its end; until then what it generated lives in the response cache, which a new m
 model (a trained folder, gigabytes) is lost too and is trained again from the same rows, settings
 and seed. The cache is keyed by the folder's fingerprint, which hashes the weights' sizes and edges
 *and* the folder's JSON files, among them `training_log.json`, whose run times differ on every
-retraining even when the weights do not. So:
+retraining even when the weights do not (at the 1.5B study's pinned commit; w2s now leaves the
+training log out of the fingerprint, so there only the answers need keeping). So:
 
     python experiments/keep_samples.py save MODEL_DIR KEEP_PREFIX      # end of a session
     python experiments/keep_samples.py restore MODEL_DIR KEEP_PREFIX   # after the model is retrained

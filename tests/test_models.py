@@ -96,3 +96,21 @@ def test_the_1_5b_pack_declares_the_published_file():
     pack = find_pack("qwen2.5-1.5b-instruct")
     assert pack is PACKS["qwen2.5-coder-1.5b-instruct"] and len(pack.parts) == len(pack.packages) == 22
     assert sum(pack.part_bytes) == 1_117_320_768 and pack.hub_id == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+
+
+def test_a_folder_is_known_by_what_it_computes_not_by_its_training_log(tmp_path):
+    """A model trained again to the same weights keeps its cached answers; other weights do not."""
+    from w2s.models.sources import TRAINING_LOG, folder_hash
+
+    def folder(name: str, weights: bytes, log: str):
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text('{"model_type": "qwen2"}')
+        (path / "model.safetensors").write_bytes(weights)
+        (path / TRAINING_LOG).write_text(log)
+        return folder_hash(path)
+
+    weights = bytes(range(256)) * 16
+    first = folder("a", weights, '{"train_runtime": 1665.6}')
+    assert folder("b", weights, '{"train_runtime": 3120.2}') == first
+    assert folder("c", weights[:-1] + b"\x00", '{"train_runtime": 1665.6}') != first

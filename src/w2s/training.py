@@ -29,6 +29,7 @@ from w2s.config import check_ranges, setting
 from w2s.devices import is_main_process, resolve_device, torch_dtype, trainer_precision
 from w2s.errors import W2SError
 from w2s.jsonl import write_json
+from w2s.models.sources import TRAINING_LOG
 from w2s.students import Prompt
 
 METHODS = ("sft", "dpo", "orpo")
@@ -224,7 +225,7 @@ def publish_model(trainer, tokenizer, work: Path, out: Path, merge_lora: bool = 
         trained.save_pretrained(work / "model")
         tokenizer.save_pretrained(work / "model")
         if log is not None:
-            write_json(work / "model" / "training_log.json", log, indent=1)
+            write_json(work / "model" / TRAINING_LOG, log, indent=1)
         if out.exists():
             shutil.rmtree(out)
         (work / "model").rename(out)

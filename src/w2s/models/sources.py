@@ -205,11 +205,18 @@ def _resolve_hub(repo_id: str) -> ModelSource:
     return ModelSource(repo_id, path, f"{repo_id}@{path.name[:16]}", f"hub {repo_id} revision {path.name}")
 
 
+TRAINING_LOG = "training_log.json"  # what w2s's training recorded (losses, run times), not what the model computes
+
+
 def folder_hash(path: Path) -> str:
-    """Cheap content hash: config, tokenizer, and each weight file's size plus its first/last MiB."""
+    """Cheap content hash: config, tokenizer, and each weight file's size plus its first/last MiB.
+
+    The training log is left out: it keys the response cache, and a model trained again to the
+    same weights (a lost folder retrained with the same rows, settings and seed) answers as before;
+    its run times would otherwise make every retraining a stranger to its own cached answers."""
     h = hashlib.sha256()
     for file in sorted(path.iterdir()):
-        if not file.is_file():
+        if not file.is_file() or file.name == TRAINING_LOG:
             continue
         if file.suffix in (".json", ".txt", ".model", ".jinja"):
             h.update(file.name.encode() + file.read_bytes())
