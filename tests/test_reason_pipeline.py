@@ -17,7 +17,7 @@ from w2s.cli import main
 from w2s.errors import W2SError
 from w2s.reason import pipeline
 from w2s.reason.pipeline import STEP_NAMES, ReasonConfig, run_steps
-from w2s.reason.report import timing_section
+from w2s.reason.report import run_metrics, timing_section
 from w2s.students import StudentConfig
 from w2s.students.scripted import register_script
 from w2s.training import FinetuneConfig
@@ -342,3 +342,40 @@ def test_each_model_is_released_before_the_next_one_answers(data, tmp_path, tiny
     script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
     run_steps(config(data, tmp_path, tiny_model, baselines=False), until="stage2-samples")
     assert most == [1] and not live
+
+
+def test_an_unfinished_run_reports_the_models_evaluated_so_far_as_the_finished_run_will(data, tmp_path, tiny_model,
+                                                                                         capsys):
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    cfg = config(data, tmp_path, tiny_model)
+    run = run_steps(cfg, until="eval-weak")  # weak-sft is done; in-context answers are not
+    (run.path / "config.json").rename(run.path / "config.saved")
+    assert main(["reason", "report", str(run.path)]) == 2
+    assert "no config.json, so not a `w2s reason run` folder" in capsys.readouterr().err
+    (run.path / "config.saved").rename(run.path / "config.json")
+
+    run = run_steps(cfg, until="eval-stage1")
+    capsys.readouterr()
+    assert main(["report", str(run.path)]) == 0  # `w2s report` knows an unfinished reasoning run too
+    report = (run.path / "report.md").read_text()
+    assert "steps left: stage2-samples, stage2-pairs, stage2-train, eval-stage2, full-weak-ft, " \
+           "eval-full-weak-ft, ceiling, eval-ceiling, metrics" in report
+    assert "| weak floor | 0.500" in report and "| Stage I | 0.750" in report and "full weak FT |" not in report
+    assert not (run.path / "metrics.json").exists()  # the metrics step writes it, once, at the end
+    so_far = run_metrics(run.path)[0]["models"]
+
+    run_steps(cfg)
+    finished = json.loads((run.path / "metrics.json").read_text())["models"]
+    for name in ("weak floor", "strong zero-shot", "Stage I"):
+        assert so_far[name]["accuracy"] == finished[name]["accuracy"]
+    assert so_far["Stage I"]["pgr"] is None and finished["Stage I"]["pgr"] == pytest.approx(0.5)
+
+
+def test_a_run_whose_models_have_not_answered_yet_says_which_steps_are_left(data, tmp_path, tiny_model, capsys):
+    script_models(lambda model, prompt, idx: respond_as(model)(prompt, idx))
+    run = run_steps(config(data, tmp_path, tiny_model), until="weak-answers")
+    capsys.readouterr()
+    assert main(["reason", "report", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert "no model has answered the test questions yet; steps left: eval-weak, icl-answers" in err
+    assert "Traceback" not in err

@@ -282,12 +282,11 @@ def cmd_report(config: ReportConfig, options: Any) -> None:
     """Write RUN_DIR/report.md with PNG plots (reward and student accuracy over training steps,
     accuracy per condition with 95% intervals) and the evaluation table, from metrics.jsonl and/or
     wst_eval.json. For a `w2s reason` run folder it writes the reasoning report instead."""
-    from w2s.reason.report import write_reason_report
+    from w2s.reason.report import is_reason_run, write_reason_report
     from w2s.wst.report import write_report
 
-    reason_run = (Path(config.run_dir) / "metrics.json").is_file()  # `w2s reason` runs write metrics.json
     try:
-        report = (write_reason_report if reason_run else write_report)(config.run_dir)
+        report = (write_reason_report if is_reason_run(config.run_dir) else write_report)(config.run_dir)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
         raise W2SError(f"{config.run_dir}: its results files are incomplete or not written by w2s "
                        f"({type(err).__name__}: {err}); rerun the command that wrote them") from None
@@ -312,13 +311,15 @@ def cmd_reason_run(config: Any, options: Any, only: str | None = None) -> None:
 
 
 def cmd_reason_report(config: ReportConfig, options: Any) -> None:
-    """Write RUN_DIR/report.md and accuracy.png from the run's metrics.json."""
-    import json
+    """Write RUN_DIR/report.md and accuracy.png from the run's metrics.json, or, while the run is
+    unfinished, from the answers of the models evaluated so far."""
+    from w2s.reason.report import format_table, run_metrics, write_reason_report
 
-    from w2s.reason.report import format_table, write_reason_report
-
-    report = write_reason_report(config.run_dir)
-    print(format_table(json.loads((Path(config.run_dir) / "metrics.json").read_text())))
+    metrics, left = run_metrics(config.run_dir)
+    report = write_reason_report(config.run_dir, (metrics, left))
+    print(format_table(metrics))
+    if left:
+        print(f"unfinished run: steps left {', '.join(left)}")
     print(f"wrote {report}")
 
 

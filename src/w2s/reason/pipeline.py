@@ -13,6 +13,7 @@ the diagnostics each step prints (and for the strong-ceiling baseline), never fo
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -25,7 +26,7 @@ from typing import Literal
 from w2s.cache import ResponseCache
 from w2s.config import build, cache_setting, check_ranges, data_setting, setting, task_setting, to_dict
 from w2s.errors import W2SError
-from w2s.jsonl import read_jsonl, write_json, write_jsonl
+from w2s.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
 from w2s.reason.report import format_pgr
@@ -116,9 +117,13 @@ class Run:
     def __init__(self, config: ReasonConfig) -> None:
         self.config, self.path = config, Path(config.output)
         self.task: Task = get_task(config.task)
-        self.cache = ResponseCache(config.cache or default_cache_path())
         self._splits: dict[str, list[Example]] = {}
         self.usage: dict[str, dict] = {}  # per model: calls and tokens, generated and from the cache
+
+    @functools.cached_property
+    def cache(self) -> ResponseCache:
+        """Opened when a step first generates: reading a run folder (its report) touches no cache."""
+        return ResponseCache(self.config.cache or default_cache_path())
 
     def split(self, which: str) -> list[Example]:
         c = self.config
@@ -375,10 +380,10 @@ def evaluate_group(group: str) -> Callable[[Run], None]:
     return step
 
 
-def metrics(run: Run) -> None:
-    """Accuracy with intervals, PGR and the McNemar tests, from the answers files alone (so a model
-    folder lost with a machine does not lose its row)."""
-    examples = run.split("test")
+def answer_metrics(run: Run) -> dict:
+    """Accuracy with intervals, PGR and the McNemar tests of every model that has answered the test
+    questions, from the answers files alone (so a model folder lost with a machine does not lose its
+    row, and an unfinished run can be reported). The `metrics` step and `w2s reason report` share it."""
     results, correct = {}, {}
     for name, folder, _ in model_table(run.config):
         target = run.file(answers_file(name))
@@ -404,13 +409,18 @@ def metrics(run: Run) -> None:
         if name.startswith("Stage") and "full weak FT" in correct:
             better, worse, p = mcnemar_exact(correct["full weak FT"], correct[name])
             row["vs_full_weak_ft"] = {"better": better, "worse": worse, "mcnemar_p": p}
-    not_evaluated = [name for name, _, _ in model_table(run.config) if name not in results]
-    write_json(run.file("metrics.json"), {"task": run.task.name, "split": run.config.test_split, "n": len(examples),
-                                          "models": results, "weak_floor": floor, "strong_ceiling": top,
-                                          "not_trained": not_evaluated}, indent=1)
-    for name, row in results.items():
-        acc = row["accuracy"]
-        print(f"  {name:24} {shown(acc)}  PGR {format_pgr(row)}"
+    sizes = {len(c) for c in correct.values()}
+    return {"task": run.task.name, "split": run.config.test_split, "n": max(sizes, default=0), "models": results,
+            "weak_floor": floor, "strong_ceiling": top,
+            "not_trained": [name for name, _, _ in model_table(run.config) if name not in results]}
+
+
+def metrics(run: Run) -> None:
+    """metrics.json: what `answer_metrics` finds once every step before this one has run."""
+    found = answer_metrics(run)
+    write_json(run.file("metrics.json"), found, indent=1)
+    for name, row in found["models"].items():
+        print(f"  {name:24} {shown(row['accuracy'])}  PGR {format_pgr(row)}"
               + (f"  vs full weak FT: {row['vs_full_weak_ft']['better']} better, {row['vs_full_weak_ft']['worse']} "
                  f"worse, McNemar p={row['vs_full_weak_ft']['mcnemar_p']:.4g}" if "vs_full_weak_ft" in row else ""))
 
@@ -493,6 +503,19 @@ def is_done(run: Run, step: Step) -> bool:
         if not (path.startswith("models/") and readers and all(is_done(run, r) for r in readers)):
             return False
     return True
+
+
+def unfinished_steps(run: Run) -> list[str]:
+    """The steps still to run, in order (baselines switched off aside; `metrics` runs last)."""
+    return [s.name for s in STEPS if not (s.baseline and not run.config.baselines) and not is_done(run, s)]
+
+
+def read_run(run_dir: str | Path) -> Run:
+    """A run folder as its config.json describes it, to read and report on (nothing is written)."""
+    saved = Path(run_dir) / "config.json"
+    if not saved.is_file():
+        raise W2SError(f"{run_dir}: no config.json, so not a `w2s reason run` folder")
+    return Run(build(ReasonConfig, {**read_json(saved), "output": str(run_dir)}, str(saved)))
 
 
 def missing_inputs(run: Run, step: Step) -> list[str]:

@@ -56,10 +56,43 @@ def _read_metrics(run: Path) -> dict:
     return metrics
 
 
-def write_reason_report(run_dir: str | Path) -> Path:
+def _metrics_so_far(run: Path) -> tuple[dict, list[str]]:
+    """An unfinished run's rows, from the answers files of the models evaluated so far (computed as
+    the `metrics` step computes them, and not written), and the steps still to run."""
+    from w2s.reason.pipeline import answer_metrics, read_run, unfinished_steps
+
+    opened = read_run(run)
+    left = unfinished_steps(opened)
+    metrics = answer_metrics(opened)
+    if not metrics["models"]:
+        raise W2SError(f"{run}: no model has answered the test questions yet; steps left: {', '.join(left)} "
+                       "(`w2s reason run` resumes)")
+    return metrics, left
+
+
+def is_reason_run(run_dir: str | Path) -> bool:
+    """A `w2s reason run` folder, finished (metrics.json) or not (its config names a strong model)."""
+    run = Path(run_dir)
+    if (run / "metrics.json").is_file():
+        return True
+    try:
+        return "strong_model" in read_json(run / "config.json")
+    except (W2SError, TypeError):
+        return False
+
+
+def run_metrics(run_dir: str | Path) -> tuple[dict, list[str]]:
+    """A run's metrics and the steps it has left: metrics.json once it is written; before that, the
+    models evaluated so far (a study of days is read while it runs)."""
+    run = Path(run_dir)
+    return (_read_metrics(run), []) if (run / "metrics.json").is_file() else _metrics_so_far(run)
+
+
+def write_reason_report(run_dir: str | Path, found: tuple[dict, list[str]] | None = None) -> Path:
+    """RUN_DIR/report.md and accuracy.png from `run_metrics` (or what it returned already)."""
     run = Path(run_dir)
     metrics_file = run / "metrics.json"
-    metrics = _read_metrics(run)
+    metrics, left = found or run_metrics(run)
     report = run / "report.md"
     plan_writes([report, run / "accuracy.png"], reads=[metrics_file, run / "config.json", run / "timings.jsonl",
                                                        run / "stage1" / "filter_stats.json", run / "pairs_stats.json"],
@@ -69,13 +102,16 @@ def write_reason_report(run_dir: str | Path) -> Path:
                                 ("strong ceiling", metrics.get("strong_ceiling"))) if v is not None}
     png = accuracy_bars(estimates, run / "accuracy.png",
                         f"{task_label(metrics['task'])} {metrics['split']} accuracy (n={metrics['n']})", lines_)
-    lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "", format_table(metrics), "",
+    lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "",
+             *([f"**Unfinished run**: the models evaluated so far; steps left: {', '.join(left)}. PGR needs the "
+                "weak floor and the strong ceiling.", ""] if left else []),
+             format_table(metrics), "",
              f"![accuracy per model]({png.name})", "",
              "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% percentile "
              "bootstrap intervals; PGR's resamples the test questions for the model, the floor and the ceiling "
              "together. Stage I and II are tested against full weak FT with the exact McNemar test. Accuracy uses "
              "the task's flexible extraction; strict accuracy counts only marked final answers, as selection does.", ""]
-    if metrics.get("not_trained"):
+    if metrics.get("not_trained") and not left:
         lines += [f"Not trained in this run (see the run's log for why): {', '.join(metrics['not_trained'])}.", ""]
     lines += [*_settings_lines(run), *_selection_lines(run), *timing_section(run / "timings.jsonl")]
     write_atomic(report, ["\n".join(lines)])
