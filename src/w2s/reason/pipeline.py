@@ -409,8 +409,8 @@ def answer_metrics(run: Run) -> dict:
         if name.startswith("Stage") and "full weak FT" in correct:
             better, worse, p = mcnemar_exact(correct["full weak FT"], correct[name])
             row["vs_full_weak_ft"] = {"better": better, "worse": worse, "mcnemar_p": p}
-    sizes = {len(c) for c in correct.values()}
-    return {"task": run.task.name, "split": run.config.test_split, "n": max(sizes, default=0), "models": results,
+    return {"task": run.task.name, "split": run.config.test_split, "n": max(map(len, correct.values()), default=0),
+            "models": results,
             "weak_floor": floor, "strong_ceiling": top,
             "not_trained": [name for name, _, _ in model_table(run.config) if name not in results]}
 
