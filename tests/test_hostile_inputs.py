@@ -253,7 +253,7 @@ def test_more_bad_inputs_are_one_line_each(tmp_path, gsm_file, capsys):
         (["eval", "--config", latin], "latin.yaml: not UTF-8 text"),
         (["eval", "--model", "m", "--data", gsm_file, "--split", "train", "--output", under_a_file / "out"],
          "part of its path is a file"),
-        (["reason", "report", tmp_path], "no metrics.json"),
+        (["reason", "report", tmp_path], "no metrics.json or config.json, so not a `w2s reason run` folder"),
     ]:
         code, _, err = run(argv, capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (argv, err)

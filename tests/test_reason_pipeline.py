@@ -16,8 +16,8 @@ import pytest
 from w2s.cli import main
 from w2s.errors import W2SError
 from w2s.reason import pipeline
-from w2s.reason.pipeline import STEP_NAMES, ReasonConfig, run_steps
-from w2s.reason.report import run_metrics, timing_section
+from w2s.reason.pipeline import STEP_NAMES, ReasonConfig, run_metrics, run_steps
+from w2s.reason.report import timing_section
 from w2s.students import StudentConfig
 from w2s.students.scripted import register_script
 from w2s.training import FinetuneConfig
@@ -351,7 +351,7 @@ def test_an_unfinished_run_reports_the_models_evaluated_so_far_as_the_finished_r
     run = run_steps(cfg, until="eval-weak")  # weak-sft is done; in-context answers are not
     (run.path / "config.json").rename(run.path / "config.saved")
     assert main(["reason", "report", str(run.path)]) == 2
-    assert "no config.json, so not a `w2s reason run` folder" in capsys.readouterr().err
+    assert "no metrics.json or config.json, so not a `w2s reason run` folder" in capsys.readouterr().err
     (run.path / "config.saved").rename(run.path / "config.json")
 
     run = run_steps(cfg, until="eval-stage1")

@@ -282,11 +282,13 @@ def cmd_report(config: ReportConfig, options: Any) -> None:
     """Write RUN_DIR/report.md with PNG plots (reward and student accuracy over training steps,
     accuracy per condition with 95% intervals) and the evaluation table, from metrics.jsonl and/or
     wst_eval.json. For a `w2s reason` run folder it writes the reasoning report instead."""
+    from w2s.reason.pipeline import run_metrics
     from w2s.reason.report import is_reason_run, write_reason_report
     from w2s.wst.report import write_report
 
     try:
-        report = (write_reason_report if is_reason_run(config.run_dir) else write_report)(config.run_dir)
+        report = (write_reason_report(config.run_dir, *run_metrics(config.run_dir)) if is_reason_run(config.run_dir)
+                  else write_report(config.run_dir))
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
         raise W2SError(f"{config.run_dir}: its results files are incomplete or not written by w2s "
                        f"({type(err).__name__}: {err}); rerun the command that wrote them") from None
@@ -298,7 +300,7 @@ def cmd_reason_run(config: Any, options: Any, only: str | None = None) -> None:
     DPO/ORPO, the baselines, each model's test answers right after its training, then accuracy and
     PGR. Finished steps are skipped and a killed training step continues from its last checkpoint,
     so a killed run resumes."""
-    from w2s.reason.pipeline import run_steps
+    from w2s.reason.pipeline import run_metrics, run_steps
     from w2s.reason.report import write_reason_report
 
     try:
@@ -306,17 +308,18 @@ def cmd_reason_run(config: Any, options: Any, only: str | None = None) -> None:
     finally:  # a run that could not train everything still reports what it has
         folder = Path(config.output)
         if (folder / "metrics.json").exists():
-            print(f"report: {write_reason_report(folder)}")
+            print(f"report: {write_reason_report(folder, *run_metrics(folder))}")
         print(f"run folder: {folder}")
 
 
 def cmd_reason_report(config: ReportConfig, options: Any) -> None:
     """Write RUN_DIR/report.md and accuracy.png from the run's metrics.json, or, while the run is
     unfinished, from the answers of the models evaluated so far."""
-    from w2s.reason.report import format_table, run_metrics, write_reason_report
+    from w2s.reason.pipeline import run_metrics
+    from w2s.reason.report import format_table, write_reason_report
 
     metrics, left = run_metrics(config.run_dir)
-    report = write_reason_report(config.run_dir, (metrics, left))
+    report = write_reason_report(config.run_dir, metrics, left)
     print(format_table(metrics))
     if left:
         print(f"unfinished run: steps left {', '.join(left)}")

@@ -29,7 +29,7 @@ from w2s.errors import W2SError
 from w2s.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from w2s.outputs import plan_writes
 from w2s.paths import default_cache_path
-from w2s.reason.report import format_pgr
+from w2s.reason.report import format_pgr, read_metrics
 from w2s.reason.selection import PairRules, build_pairs, consistency_filter, performance_gap_recovered
 from w2s.scoring import score_responses
 from w2s.stats import bootstrap_ci, mcnemar_exact, pgr_interval, shown
@@ -514,8 +514,22 @@ def read_run(run_dir: str | Path) -> Run:
     """A run folder as its config.json describes it, to read and report on (nothing is written)."""
     saved = Path(run_dir) / "config.json"
     if not saved.is_file():
-        raise W2SError(f"{run_dir}: no config.json, so not a `w2s reason run` folder")
+        raise W2SError(f"{run_dir}: no metrics.json or config.json, so not a `w2s reason run` folder")
     return Run(build(ReasonConfig, {**read_json(saved), "output": str(run_dir)}, str(saved)))
+
+
+def run_metrics(run_dir: str | Path) -> tuple[dict, list[str]]:
+    """A run's metrics and the steps it has left: metrics.json once written; before that, the
+    models evaluated so far, computed as the `metrics` step will (and not written), so a study of
+    days can be read while it runs."""
+    if (Path(run_dir) / "metrics.json").is_file():
+        return read_metrics(Path(run_dir)), []
+    run = read_run(run_dir)
+    found, left = answer_metrics(run), unfinished_steps(run)
+    if not found["models"]:
+        raise W2SError(f"{run_dir}: no model has answered the test questions yet; steps left: {', '.join(left)} "
+                       "(`w2s reason run` resumes)")
+    return found, left
 
 
 def missing_inputs(run: Run, step: Step) -> list[str]:

@@ -36,7 +36,7 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _read_metrics(run: Path) -> dict:
+def read_metrics(run: Path) -> dict:
     """metrics.json, checked for what the report reads (one line naming what is wrong)."""
     metrics_file = run / "metrics.json"
     if not metrics_file.is_file():
@@ -56,20 +56,6 @@ def _read_metrics(run: Path) -> dict:
     return metrics
 
 
-def _metrics_so_far(run: Path) -> tuple[dict, list[str]]:
-    """An unfinished run's rows, from the answers files of the models evaluated so far (computed as
-    the `metrics` step computes them, and not written), and the steps still to run."""
-    from w2s.reason.pipeline import answer_metrics, read_run, unfinished_steps
-
-    opened = read_run(run)
-    left = unfinished_steps(opened)
-    metrics = answer_metrics(opened)
-    if not metrics["models"]:
-        raise W2SError(f"{run}: no model has answered the test questions yet; steps left: {', '.join(left)} "
-                       "(`w2s reason run` resumes)")
-    return metrics, left
-
-
 def is_reason_run(run_dir: str | Path) -> bool:
     """A `w2s reason run` folder, finished (metrics.json) or not (its config names a strong model)."""
     run = Path(run_dir)
@@ -81,18 +67,11 @@ def is_reason_run(run_dir: str | Path) -> bool:
         return False
 
 
-def run_metrics(run_dir: str | Path) -> tuple[dict, list[str]]:
-    """A run's metrics and the steps it has left: metrics.json once it is written; before that, the
-    models evaluated so far (a study of days is read while it runs)."""
-    run = Path(run_dir)
-    return (_read_metrics(run), []) if (run / "metrics.json").is_file() else _metrics_so_far(run)
-
-
-def write_reason_report(run_dir: str | Path, found: tuple[dict, list[str]] | None = None) -> Path:
-    """RUN_DIR/report.md and accuracy.png from `run_metrics` (or what it returned already)."""
+def write_reason_report(run_dir: str | Path, metrics: dict, left: list[str] | tuple[str, ...] = ()) -> Path:
+    """RUN_DIR/report.md and accuracy.png from a run's metrics (`w2s.reason.pipeline.run_metrics`):
+    metrics.json's, or for an unfinished run the models evaluated so far, with the steps `left`."""
     run = Path(run_dir)
     metrics_file = run / "metrics.json"
-    metrics, left = found or run_metrics(run)
     report = run / "report.md"
     plan_writes([report, run / "accuracy.png"], reads=[metrics_file, run / "config.json", run / "timings.jsonl",
                                                        run / "stage1" / "filter_stats.json", run / "pairs_stats.json"],
