@@ -82,8 +82,9 @@ def write_reason_report(run_dir: str | Path, metrics: dict, left: list[str] | tu
     png = accuracy_bars(estimates, run / "accuracy.png",
                         f"{task_label(metrics['task'])} {metrics['split']} accuracy (n={metrics['n']})", lines_)
     lines = [f"# Progressive weak-to-strong reasoning: {run.name}", "",
-             *([f"**Unfinished run**: the models evaluated so far; steps left: {', '.join(left)}. PGR needs the "
-                "weak floor and the strong ceiling.", ""] if left else []),
+             *([f"**Unfinished run**: the models evaluated so far; steps left: {', '.join(left)}."
+                + ("" if metrics.get("weak_floor") is not None and metrics.get("strong_ceiling") is not None
+                   else " PGR waits for the weak floor and the strong ceiling."), ""] if left else []),
              format_table(metrics), "",
              f"![accuracy per model]({png.name})", "",
              "PGR = (accuracy - weak floor) / (strong ceiling - weak floor). Intervals are 95% percentile "
