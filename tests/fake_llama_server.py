@@ -3,7 +3,8 @@
 Used only by tests of the llamacpp backend's process management. It records its command line
 and pid in $FAKE_LLAMA_RECORD, then serves /health and the completion endpoints (echo answers)
 on the --port it was given. FAKE_LLAMA_MODE=crash makes it fail like a server that cannot load
-its model.
+its model; =slow makes every completion take 1.5 s, =hang an hour; =dead-engine does too, and its health
+check answers 503 from the first completion request on (vLLM's front end with a dead engine).
 """
 
 import argparse
@@ -30,6 +31,17 @@ if os.environ.get("FAKE_LLAMA_RECORD"):
 if os.environ.get("FAKE_LLAMA_MODE") == "crash":
     print(f"llama_model_load: error loading model: {args.m} is not a GGUF file", file=sys.stderr)
     sys.exit(1)
-with FakeOpenAIServer(port=args.port):
+MODE = os.environ.get("FAKE_LLAMA_MODE", "")
+
+
+def plan(prompt: str, attempt: int) -> tuple[str, float]:
+    if MODE == "dead-engine":
+        fake.health_status = 503
+    if MODE == "slow":
+        return "sleep", 1.5
+    return ("sleep", 3600.0) if MODE in ("hang", "dead-engine") else ("ok", 0.0)
+
+
+with FakeOpenAIServer(plan=plan, port=args.port) as fake:
     while True:
         time.sleep(1)

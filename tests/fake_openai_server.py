@@ -38,6 +38,7 @@ class FakeOpenAIServer:
         self.auth_headers: list[str] = []
         self.bodies: list[dict] = []  # every request body, as received
         self.in_flight = self.max_in_flight = 0  # requests being handled at once, and the most seen
+        self.health_status = 200  # what GET /health answers (vLLM: 503 once its engine has died)
         self._lock = threading.Lock()
         server = self
 
@@ -49,7 +50,7 @@ class FakeOpenAIServer:
 
             def do_GET(self):  # noqa: N802 - http.server naming
                 if self.path.rstrip("/") == "/health":
-                    self._send(200, {"status": "ok"})
+                    self._send(server.health_status, {"status": "ok" if server.health_status == 200 else "dead"})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 

@@ -6,9 +6,11 @@ measured in benchmarks/student_engines.py.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +91,60 @@ def test_a_server_that_dies_mid_run_is_named_with_its_cause_and_its_log_is_kept(
     assert log.is_file() and "KV cache is full" in log.read_text()  # kept for the user to read
     log.unlink()
     assert first[0][0].text == answer_for("first")
+
+
+def _watched_student(fake_server, gguf, monkeypatch, mode: str):
+    """A student whose fake server hangs on every completion (`mode`), watched every 0.1 s."""
+    monkeypatch.setenv("FAKE_LLAMA_MODE", mode)
+    student = make_student(StudentConfig(backend="llamacpp", model=str(gguf), extra={"server": str(fake_server)}))
+    student.watch_every_s, student.unhealthy_limit_s = 0.1, 1.0
+    return student
+
+
+def _generate_briefly(student) -> None:
+    try:
+        student.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_tokens=4), progress=False)
+    finally:
+        student.close()
+
+
+def test_a_server_killed_while_answers_are_awaited_ends_the_run_at_once(fake_server, gguf, tmp_path, monkeypatch):
+    """The requests hang; the death is named (by the watch or the dropped connections) in seconds."""
+    student = _watched_student(fake_server, gguf, monkeypatch, "hang")
+    pid = json.loads((tmp_path / "record.json").read_text())["pid"]
+    killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+    killer.start()
+    start = time.monotonic()
+    with pytest.raises(W2SError, match=r"llama-server exited with code -9 during the run: .*answers received so "
+                                       r"far are cached"):
+        _generate_briefly(student)
+    assert time.monotonic() - start < 15 < student.timeout_s
+    Path(student.server.log.name).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("mode", ["hang", "dead-engine"])
+def test_a_live_server_that_fails_its_health_check_ends_the_run(fake_server, gguf, tmp_path, monkeypatch, mode):
+    """Stopped (SIGSTOP: alive, silent) or with a dead engine behind a live front end (503)."""
+    student = _watched_student(fake_server, gguf, monkeypatch, mode)
+    pid = json.loads((tmp_path / "record.json").read_text())["pid"]
+    if mode == "hang":
+        threading.Timer(0.5, os.kill, (pid, signal.SIGSTOP)).start()
+    log = student.server.log.name
+    with pytest.raises(W2SError, match=r"llama-server has failed its health check for \d+s: .*\(its log: "):
+        _generate_briefly(student)
+    Path(log).unlink(missing_ok=True)
+    assert not alive(pid)  # the run stopped the server it gave up on (a stopped one is killed)
+
+
+def test_a_healthy_server_that_answers_slowly_is_waited_for(fake_server, gguf, monkeypatch):
+    """The watch must not end a run whose server is merely slow: health answers 200 throughout."""
+    monkeypatch.setenv("FAKE_LLAMA_MODE", "slow")  # each answer takes 1.5 s, 7x the borne silence
+    student = make_student(StudentConfig(backend="llamacpp", model=str(gguf), extra={"server": str(fake_server)}))
+    student.watch_every_s, student.unhealthy_limit_s = 0.05, 0.2
+    answers = student.generate([[{"role": "user", "content": f"q{i}"}] for i in range(3)],
+                               SamplingParams(max_tokens=4), progress=False)
+    student.close()
+    assert [a[0].text for a in answers] == [answer_for(f"q{i}") for i in range(3)]
 
 
 def test_no_server_is_left_behind_when_w2s_is_killed(fake_server, gguf, tmp_path):

@@ -216,17 +216,29 @@ class ManagedServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise W2SError(self._exit_line("before it was ready"))
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
+            if self.healthy(timeout_s=2):
+                return self
             time.sleep(0.2)
         self._keep_log = True
         self.stop()
         raise W2SError(f"{self.name} was not ready after {self.startup_timeout_s:.0f}s: {self.log_cause()} "
                        f"(its log: {self.log.name})")
+
+    def healthy(self, timeout_s: float) -> bool:
+        """Whether the server answers its health check with 200 within `timeout_s` (vLLM answers
+        503 once its engine has died; llama-server while it loads its model)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=timeout_s) as response:
+                return response.status == 200
+        except OSError:  # refused, timed out, or an HTTP error status
+            return False
+
+    def silence(self, seconds: float) -> str:
+        """The line for a server that is running but has failed its health check for `seconds`
+        (hung, stopped, or its engine dead); its log is then kept, and the line says where."""
+        self._keep_log = True
+        return (f"{self.name} has failed its health check for {seconds:.0f}s: {self.log_cause()} "
+                f"(its log: {self.log.name})")
 
     def log_cause(self) -> str:
         """The first exception the server raised (with its detail line), else the last line naming

@@ -286,9 +286,16 @@ LOCAL_SERVER_TIMEOUT_S = 3600.0
 
 class ManagedServerStudent(OpenAIStudent):
     """An `openai` student whose server w2s started (`self.server`, a `w2s.engines.ManagedServer`)
-    and stops: on `close()`, at the end of a `with` block, or when w2s exits."""
+    and stops: on `close()`, at the end of a `with` block, or when w2s exits.
+
+    While requests are in flight the server is watched: a server that exits, or fails its health
+    check for `unhealthy_limit_s` (stopped, hung, or with a dead engine behind a live front end),
+    ends the run with one line within seconds, not after the hour-long request timeout.
+    """
 
     server = None
+    watch_every_s = 10.0  # how often a run looks at its server
+    unhealthy_limit_s = 180.0  # how long a failing health check is borne (a loaded CPU answers late)
 
     def _generate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
         try:
@@ -301,6 +308,43 @@ class ManagedServerStudent(OpenAIStudent):
             return super()._score(pairs, advance)
         except W2SError as err:
             self._blame_server(err)
+
+    async def _agenerate(self, requests: list[Request], params: SamplingParams, on_result: OnResult) -> None:
+        await self._watched(super()._agenerate(requests, params, on_result))
+
+    async def _ascore(self, pairs: list[tuple[Prompt, str]], advance) -> list[TargetScore]:
+        return await self._watched(super()._ascore(pairs, advance))
+
+    async def _watched(self, work):
+        """`work`'s result, unless the server fails first: then the requests are cancelled (answers
+        received are already cached) and the failure is raised as one line."""
+        if self.server is None:
+            return await work
+        job, watch = asyncio.ensure_future(work), asyncio.ensure_future(self._watch())
+        try:
+            await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (job, watch):
+                task.cancel()
+            await asyncio.gather(job, watch, return_exceptions=True)
+        if job.cancelled():
+            raise watch.exception()
+        return job.result()
+
+    async def _watch(self) -> NoReturn:
+        """Raise W2SError once the server has exited or has failed its health check for too long."""
+        failing_since = None
+        while True:
+            await asyncio.sleep(self.watch_every_s)
+            if (death := self.server.death()) is not None:
+                raise W2SError(f"{death} (answers received so far are cached: rerun to continue)")
+            if await asyncio.to_thread(self.server.healthy, max(self.watch_every_s, 1.0)):
+                failing_since = None
+                continue
+            failing_since = failing_since or time.monotonic()
+            if (silent := time.monotonic() - failing_since) >= self.unhealthy_limit_s:
+                raise W2SError(f"{self.server.silence(silent)} (answers received so far are cached: "
+                               "rerun to continue)")
 
     def _blame_server(self, err: W2SError) -> NoReturn:
         """Requests failed: if the server w2s started has died, say that (its exit code and last log
