@@ -19,7 +19,8 @@ there is none. `llamacpp-<threads>t` pins llama-server's threads. `hf-static-bf1
 only on a CPU with native bf16: AVX512-BF16 or AMX). `--task`/`--split` pick other questions (the
 organism's `validation` split at 128 tokens, where answers finish and agreement means something).
 `vllm-<dtype>-<threads>t` is the vllm-server backend (`w2s engines install vllm`)
-at that precision and thread count; its start-up time (load and warm-up) is reported apart, and
+at that precision and thread count (`vllm-<dtype>-2t-noreserve`: with no core kept for vLLM's
+scheduler); its start-up time (load and warm-up) is reported apart, and
 its memory is the server's process tree at the end (the server's own workers included).
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -43,6 +45,11 @@ ENGINES = {
     **{f"llamacpp-{threads}t": {"backend": "llamacpp", "threads": threads} for threads in (1, 2)},
     **{f"vllm-{dtype}-{threads}t": {"backend": "vllm-server", "dtype": {"fp32": "float32", "bf16": "bfloat16"}[dtype],
                                     "threads": threads} for dtype in ("fp32", "bf16") for threads in (1, 2)},
+    # vLLM's CPU build keeps one core for its engine's scheduler, which polls busily; this gives
+    # the worker every core instead (VLLM_CPU_NUM_OF_RESERVED_CPU=0), the scheduler competing for one
+    **{f"vllm-{dtype}-2t-noreserve": {"backend": "vllm-server", "dtype": {"fp32": "float32", "bf16": "bfloat16"}[dtype],
+                                      "threads": 2, "env": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}}
+       for dtype in ("fp32", "bf16")},
 }
 
 
@@ -116,7 +123,8 @@ def main() -> None:
             continue
         done = subprocess.run([sys.executable, __file__, "--engine", engine, "--model", args.model, "--questions",
                                str(args.questions), "--max-tokens", str(args.max_tokens), "--batch-size",
-                               str(args.batch_size), "--task", args.task, "--split", args.split], capture_output=True, text=True)
+                               str(args.batch_size), "--task", args.task, "--split", args.split], capture_output=True, text=True,
+                              env={**os.environ, **ENGINES[engine].get("env", {})})
         if done.returncode != 0:
             print(f"{engine}: failed ({(done.stderr.strip().splitlines() or ['no output'])[-1]})")
             continue
