@@ -25,7 +25,8 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--no-enable-chunked-prefill", action="store_true")
 args = parser.parse_args(argv[2:])
 if os.environ.get("FAKE_VLLM_RECORD"):
-    env = {k: os.environ.get(k) for k in ("VLLM_CPU_KVCACHE_SPACE", "OMP_NUM_THREADS", "HF_HUB_OFFLINE")}
+    env = {k: os.environ.get(k) for k in ("VLLM_CPU_KVCACHE_SPACE", "OMP_NUM_THREADS", "HF_HUB_OFFLINE",
+                                        "VLLM_CPU_NUM_OF_RESERVED_CPU")}
     Path(os.environ["FAKE_VLLM_RECORD"]).write_text(json.dumps({"argv": argv, "pid": os.getpid(), "env": env}))
 if os.environ.get("FAKE_VLLM_MODE") == "crash":
     print(f"ValueError: the model at {args.model} needs more KV cache than VLLM_CPU_KVCACHE_SPACE allows",
