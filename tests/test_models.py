@@ -114,3 +114,44 @@ def test_a_folder_is_known_by_what_it_computes_not_by_its_training_log(tmp_path)
     first = folder("a", weights, '{"train_runtime": 1665.6}')
     assert folder("b", weights, '{"train_runtime": 3120.2}') == first
     assert folder("c", weights[:-1] + b"\x00", '{"train_runtime": 1665.6}') != first
+
+
+def test_a_folder_whose_weights_change_only_in_the_middle_is_another_model(tmp_path):
+    """A fine-tune may leave a weight file's first and last MiB as they were: it keys other answers."""
+    from w2s.models.sources import folder_hash
+
+    path = tmp_path / "m"
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "qwen2"}')
+    weights = bytearray(5 << 20)
+    (path / "model.safetensors").write_bytes(weights)
+    before = folder_hash(path)
+    weights[len(weights) // 2] = 1
+    (path / "model.safetensors").write_bytes(weights)
+    assert folder_hash(path) != before
+
+
+def test_a_weight_file_is_read_once_per_version(tmp_path, monkeypatch):
+    """Hashing gigabytes on every run is avoided; a rewritten file is read again."""
+    import os
+
+    from w2s.models import sources
+
+    reads = []
+    real = sources._files_hash
+    monkeypatch.setattr(sources, "_files_hash", lambda paths: reads.append(paths) or real(paths))
+    path = tmp_path / "m"
+    path.mkdir()
+    (path / "config.json").write_text("{}")
+    weights = path / "model.safetensors"
+    weights.write_bytes(b"a" * 1000)
+    os.utime(weights, ns=(10**18, 10**18))  # written long ago (a fresh file is not remembered)
+    first = sources.folder_hash(path)
+    assert sources.folder_hash(path) == first and len(reads) == 1
+    weights.write_bytes(b"b" * 1000)  # same size, new content
+    os.utime(weights, ns=(10**18 + 1, 10**18 + 1))
+    assert sources.folder_hash(path) != first and len(reads) == 2
+    weights.write_bytes(b"c" * 1000)  # just written: read again each time until it is older
+    sources.folder_hash(path)
+    sources.folder_hash(path)
+    assert len(reads) == 4

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,11 +210,14 @@ TRAINING_LOG = "training_log.json"  # what w2s's training recorded (losses, run 
 
 
 def folder_hash(path: Path) -> str:
-    """Cheap content hash: config, tokenizer, and each weight file's size plus its first/last MiB.
+    """Content hash of a model folder: config, tokenizer, and every weight file in full.
 
-    The training log is left out: it keys the response cache, and a model trained again to the
-    same weights (a lost folder retrained with the same rows, settings and seed) answers as before;
-    its run times would otherwise make every retraining a stranger to its own cached answers."""
+    It keys the response cache, so two folders that compute differently must never share it: a
+    fine-tune may change only tensors in a file's middle (a hash of its edges missed that). Each
+    weight file is read once per version (`_file_hash`). The training log is left out: a model
+    trained again to the same weights (a lost folder retrained with the same rows, settings and
+    seed) answers as before, and its run times would make every retraining a stranger to its own
+    cached answers."""
     h = hashlib.sha256()
     for file in sorted(path.iterdir()):
         if not file.is_file() or file.name == TRAINING_LOG:
@@ -221,17 +225,46 @@ def folder_hash(path: Path) -> str:
         if file.suffix in (".json", ".txt", ".model", ".jinja"):
             h.update(file.name.encode() + file.read_bytes())
         elif file.suffix in (".safetensors", ".bin", ".pt"):
-            size = file.stat().st_size
-            h.update(f"{file.name}:{size}".encode())
-            with open(file, "rb") as handle:
-                h.update(handle.read(1 << 20))
-                handle.seek(max(0, size - (1 << 20)))
-                h.update(handle.read(1 << 20))
+            h.update(f"{file.name}:{_file_hash(file)}".encode())
     return h.hexdigest()[:16]
 
 
+_HASHES = "file_hashes.json"  # in w2s_home(): real path -> [size, mtime_ns, inode, device, sha256]
+
+
 def _file_hash(path: Path) -> str:
-    return _files_hash([path])
+    """A file's full SHA-256, read once per version of the file: it is remembered under the file's
+    real path with its size, modification time and inode, so a multi-GB model is not read again
+    on every run, while a file rewritten or replaced in any way is."""
+    real = path.resolve()
+    stamp = _stamp(real)
+    memo = _read_hashes()
+    if (entry := memo.get(str(real))) and entry[:4] == stamp:
+        return entry[4]
+    digest = _files_hash([real])
+    # Remembered only if unchanged while read and last written over 2 s ago: a file rewritten
+    # within one tick of the clock keeps its modification time ("racy git").
+    if _stamp(real) == stamp and time.time_ns() - stamp[1] > 2_000_000_000:
+        memo = _read_hashes()  # another process may have added entries meanwhile
+        memo[str(real)] = [*stamp, digest]
+        try:
+            write_json(w2s_home() / _HASHES, memo, indent=None)
+        except (OSError, W2SError):  # an unwritable home only costs reading the file again next time
+            pass
+    return digest
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
+
+
+def _read_hashes() -> dict[str, list]:
+    try:
+        memo = json.loads((w2s_home() / _HASHES).read_text())
+    except (OSError, ValueError):  # none yet, or damaged: every file is simply read again
+        return {}
+    return memo if isinstance(memo, dict) else {}
 
 
 def _files_hash(paths: list[Path]) -> str:
