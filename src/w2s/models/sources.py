@@ -245,7 +245,8 @@ def _file_hash(path: Path) -> str:
     # Remembered only if unchanged while read and last written over 2 s ago: a file rewritten
     # within one tick of the clock keeps its modification time ("racy git").
     if _stamp(real) == stamp and time.time_ns() - stamp[1] > 2_000_000_000:
-        memo = _read_hashes()  # another process may have added entries meanwhile
+        # re-read (another process may have added entries meanwhile); files gone are forgotten
+        memo = {name: entry for name, entry in _read_hashes().items() if os.path.exists(name)}
         memo[str(real)] = [*stamp, digest]
         try:
             write_json(w2s_home() / _HASHES, memo, indent=None)
