@@ -273,6 +273,7 @@ class ManagedServer:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()
+            process.send_signal(signal.SIGCONT)  # a stopped server (SIGSTOP) acts on SIGTERM only once resumed
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
