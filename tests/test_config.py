@@ -225,3 +225,40 @@ def test_bf16_on_a_cpu_without_it_is_said_once_before_the_work(monkeypatch, caps
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda cpuinfo=None: True)
     devices.trainer_precision(True)
     assert capsys.readouterr().err == ""  # native bf16: the fast choice, nothing to say
+
+
+def test_every_setting_of_every_command_says_what_it_is_beside_its_field():
+    """`--settings`, `--help` and the Python API read a setting's help from its declaration: a
+    setting documented only in a comment (or nowhere) would be blank there."""
+    from w2s.cli import all_commands
+    from w2s.config import declared_settings
+
+    blank = sorted({f"{c.path}: {row.key}" for c in all_commands() for row in declared_settings(c.settings())
+                    if not row.help.strip()})
+    assert not blank, blank
+
+
+def test_settings_lists_nested_keys_with_the_given_value_default_and_range_and_loads_nothing(capsys):
+    from w2s.cli import main
+
+    assert main(["wst", "eval", "--settings", "static.questions=8", "--limit", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    entry = {line.split(" = ")[0]: (line.split(" = ", 1)[1], lines[i + 1].strip())
+             for i, line in enumerate(lines) if " = " in line and not line.startswith(" ")}
+    assert entry["static.questions"][0] == "8   (default 64)" and entry["static.questions"][1].startswith("[int, >= 1]")
+    assert entry["limit"][0] == "20   (default 200)" and entry["split"][0] == "test"
+    assert entry["instruction.placement"][1].startswith("[one of: system, prefix]")
+    assert entry["student.budget.calls"][0] == "null"  # a section's sections too
+    # a section's defaults are those of the value its field defaults to, not its class's
+    assert main(["quickstart", "--settings"]) == 0
+    out = capsys.readouterr().out
+    assert "\nstudent.dtype = float32\n" in out and "\nstudent.batch_size = 96\n" in out
+    assert main(["grade", "--settings"]) == 0 and "\ninput = (required)\n" in capsys.readouterr().out
+
+
+def test_settings_checks_the_given_values_as_a_run_would(capsys):
+    from w2s.cli import main
+
+    assert main(["wst", "eval", "--settings", "static.questions=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'static.questions' = 0 (expected >= 1)" in err

@@ -114,7 +114,7 @@ def test_overrides_may_follow_a_flag(tiny_model, gsm_file, tmp_path, capsys):
 
 def test_wst_eval_validates_the_instruction_protocol(gsm_file, capsys):
     code, _, err = run(["wst", "eval", "instruction.placement=bogus"], capsys)
-    assert code == 2 and "instruction.placement must be 'system' or 'prefix'" in err
+    assert code == 2 and "'instruction.placement' = 'bogus' (expected one of: system, prefix)" in err
     code, _, err = run(["wst", "eval", "instruction.template=Just answer."], capsys)
     assert code == 2 and "instruction.template must contain {question}" in err
 

@@ -39,11 +39,11 @@ def test_instruction_placement_and_cut():
     assert len(prefix) == 1 and prefix[0]["content"].startswith("Be careful.\n\nWhat is 2+2?")
     assert InstructionProtocol().student_prompt(GSM, "What is 2+2?", "") == GSM.messages("What is 2+2?")
     assert InstructionProtocol(max_chars=9).clean("  one two three  ") == "one two"
-    with pytest.raises(ValueError, match="reward.kind"):
+    with pytest.raises(ValueError, match="kind: expected one of relative, absolute, likelihood, got 'bogus'"):
         RewardConfig(kind="bogus")
     with pytest.raises(ValueError, match="instruction.template"):
         InstructionProtocol(template="no question here")
-    with pytest.raises(ValueError, match="instruction.placement"):
+    with pytest.raises(ValueError, match="placement: expected one of system, prefix"):
         InstructionProtocol(placement="bogus")
 
 

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from w2s.config import REQUIRED, add_flags, config_from_flags, setting, task_setting
+from w2s.config import (
+    REQUIRED,
+    add_flags,
+    config_from_flags,
+    flag_values,
+    format_settings,
+    merged,
+    setting,
+    task_setting,
+)
 from w2s.devices import is_main_process
 from w2s.errors import W2SError
 from w2s.stats import shown
@@ -492,6 +501,9 @@ def build_parsers() -> argparse.ArgumentParser:
         if command.options is not None:
             add_flags(p, command.options, prefix="option")
         p.add_argument("--config", help="YAML config file; its keys may be overridden below")
+        p.add_argument("--settings", action="store_true", dest="show_settings",
+                       help="list every setting, nested ones included (key.sub=value), with its value on this "
+                            "command line, default, range and help; then exit")
         if not any(c.path.startswith(command.path + " ") for c in commands):  # a group's own command
             p.add_argument("overrides", nargs="*", metavar="key.sub=value",  # takes no free positionals
                            help="config overrides, e.g. student.batch_size=8 max_tokens=256")
@@ -513,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
         values = vars(args)
+        if args.show_settings:
+            return show_settings(command.settings(), values, args.config, [*args.overrides, *extra])
         config = config_from_flags(command.settings(), values, args.config, [*args.overrides, *extra])
         options = None if command.options is None else config_from_flags(command.options, values, None, [],
                                                                          prefix="option")
@@ -524,6 +538,16 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: everything generated so far is in the response cache; rerun to continue",
               file=sys.stderr)
         return 130
+    return 0
+
+
+def show_settings(cls: type, values: dict[str, Any], config_file: str | None, overrides: list[str]) -> int:
+    """`--settings`: every setting as declared, with what this command line gives; the given values
+    are then checked as a run would check them (a bad one is the usual one line, exit status 2)."""
+    given = merged(cls, config_file, flag_values(values), overrides)
+    print(format_settings(cls, given))
+    if given:
+        config_from_flags(cls, values, config_file, overrides)
     return 0
 
 

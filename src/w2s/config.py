@@ -290,6 +290,79 @@ def _name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+# ------------------------------------------------------------------- every setting, from the declarations
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """One setting as declared: its dotted key, type, default, range or choices, and help."""
+
+    key: str
+    kind: str
+    default: Any  # REQUIRED where it has none
+    limits: str  # its range or choices; "" where any value of its type goes
+    help: str
+
+
+def declared_settings(cls: type, defaults: Any = None, prefix: str = "") -> list[Declared]:
+    """Every leaf setting of a config, sections included (`static.questions`), in declaration
+    order. A section's defaults are those of the value its field defaults to (a quickstart's
+    `student.dtype` is float32, not StudentConfig's own default), else its class's."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = getattr(defaults, f.name) if defaults is not None else _field_default(f)
+        section = _section(hints[f.name])
+        if section is not None:
+            rows += declared_settings(section, default if dataclasses.is_dataclass(default) else None,
+                                      f"{prefix}{f.name}.")
+            continue
+        choices, bounds = _choices(hints[f.name]), numeric_range(f)
+        limits = f"one of: {', '.join(map(str, choices))}" if choices else str(bounds) if bounds else ""
+        given = f.metadata.get("help", "")
+        rows.append(Declared(prefix + f.name, _type_text(hints[f.name]), default, limits,
+                             given() if callable(given) else given))
+    return rows
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return REQUIRED
+
+
+def _type_text(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Literal:
+        return "choice"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) is not None:
+        return str(hint).replace("typing.", "")
+    return "None" if hint is type(None) else _name(hint)
+
+
+def format_settings(cls: type, given: dict[str, Any]) -> str:
+    """`--settings`: one line a setting (key, value, type and limits, help); a value the command
+    line or config file gave is shown beside its default."""
+    lines = []
+    for row in declared_settings(cls):
+        node: Any = given
+        for part in row.key.split("."):
+            node = node.get(part, dataclasses.MISSING) if isinstance(node, dict) else dataclasses.MISSING
+        default = "(required)" if row.default is REQUIRED else _shown_value(row.default)
+        value = default if node is dataclasses.MISSING else f"{_shown_value(node)}   (default {default})"
+        kind = row.limits if row.kind == "choice" else f"{row.kind}, {row.limits}" if row.limits else row.kind
+        lines.append(f"{row.key} = {value}\n    [{kind}] {row.help}".rstrip())
+    return "\n".join(lines)
+
+
+def _shown_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("\n...").strip() \
+        if value is not None else "null"
+
+
 # ------------------------------------------------------------------------- the command line, from configs
 
 
@@ -392,6 +465,13 @@ def layered(cls: type[T], config: str | Path | Any = None, settings: dict[str, A
     a config object, then typed settings by dotted key (flags, keyword arguments: taken as given,
     never as YAML), then `key=value` overrides (read as YAML scalars); the last one wins. A bad
     value is blamed on where it came from: the file's own values are checked first."""
+    return build(cls, merged(cls, config, settings, overrides), source)
+
+
+def merged(cls: type, config: str | Path | Any = None, settings: dict[str, Any] | None = None,
+           overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The mapping `layered` builds: the file's (checked on its own) or the object's values, then
+    the typed settings, then the overrides."""
     if isinstance(config, cls):
         data = to_dict(config)
     elif isinstance(config, str | Path):
@@ -409,16 +489,19 @@ def layered(cls: type[T], config: str | Path | Any = None, settings: dict[str, A
     for item in overrides:
         if "=" not in item:
             raise W2SError(f"unexpected argument '{item}' (overrides look like key.sub=value)")
-    return build(cls, apply_overrides(data, list(overrides)), source)
+    return apply_overrides(data, list(overrides))
+
+
+def flag_values(values: dict[str, Any], prefix: str = "setting") -> dict[str, Any]:
+    """The settings the parsed flags gave (`prefix:<dotted key>` in argparse's `values`)."""
+    return {dest.split(":", 1)[1]: value for dest, value in values.items()
+            if dest.startswith(f"{prefix}:") and value is not None}
 
 
 def config_from_flags(cls: type[T], values: dict[str, Any], config_file: str | None, overrides: list[str],
                       prefix: str = "setting") -> T:
-    """A command's config from its parsed flags (`prefix:<dotted key>` in `values`), its
-    `--config` file and its overrides (see `layered`)."""
-    flags = {dest.split(":", 1)[1]: value for dest, value in values.items()
-             if dest.startswith(f"{prefix}:") and value is not None}
-    return layered(cls, config_file, flags, overrides)
+    """A command's config from its parsed flags, its `--config` file and its overrides (see `layered`)."""
+    return layered(cls, config_file, flag_values(values, prefix), overrides)
 
 
 # Settings many commands share, each said once here.

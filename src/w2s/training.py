@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from w2s.config import check_ranges, setting
@@ -37,30 +37,30 @@ METHODS = ("sft", "dpo", "orpo")
 
 @dataclass
 class FinetuneConfig:
-    epochs: float = setting(2.0, above=0)
-    learning_rate: float = setting(1e-4, above=0, high=1)
-    batch_size: int = setting(4, low=1)
-    grad_accum: int = setting(1, low=1)
-    max_length: int = setting(1024, low=1)  # prompt + response tokens; longer rows are truncated
-    lora: bool = True  # false trains every weight
-    lora_r: int = setting(16, low=1)
-    lora_alpha: int = setting(32, above=0)
-    beta: float = setting(0.1, above=0)  # DPO / ORPO strength
+    epochs: float = setting(2.0, above=0, help="passes over the training rows")
+    learning_rate: float = setting(1e-4, above=0, high=1, help="peak learning rate (linear decay)")
+    batch_size: int = setting(4, low=1, help="rows (SFT) or pairs (DPO/ORPO) per forward pass")
+    grad_accum: int = setting(1, low=1, help="forward passes per optimizer step")
+    max_length: int = setting(1024, low=1, help="prompt + response tokens; longer rows are truncated")
+    lora: bool = setting(True, help="train a LoRA adapter (PEFT); false trains every weight")
+    lora_r: int = setting(16, low=1, help="LoRA rank")
+    lora_alpha: int = setting(32, above=0, help="LoRA scaling (alpha / r multiplies the update)")
+    beta: float = setting(0.1, above=0, help="DPO / ORPO strength")
     # DPO only: weight of a likelihood (NLL) term on the chosen answers beside the DPO loss, as in
     # RPO (Pang et al., 2024). Plain DPO (0) can lower the chosen answers' likelihood along with the
     # rejected ones' when both share most tokens ("likelihood displacement"): in
     # results/reason_chain_sum_cpu.md it taught the model to repeat digits. ORPO has its own NLL term.
-    sft_weight: float = setting(0.0, low=0)
-    seed: int = setting(0, low=0)
-    # bf16 autocast: None = on a GPU only; true also on a CPU with native bf16, where a LoRA
-    # forward+backward measured 1.85x faster than fp32 (the saved model keeps its dtype)
-    bf16: bool | None = None
-    # a resumable checkpoint (LoRA adapter or weights, optimizer, scheduler, RNG) every N optimizer
-    # steps; 0 turns it off. With LoRA a checkpoint is a few MB and well under a second.
-    save_steps: int = setting(20, low=0)
-    # where the training curves go, as transformers names them: tensorboard (its logs beside the
-    # model, in logs/<model>), trackio (local, offline), wandb, mlflow, ...; [] for none
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    sft_weight: float = setting(0.0, low=0, help="DPO only: weight of an NLL term on the chosen answers (RPO)")
+    seed: int = setting(0, low=0, help="seed of the shuffle, LoRA init and dropout")
+    # a LoRA forward+backward measured 1.85x faster than fp32 on a CPU with native bf16
+    bf16: bool | None = setting(None, help="bf16 autocast; None: on a GPU only, true: also on a CPU with native "
+                                            "bf16 (the saved model keeps its dtype)")
+    # with LoRA a checkpoint is a few MB and well under a second
+    save_steps: int = setting(20, low=0, help="a resumable checkpoint (adapter or weights, optimizer, scheduler, "
+                                               "RNG) every N optimizer steps; 0: none")
+    report_to: list[str] = setting(default_factory=lambda: ["tensorboard"],
+                                   help="where training curves go, as transformers names them: tensorboard (logs "
+                                        "beside the model), trackio (local, offline), wandb, mlflow, ...; [] for none")
 
     def __post_init__(self) -> None:  # checked when the config is read, not hours later at the DPO step
         check_ranges(self)

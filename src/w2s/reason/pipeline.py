@@ -51,7 +51,8 @@ class SelectionConfig:
     """How Stage I and Stage II read final answers: strict (marked answers only, as the reference
     code does) or flexible (the grader's fallback, e.g. the last number)."""
 
-    extraction: Literal["strict", "flexible"] = "strict"
+    extraction: Literal["strict", "flexible"] = setting("strict", help="strict: marked final answers only; "
+                                                                     "flexible: the grader's fallback too")
 
     def __post_init__(self) -> None:
         check_ranges(self)

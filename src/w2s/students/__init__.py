@@ -3,7 +3,7 @@ w2s uses (student, teacher, judge, weak model), several backends imported lazily
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from w2s.cache import ResponseCache
@@ -45,7 +45,8 @@ class StudentConfig:
                                            " detected anyway)")
     budget: Budget | None = setting(None, help="every backend: stop cleanly after this many calls or tokens")
     price: Price | None = setting(None, help="every backend: per million tokens, to report a cost")
-    extra: dict = field(default_factory=dict)  # backend-specific keyword arguments
+    extra: dict = setting(default_factory=dict, help="backend-specific options (e.g. vllm-server's max_model_len); "
+                                                     "an unknown one is refused")
 
     def __post_init__(self) -> None:
         """Refuse impossible settings in one line, before any model loads or request is sent."""

@@ -113,8 +113,8 @@ class Request:
 class Price:
     """What a model costs, in currency units (say USD) per million tokens."""
 
-    prompt: float = setting(0.0, low=0)
-    completion: float = setting(0.0, low=0)
+    prompt: float = setting(0.0, low=0, help="per million prompt tokens")
+    completion: float = setting(0.0, low=0, help="per million completion tokens")
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -128,8 +128,8 @@ class Budget:
     was generated is cached, so the same command with a larger budget goes on from there.
     """
 
-    calls: int | None = setting(None, low=0)
-    tokens: int | None = setting(None, low=0)
+    calls: int | None = setting(None, low=0, help="generated answers at most (None: no limit)")
+    tokens: int | None = setting(None, low=0, help="prompt + completion tokens at most (None: no limit)")
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from w2s.config import check_ranges, setting
 from w2s.errors import W2SError
@@ -78,25 +79,26 @@ TEMPLATES: dict[str, str | list[dict[str, str]]] = {"plain": PLAIN_TEMPLATE, "hi
 class InstructionProtocol:
     """Template (a name from TEMPLATES or text with {question}), placement, limits and answer budget."""
 
-    template: str = "plain"  # chosen on GSM8K train_2 validation (results/wst_protocol.md)
-    placement: str = "system"  # system: a system message; prefix: in front of the user turn
-    max_tokens: int = setting(48, low=1)  # the teacher's generation budget; instructions that hit it are counted
-    max_chars: int = setting(600, low=1)  # longer instructions are cut here (on a word boundary)
-    # The student's answer budget the teacher was trained for; set by `w2s wst train` from its
-    # `student_max_tokens` (None in a config: the run's own setting; in an old file: not recorded).
-    student_max_tokens: int | None = setting(None, low=1)
-    # A static instruction the student always gets (e.g. the best single instruction, picked on
-    # validation): a teacher's instruction is added after it, so the relative reward (with minus
-    # without the teacher's instruction) pays a teacher only for what it adds beyond this line.
-    base_instruction: str | None = None
+    # plain was chosen on GSM8K train_2 validation (results/wst_protocol.md)
+    template: str = setting("plain", help=lambda: "how the teacher is asked: one of " + ", ".join(TEMPLATES)
+                                                  + ", or text with {question}")
+    placement: Literal["system", "prefix"] = setting(
+        "system", help="where the instruction goes: a system message, or in front of the user turn")
+    max_tokens: int = setting(48, low=1, help="the teacher's generation budget; instructions that hit it are counted")
+    max_chars: int = setting(600, low=1, help="longer instructions are cut here (on a word boundary)")
+    # None in a config: the run's own setting; in an old file: not recorded
+    student_max_tokens: int | None = setting(None, low=1, help="the student's answer budget the teacher was "
+                                                                "trained for (set by `w2s wst train`)")
+    # with the relative reward (with minus without the teacher's instruction) a teacher is paid
+    # only for what it adds beyond this line
+    base_instruction: str | None = setting(None, help="a static line the student always gets (e.g. the best "
+                                                       "single instruction); the teacher's is added after it")
 
     def __post_init__(self) -> None:
         if self.base_instruction is not None and not self.base_instruction.strip():
             raise ValueError("instruction.base_instruction: expected a non-empty instruction, or null for none")
         if "{question}" not in json.dumps(self.template_text):
             raise ValueError(f"instruction.template must contain {{question}} or be one of: {', '.join(TEMPLATES)}")
-        if self.placement not in ("system", "prefix"):
-            raise ValueError(f"instruction.placement must be 'system' or 'prefix', got '{self.placement}'")
         check_ranges(self)
 
     def answer_budget(self, override: int | None, default: int | None) -> tuple[int | None, str]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 from w2s.config import check_ranges, setting
 from w2s.progress import StepClock
@@ -46,21 +47,22 @@ from w2s.students import SamplingParams, Student
 from w2s.tasks import Task
 from w2s.wst.protocol import InstructionProtocol, leaks_answer, new_numbers
 
-KINDS = ("relative", "absolute", "likelihood")
-
 
 @dataclass
 class RewardConfig:
-    kind: str = "relative"  # relative | absolute | likelihood
-    harm_penalty: float = setting(0.0, low=0)
-    student_samples: int = setting(1, low=1)  # k (outcome kinds); >1 needs student_temperature > 0
-    student_temperature: float = setting(0.0, low=0, high=10)  # outcome kinds: 0 = greedy
-    leak_penalty: float = setting(1.0, low=0)  # subtracted when the instruction states the gold answer
-    new_number_penalty: float = setting(0.0, low=0)  # subtracted when the instruction has a number the question lacks
+    kind: Literal["relative", "absolute", "likelihood"] = setting(
+        "relative", help="relative: right with minus right without the instruction; absolute: right with it; "
+                         "likelihood: the change in the gold solution's log-probability (no generation)")
+    harm_penalty: float = setting(0.0, low=0, help="subtracted when the instruction turns a right answer wrong")
+    student_samples: int = setting(1, low=1, help="k answers per condition (outcome kinds); >1 needs "
+                                                  "student_temperature > 0")
+    student_temperature: float = setting(0.0, low=0, high=10, help="the student's sampling temperature (outcome "
+                                                                   "kinds); 0: greedy")
+    leak_penalty: float = setting(1.0, low=0, help="subtracted when the instruction states the gold answer")
+    new_number_penalty: float = setting(0.0, low=0, help="subtracted when the instruction has a number the "
+                                                         "question lacks")
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"reward.kind must be one of {', '.join(KINDS)}, got '{self.kind}'")
         check_ranges(self)
         if self.student_samples > 1 and self.student_temperature <= 0:
             raise ValueError("reward.student_samples > 1 needs reward.student_temperature > 0 "

@@ -30,12 +30,14 @@ OPTIMIZED_FILE = "optimized_instruction.json"
 class StaticConfig:
     """Static-instruction baselines of `w2s wst eval` (all off by default)."""
 
-    candidates: list[str] | None = None  # instructions to pick the best of, on validation questions
-    from_untrained: int = setting(0, low=0)  # also: the untrained teacher's instructions for N validation questions
-    optimized: str | None = None  # a `w2s wst optimize` output folder (or its optimized_instruction.json)
-    split: str = "train_2"  # validation questions: never the test split
-    questions: int = setting(64, low=1)  # validation questions each candidate is scored on
-    seed: int = setting(0, low=0)  # which validation questions (shuffle before the limit)
+    candidates: list[str] | None = setting(None, help="instructions to pick the best of, on validation questions")
+    from_untrained: int = setting(0, low=0, help="also: the untrained teacher's instructions for N validation "
+                                                 "questions, each a candidate for every question")
+    optimized: str | None = setting(None, help="a `w2s wst optimize` output folder (or its "
+                                               "optimized_instruction.json)")
+    split: str = setting("train_2", help="validation questions: never the test split")
+    questions: int = setting(64, low=1, help="validation questions each candidate is scored on")
+    seed: int = setting(0, low=0, help="which validation questions (shuffle before the limit)")
 
     def __post_init__(self) -> None:
         if self.candidates is not None:

@@ -32,21 +32,21 @@ from w2s.wst.rewards import RewardConfig, StudentReward
 
 @dataclass
 class TeacherConfig:
-    model: str = "smollm2-135m-instruct"
-    lora: bool = True  # LoRA via PEFT; false trains every weight
-    lora_r: int = setting(16, low=1)
-    lora_alpha: int = setting(32, above=0)
-    # GRPO needs diverse samples; 0.7 chosen on validation (results/wst_protocol.md)
-    temperature: float = setting(0.7, above=0, high=10)
-    # bf16 autocast for the teacher's generation and update. None: on GPU only. On a CPU with
-    # native bf16 (AVX512-BF16, AMX) it was 1.85x faster than fp32 for a LoRA forward+backward;
-    # on AVX2-only CPUs it made GRPO steps about 5x slower.
-    bf16: bool | None = None
-    # Recompute activations in the backward pass instead of keeping them: the same gradients,
-    # one more forward pass per update, and only one layer's activations held at a time.
-    # Off by default (GSM8K prompts are short); long teacher prompts need it: on HH-RLHF
-    # dialogues one GRPO update of a 135M LoRA teacher peaked at 13 GB and another was killed at 24 GB.
-    gradient_checkpointing: bool = False
+    model: str = setting("smollm2-135m-instruct", help="the teacher's base: offline pack, local folder or hub id")
+    lora: bool = setting(True, help="train a LoRA adapter (PEFT); false trains every weight")
+    lora_r: int = setting(16, low=1, help="LoRA rank")
+    lora_alpha: int = setting(32, above=0, help="LoRA scaling (alpha / r multiplies the update)")
+    # 0.7 chosen on validation (results/wst_protocol.md)
+    temperature: float = setting(0.7, above=0, high=10, help="sampling temperature of the teacher's instructions "
+                                                             "(GRPO needs diverse samples)")
+    # On a CPU with native bf16 (AVX512-BF16, AMX) it was 1.85x faster than fp32 for a LoRA
+    # forward+backward; on AVX2-only CPUs it made GRPO steps about 5x slower.
+    bf16: bool | None = setting(None, help="bf16 autocast of the teacher's generation and update; None: on a GPU "
+                                            "only")
+    # Off by default (GSM8K prompts are short); on HH-RLHF dialogues one GRPO update of a 135M LoRA
+    # teacher peaked at 13 GB and another was killed at 24 GB.
+    gradient_checkpointing: bool = setting(False, help="recompute activations in the backward pass: the same "
+                                                       "gradients, less memory, one more forward pass")
 
     def __post_init__(self) -> None:
         check_ranges(self)
