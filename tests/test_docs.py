@@ -36,12 +36,21 @@ def answer(model: str, prompt: str, index: int) -> str:
 
 
 def stand_in_teacher(varied_model: Path, tmp_path: Path) -> Path:
-    """A tiny teacher with a saved protocol (large random weights: it writes non-empty instructions)."""
+    """A tiny teacher with a saved protocol (large random weights: it writes non-empty instructions)
+    and the run config of a short training (3 steps x 2 questions x (4 + 1) = 30 student answers)."""
     teacher = tmp_path / "teacher"
     shutil.copytree(varied_model, teacher)
     (teacher / "instruction_protocol.json").write_text(json.dumps(
         {"template": "plain", "placement": "system", "max_tokens": 8, "max_chars": 600, "student_max_tokens": 16}))
+    (teacher / "run_config.json").write_text(json.dumps(
+        {"task": "rg:chain_sum?min_terms=2&max_terms=2&size=420", "steps": 3, "questions_per_step": 2,
+         "num_generations": 4}))
     return teacher
+
+
+def reflect(model: str, prompt: str, index: int) -> str:
+    """A reflection model that proposes one fixed instruction."""
+    return "```\nAdd the numbers.\n```"
 
 
 STUDENT = {"model": "scripted-student", "backend": "scripted", "extra": {"script": "docs-student"}}
@@ -68,13 +77,15 @@ def test_every_python_snippet_in_the_api_doc_runs(tmp_path, tiny_model, varied_m
     assert len(blocks) >= 7 and "TEACHER =" in blocks[0]
     teacher = stand_in_teacher(varied_model, tmp_path)
     register_script("docs-student", answer)
+    register_script("docs-reflect", reflect)
     student = STUDENT
     reasoning = ReasonConfig(task="rg:chain_sum?min_terms=2&max_terms=2&size=30", weak_model=str(tiny_model),
                              strong_model=str(tiny_model), train1_limit=4, train2_limit=4, test_limit=4, max_tokens=8,
                              sft=FinetuneConfig(epochs=1, batch_size=2, max_length=256),
                              generation=StudentConfig(backend="scripted", extra={"script": "docs-student"}))
     namespace = {"TEACHER": str(teacher), "STUDENT": student, "BASE_TEACHER": str(tiny_model),
-                 "TASK": "rg:chain_sum?min_terms=2&max_terms=2&size=420", "REASONING": reasoning, "OUT": "runs/api"}
+                 "TASK": "rg:chain_sum?min_terms=2&max_terms=2&size=420", "REASONING": reasoning, "OUT": "runs/api",
+                 "REFLECTION": {"model": "reflect", "backend": "scripted", "extra": {"script": "docs-reflect"}}}
     monkeypatch.chdir(tmp_path)
     for block in blocks[1:]:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - the documentation's own code
@@ -88,6 +99,13 @@ def test_every_python_snippet_in_the_api_doc_runs(tmp_path, tiny_model, varied_m
     rows = {r["condition"]: r for r in summary["conditions"]}
     assert rows["no instruction"]["accuracy"]["value"] == 0.0 and rows["trained teacher"]["accuracy"]["value"] == 1.0
     assert namespace["trained"].protocol.student_max_tokens == 128
+    # the optimizer's budget is the stand-in teacher's training (30 answers), checked before each
+    # iteration: the last one may go over by two minibatches (4) and a validation pass (8). Every
+    # instruction is right with this student, so the pick is the first candidate and the teacher ties with it
+    found = namespace["found"]
+    assert found["budget"]["student_calls"] == 30 and 30 <= found["cost"]["student_calls"] <= 30 + 2 * 4 + 8
+    assert found["validation_score"] == 1.0 and namespace["best"] == "generic"
+    assert (namespace["versus"]["trained_better"], namespace["versus"]["trained_worse"]) == (0, 0)
     assert (tmp_path / "runs/api/reason/weak_train2.jsonl").is_file() and namespace["metrics"] == {}
     assert [e.answer for e in namespace["get_task"]("doubling").load("test", limit=2)] == ["0", "2"]
 
