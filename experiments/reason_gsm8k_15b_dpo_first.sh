@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 1.5B study's note of 2026-12-08 00:55 UTC (results/reason_gsm8k_15b_protocol.md), operational:
+# The 1.5B study's note of 2026-12-08 00:30 UTC (results/reason_gsm8k_15b_protocol.md), operational:
 # once `stage2-train` has saved the DPO model, stop the runner, answer the 300 test questions with
 # that model (the `eval-stage2` step's own code for one model: the step itself waits for both of its
 # models), then restart the runner, which trains ORPO and evaluates it. Nothing a step computes changes.
@@ -11,7 +11,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 stamp() { echo "$(date -u +%FT%TZ) $* (w2s $(git -C "$WT" rev-parse --short HEAD))" >> "$R/steps.log"; }
 until [ -d "$R/reason/models/stage2_dpo" ]; do sleep 10; done  # the trainer renames its .partial folder when done
 pkill -f reason_gsm8k_15b_a4.sh; pkill -f experiments/reason_gsm8k_15b.sh; pkill -f "reason run"; sleep 5
-stamp "DPO model saved; runner stopped to evaluate it before ORPO trains (note of 2026-12-08 00:55 UTC)"
+stamp "DPO model saved; runner stopped to evaluate it before ORPO trains (note of 2026-12-08 00:30 UTC)"
 cd "$WT" && PYTHONPATH="$WT/src" python - "$R/reason" <<'PY'
 import sys
 
