@@ -262,3 +262,18 @@ def test_settings_checks_the_given_values_as_a_run_would(capsys):
     assert main(["wst", "eval", "--settings", "static.questions=0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'static.questions' = 0 (expected >= 1)" in err
+
+
+def test_a_config_file_may_leave_a_required_setting_to_the_command_line_and_its_own_values_are_still_blamed_on_it(
+        tmp_path, capsys):
+    from w2s.cli import main
+
+    rows = tmp_path / "in.jsonl"
+    rows.write_text('{"question": "q", "response": "The answer is 7.", "answer": "7"}\n')
+    (tmp_path / "grade.yaml").write_text("task: gsm8k\n")
+    assert main(["grade", "--config", str(tmp_path / "grade.yaml"), "--input", str(rows)]) == 0
+    assert capsys.readouterr().out.strip().endswith("accuracy: 1.0000 (n=1)")
+    (tmp_path / "pairs.yaml").write_text("task: gsm8k\nmin_confidence: 2\n")
+    assert main(["reason", "pairs", "--config", str(tmp_path / "pairs.yaml"), "--weak", str(rows), "--samples",
+                 str(rows), "--output", str(tmp_path / "pairs.jsonl")]) == 2
+    assert f"{tmp_path / 'pairs.yaml'}: 'min_confidence' = 2.0 (expected >= 0 and <= 1)" in capsys.readouterr().err

@@ -186,8 +186,10 @@ def set_key(data: dict[str, Any], dotted: str, value: Any, what: str | None = No
     return data
 
 
-def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: str = "") -> T:
-    """Validate a mapping into dataclass `cls`, recursing into nested dataclasses."""
+def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: str = "", partial: bool = False) -> T:
+    """Validate a mapping into dataclass `cls`, recursing into nested dataclasses. `partial`: a
+    mapping that may leave required settings to a later layer (a config file, before the flags)
+    has the keys it gives checked, and is built only if it is complete (else None)."""
     if not isinstance(data, dict):
         where = prefix.rstrip(".") or "top level"
         raise W2SError(f"{source}: '{where}' must be a mapping of settings, got {type(data).__name__} {data!r:.40}")
@@ -206,6 +208,8 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
         _check_number(kwargs[key], numeric_range(fields[key]), source, dotted)
     required = [name for name, f in fields.items() if name not in kwargs and f.default is dataclasses.MISSING
                 and f.default_factory is dataclasses.MISSING]
+    if required and partial:
+        return None  # type: ignore[return-value]
     if required:
         flag = fields[required[0]].metadata.get("flag") or required[0].replace("_", "-")
         raise W2SError(f"{source}: '{prefix}{required[0]}' is required (--{flag}, or {prefix}{required[0]}=...)")
@@ -478,7 +482,7 @@ def merged(cls: type, config: str | Path | Any = None, settings: dict[str, Any] 
         import copy
 
         data = load_yaml(config)
-        build(cls, copy.deepcopy(data), str(config))
+        build(cls, copy.deepcopy(data), str(config), partial=True)  # its own values, blamed on it
     elif config is None:
         data = {}
     else:
