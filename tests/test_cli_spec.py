@@ -86,6 +86,10 @@ def test_choices_are_exactly_what_the_code_accepts():
 def test_a_required_setting_missing_is_one_line_naming_its_flag(capsys):
     assert main(["grade", "--input", "x.jsonl"]) == 2
     assert capsys.readouterr().err.strip() == "error: command line: 'task' is required (--task, or task=...)"
+    # a missing positional too, in the same form (not argparse's usage text naming internal keys)
+    assert main(["engines", "install"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: command line: 'engine' is required (the ENGINE argument, "
+                                               "or engine=...)")
 
 
 def test_every_command_takes_a_config_file(tmp_path, capsys):

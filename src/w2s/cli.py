@@ -505,7 +505,7 @@ def build_parsers() -> argparse.ArgumentParser:
                        help="list every setting, nested ones included (key.sub=value), with its value on this "
                             "command line, default, range and help; then exit")
         if not any(c.path.startswith(command.path + " ") for c in commands):  # a group's own command
-            p.add_argument("overrides", nargs="*", metavar="key.sub=value",  # takes no free positionals
+            p.add_argument("overrides", nargs="*", default=[], metavar="key.sub=value",  # no free positionals
                            help="config overrides, e.g. student.batch_size=8 max_tokens=256")
         p.set_defaults(command_object=command, overrides=[])
     return parser

@@ -211,8 +211,10 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config", prefix: st
     if required and partial:
         return None  # type: ignore[return-value]
     if required:
-        flag = fields[required[0]].metadata.get("flag") or required[0].replace("_", "-")
-        raise W2SError(f"{source}: '{prefix}{required[0]}' is required (--{flag}, or {prefix}{required[0]}=...)")
+        field = fields[required[0]]
+        flag = field.metadata.get("flag") or required[0].replace("_", "-")
+        how = f"the {flag.upper().replace('-', '_')} argument" if field.metadata.get("positional") else f"--{flag}"
+        raise W2SError(f"{source}: '{prefix}{required[0]}' is required ({how}, or {prefix}{required[0]}=...)")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
@@ -350,6 +352,8 @@ def _type_text(hint: Any) -> str:
 def format_settings(cls: type, given: dict[str, Any]) -> str:
     """`--settings`: one line a setting (key, value, type and limits, help); a value the command
     line or config file gave is shown beside its default."""
+    if not dataclasses.fields(cls):
+        return "(this command has no settings)"
     lines = []
     for row in declared_settings(cls):
         node: Any = given
@@ -457,7 +461,8 @@ def add_flags(parser: Any, cls: type, prefix: str = "setting") -> None:
             kwargs["choices"] = flag.choices
         else:
             kwargs.update(type=inner, metavar=flag.name.upper().replace("-", "_"))
-        if flag.positional:
+        if flag.positional:  # optional here: a missing one is `build`'s one line, and --settings needs none
+            kwargs.update(nargs="?", default=None, metavar=flag.name.upper().replace("-", "_"))
             parser.add_argument(f"{prefix}:{flag.key}", **kwargs)
         else:
             parser.add_argument(f"--{flag.name}", dest=f"{prefix}:{flag.key}", default=None, **kwargs)
