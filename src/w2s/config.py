@@ -325,10 +325,14 @@ def declared_settings(cls: type, defaults: Any = None, prefix: str = "") -> list
             continue
         choices, bounds = _choices(hints[f.name]), numeric_range(f)
         limits = f"one of: {', '.join(map(str, choices))}" if choices else str(bounds) if bounds else ""
-        given = f.metadata.get("help", "")
-        rows.append(Declared(prefix + f.name, _type_text(hints[f.name]), default, limits,
-                             given() if callable(given) else given))
+        rows.append(Declared(prefix + f.name, _type_text(hints[f.name]), default, limits, help_of(f)))
     return rows
+
+
+def help_of(f: dataclasses.Field) -> str:
+    """A setting's help as declared (a string, or a function giving one from a registry)."""
+    given = f.metadata.get("help", "")
+    return given() if callable(given) else given
 
 
 def _field_default(f: dataclasses.Field) -> Any:
@@ -367,8 +371,8 @@ def format_settings(cls: type, given: dict[str, Any]) -> str:
 
 
 def _shown_value(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("\n...").strip() \
-        if value is not None else "null"
+    """A value as it would be written in YAML (`null`, `64`, `'Be brief: ...'`, `[a, b]`)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("...\n").strip()
 
 
 # ------------------------------------------------------------------------- the command line, from configs
@@ -391,8 +395,7 @@ class Flag:
 
     def help_text(self) -> str:
         """The field's help, its choices and its default, from the declaration alone."""
-        given = self.field.metadata.get("help", "")
-        text = given() if callable(given) else given
+        text = help_of(self.field)
         default = self.field.default
         if self.choices:
             text += f"{'; ' if text else ''}one of: {', '.join(map(str, self.choices))}"
